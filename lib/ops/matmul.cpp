@@ -1,0 +1,37 @@
+// Checked entry points of the matrix products; dispatch to the CPU GEMM.
+#include "ops/matmul.hpp"
+
+#include "ops/cpu/matmul_cpu.hpp"
+#include "ops/dispatch.hpp"
+
+namespace mhc::ops {
+
+void matmul(Tensor out, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha, float beta) {
+  expect_rank(out, 2, "matmul out");
+  expect_rank(a, 2, "matmul a");
+  expect_rank(b, 2, "matmul b");
+  expect_cpu_float(out, "matmul out");
+  expect_same_dtype(out, a, "matmul out", "a");
+  expect_same_dtype(out, b, "matmul out", "b");
+  expect_device(a, out.device, "matmul a");
+  expect_device(b, out.device, "matmul b");
+  const std::int64_t M = trans_a ? a.dim(1) : a.dim(0), K = trans_a ? a.dim(0) : a.dim(1);
+  const std::int64_t Kb = trans_b ? b.dim(1) : b.dim(0), N = trans_b ? b.dim(0) : b.dim(1);
+  MHC_CHECK(K == Kb, ShapeError, "inner dimensions differ: op(a) ", M, "x", K, ", op(b) ", Kb, "x", N);
+  expect_shape(out, Shape{M, N}, "matmul out");
+  dispatch_cpu_float(out.dtype, "matmul", [&](auto zero) {
+    using T = decltype(zero);
+    cpu::gemm<T>(trans_a, trans_b, M, N, K, static_cast<T>(alpha), a.ptr<T>(), a.dim(1), b.ptr<T>(), b.dim(1),
+                 static_cast<T>(beta), out.ptr<T>(), N);
+  });
+}
+
+void linear_forward(Tensor y, Tensor x, Tensor w) { matmul(y, x, w, false, true); }
+
+void linear_backward_input(Tensor dx, Tensor dy, Tensor w, bool accumulate) {
+  matmul(dx, dy, w, false, false, 1.0f, accumulate ? 1.0f : 0.0f);
+}
+
+void linear_backward_weight(Tensor dw, Tensor dy, Tensor x) { matmul(dw, dy, x, true, false, 1.0f, 1.0f); }
+
+}  // namespace mhc::ops

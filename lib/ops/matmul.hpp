@@ -1,0 +1,20 @@
+// Matrix products: a general GEMM entry point and the linear-layer forward with its split backward.
+#pragma once
+
+#include "core/tensor.hpp"
+
+namespace mhc::ops {
+
+// out (M, N) = alpha * op(a) op(b) + beta * out, op(a) (M, K) = trans_a ? a^T : a, op(b) (K, N) likewise.
+// All three 2-D, same float dtype, same device.
+void matmul(Tensor out, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha = 1.0f, float beta = 0.0f);
+
+// Linear layer without bias, weight stored (out_features, in_features) as in PyTorch.
+// y (N, O) = x (N, I) w^T
+void linear_forward(Tensor y, Tensor x, Tensor w);
+// B: dx (N, I) = dy (N, O) w (O, I); accumulate adds into dx instead of overwriting.
+void linear_backward_input(Tensor dx, Tensor dy, Tensor w, bool accumulate = false);
+// W: dw (O, I) += dy^T (O, N) x (N, I)  (always accumulates: gradient accumulation over micro-batches).
+void linear_backward_weight(Tensor dw, Tensor dy, Tensor x);
+
+}  // namespace mhc::ops

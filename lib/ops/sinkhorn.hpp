@@ -1,0 +1,19 @@
+// Sinkhorn-Knopp projection of per-token n x n logits onto (nearly) doubly stochastic matrices (spec 2.4).
+#pragma once
+
+#include "core/tensor.hpp"
+
+namespace mhc::ops {
+
+// Epsilon added to every row/column sum before dividing (spec 2.4).
+constexpr double kSinkhornEps = 1e-6;
+
+// h (N, n, n) = Sinkhorn(logits (N, n, n)): M = exp(logits - max), then `iters` times
+// columns /= (colsum + eps), rows /= (rowsum + eps). Rows end normalised.
+void sinkhorn_forward(Tensor h, Tensor logits, int iters);
+
+// Exact backward through all 2*iters normalisations and the exp, recomputing the iterates from `logits`
+// (nothing but the logits is saved). dlogits (N, n, n) is overwritten.
+void sinkhorn_backward(Tensor dlogits, Tensor dh, Tensor logits, int iters);
+
+}  // namespace mhc::ops

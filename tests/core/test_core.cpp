@@ -1,0 +1,91 @@
+// Tests of the runtime core: shapes and views, arenas, the counter RNG, bf16 conversion.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "core/arena.hpp"
+#include "core/host_tensor.hpp"
+#include "core/rng.hpp"
+
+using namespace mhc;
+
+TEST_CASE("tensor views reshape, slice and check their dtype", "[core]") {
+  HostTensor h(DType::f32, Shape{4, 3});
+  Tensor t = h;
+  CHECK(t.numel() == 12);
+  CHECK(t.bytes() == 48);
+  CHECK(t.dim(-1) == 3);
+  CHECK(t.reshape(Shape{2, 6}).dim(1) == 6);
+  CHECK_THROWS_AS(t.reshape(Shape{5, 3}), ShapeError);
+  Tensor rows = t.slice_rows(1, 3);
+  CHECK(rows.dim(0) == 2);
+  CHECK(rows.ptr<float>() == t.ptr<float>() + 3);
+  CHECK_THROWS_AS(t.ptr<double>(), ShapeError);
+  CHECK_THROWS_AS(t.dim(2), ShapeError);
+  CHECK_THROWS_WITH(expect_shape(t, Shape{3, 4}, "weight"), Catch::Contains("weight must have shape (3, 4)"));
+}
+
+TEST_CASE("64-bit sizes do not overflow", "[core]") {
+  const Shape s{1 << 20, 1 << 20, 4};
+  CHECK(s.numel() == (std::int64_t{1} << 42));
+}
+
+TEST_CASE("arenas carve aligned tensors and account bytes", "[core]") {
+  const std::vector<TensorSpec> specs{{"a", DType::f32, Shape{10}}, {"b", DType::f64, Shape{3, 3}}};
+  const std::int64_t need = Arena::bytes_needed(specs);
+  CHECK(need == 2 * kArenaAlignment);
+  Arena arena("params", ArenaKind::parameters, Device::cpu, need);
+  Tensor a = arena.alloc(DType::f32, Shape{10}, "a");
+  Tensor b = arena.alloc(DType::f64, Shape{3, 3}, "b");
+  CHECK(reinterpret_cast<std::uintptr_t>(b.data) % kArenaAlignment == 0);
+  CHECK(static_cast<char*>(b.data) - static_cast<char*>(a.data) == kArenaAlignment);
+  CHECK(arena.used() == need);
+  CHECK(a.ptr<float>()[3] == 0.0f);  // zero-filled
+  CHECK_THROWS_WITH(arena.alloc(DType::f32, Shape{1}, "c"), Catch::Contains("arena 'params'") && Catch::Contains("'c'"));
+  arena.reset();
+  CHECK(arena.used() == 0);
+  CHECK(arena.peak() == need);
+  Arena moved = std::move(arena);
+  CHECK(moved.capacity() == need);
+  CHECK(arena.capacity() == 0);
+}
+
+TEST_CASE("counter RNG values depend only on seed, name and index", "[core]") {
+  const CounterRng r1(7, "blocks.0.attn.wq"), r2(7, "blocks.0.attn.wq"), r3(8, "blocks.0.attn.wq"),
+      r4(7, "blocks.1.attn.wq");
+  CHECK(r1.block(5) == r2.block(5));
+  CHECK(r1.block(5) != r3.block(5));
+  CHECK(r1.block(5) != r4.block(5));
+  CHECK(r1.block(5) != r1.block(6));
+
+  // A slice initialised on its own equals the same elements of the whole tensor (pipeline-split init).
+  HostTensor whole(DType::f32, Shape{64});
+  fill_normal(whole, 42, "w", 0.0, 0.02);
+  const CounterRng rng(42, "w");
+  for (int k = 0; k < 64; ++k) CHECK(whole.ptr<float>()[k] == static_cast<float>(0.02 * rng.normal(k)));
+
+  // Moments of a large sample.
+  double sum = 0, sq = 0, usum = 0;
+  const int n = 200000;
+  for (int k = 0; k < n; ++k) {
+    const double z = rng.normal(k);
+    sum += z;
+    sq += z * z;
+    const double u = rng.uniform(k);
+    REQUIRE(u > 0.0);
+    REQUIRE(u < 1.0);
+    usum += u;
+  }
+  CHECK(std::fabs(sum / n) < 0.01);
+  CHECK(std::fabs(sq / n - 1.0) < 0.01);
+  CHECK(std::fabs(usum / n - 0.5) < 0.005);
+}
+
+TEST_CASE("bf16 conversion rounds to nearest even", "[core]") {
+  CHECK(bf16_to_float(float_to_bf16(1.0f)) == 1.0f);
+  CHECK(bf16_to_float(float_to_bf16(-2.5f)) == -2.5f);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1.0).
+  CHECK(bf16_to_float(float_to_bf16(1.0f + 1.0f / 256)) == 1.0f);
+  CHECK(bf16_to_float(float_to_bf16(1.0f + 3.0f / 256)) == 1.0f + 1.0f / 64);
+  CHECK(std::isnan(bf16_to_float(float_to_bf16(std::nanf("")))));
+}
