@@ -1,0 +1,19 @@
+// RMSNorm with a learned weight: forward saving the per-row reciprocal RMS, backward split into B and W.
+#pragma once
+
+#include "core/tensor.hpp"
+
+namespace mhc::ops {
+
+// out (N, C) = x (N, C) * rstd * w (C), rstd (N) = 1 / sqrt(mean_c x^2 + eps) (both overwritten; rstd is saved
+// for the backward). The model uses eps = 1e-6. Sums of squares accumulate in double.
+void rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor w, double eps);
+
+// B: dx (N, C) = rstd * w * dout - (rstd^3 / C) * x * sum_c(dout * w * x)  (overwritten; may alias dout).
+// dout (N, C), x (N, C), w (C), rstd (N) from the forward.
+void rmsnorm_backward_input(Tensor dx, Tensor dout, Tensor x, Tensor w, Tensor rstd);
+
+// W: dw (C) += sum_n dout (N, C) * x (N, C) * rstd (N)  (accumulates; rows summed in order, in double).
+void rmsnorm_backward_weight(Tensor dw, Tensor dout, Tensor x, Tensor rstd);
+
+}  // namespace mhc::ops

@@ -1,0 +1,34 @@
+// Checked entry points of RoPE.
+#include "ops/rope.hpp"
+
+#include "ops/cpu/rope_cpu.hpp"
+#include "ops/dispatch.hpp"
+
+namespace mhc::ops {
+
+namespace {
+
+// Validates a (B, T, H, D) pair of tensors with even D and positive theta, then rotates.
+void rope_checked(Tensor out, Tensor in, double theta, bool inverse, const char* out_name, const char* in_name) {
+  expect_rank(in, 4, in_name);
+  expect_cpu_float(in, in_name);
+  expect_shape(out, in.shape, out_name);
+  expect_cpu_float(out, out_name);
+  expect_same_dtype(out, in, out_name, in_name);
+  MHC_CHECK(in.dim(3) % 2 == 0, ShapeError, in_name, ": head dimension D must be even, got ", in.describe());
+  MHC_CHECK(theta > 0, ShapeError, "theta must be > 0, got ", theta);
+  dispatch_cpu_float(in.dtype, inverse ? "rope_backward" : "rope_forward", [&](auto zero) {
+    using T = decltype(zero);
+    cpu::rope_rotate<T>(out.ptr<T>(), in.ptr<T>(), in.dim(0), in.dim(1), in.dim(2), in.dim(3), theta, inverse);
+  });
+}
+
+}  // namespace
+
+void rope_forward(Tensor out, Tensor x, double theta) { rope_checked(out, x, theta, false, "rope out", "rope x"); }
+
+void rope_backward(Tensor dx, Tensor dout, double theta) {
+  rope_checked(dx, dout, theta, true, "rope dx", "rope dout");
+}
+
+}  // namespace mhc::ops

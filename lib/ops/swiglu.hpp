@@ -1,0 +1,15 @@
+// SwiGLU gating of the MLP: out = silu(gate) * up, forward and backward.
+#pragma once
+
+#include "core/tensor.hpp"
+
+namespace mhc::ops {
+
+// out (N, F) = silu(gate (N, F)) * up (N, F), silu(g) = g * sigmoid(g). Overwritten; may alias gate or up.
+void swiglu_forward(Tensor out, Tensor gate, Tensor up);
+
+// B: dgate (N, F) = dout * up * sigmoid(g) * (1 + g * (1 - sigmoid(g))), dup (N, F) = dout * silu(g)
+// (both overwritten; each may alias dout, but not gate, up or each other). SwiGLU has no weights.
+void swiglu_backward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up);
+
+}  // namespace mhc::ops
