@@ -1,0 +1,120 @@
+// `mhc-train bench ops`: GFLOP/s of the CPU matmul and GB/s of the mHC stream ops, as JSON (medians of repeats).
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "core/host_tensor.hpp"
+#include "core/rng.hpp"
+#include "ops/matmul.hpp"
+#include "ops/mhc_coeffs.hpp"
+#include "ops/sinkhorn.hpp"
+#include "ops/stream_mix.hpp"
+
+namespace mhc::app {
+
+namespace {
+
+struct BenchOptions {
+  int repeats = 7;
+  std::string out_file;
+};
+
+// Median wall time in seconds of `repeats` calls of fn, after one warm-up call.
+template <typename Fn>
+double median_seconds(int repeats, Fn&& fn) {
+  fn();
+  std::vector<double> t;
+  for (int r = 0; r < repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+HostTensor random_f32(Shape s, const char* name) {
+  HostTensor t(DType::f32, s);
+  fill_normal(t, 7, name, 0.0, 1.0);
+  return t;
+}
+
+nlohmann::json bench_matmul(int repeats) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (std::int64_t n : {256, 512, 1024, 2048}) {
+    const HostTensor a = random_f32(Shape{n, n}, "a"), b = random_f32(Shape{n, n}, "b");
+    const HostTensor c(DType::f32, Shape{n, n});
+    const double s = median_seconds(repeats, [&] { ops::matmul(c, a, b, false, false); });
+    const double flops = 2.0 * static_cast<double>(n * n * n);
+    rows.push_back({{"m", n}, {"n", n}, {"k", n}, {"median_ms", s * 1e3}, {"gflops", flops / s * 1e-9}});
+  }
+  return rows;
+}
+
+// One mHC residual layer's stream ops at (tokens N, streams n, width C), f32.
+nlohmann::json bench_mhc_ops(int repeats) {
+  const std::int64_t N = 4096, n = 4, C = 512, K = n * n + 2 * n;
+  const HostTensor x = random_f32(Shape{N, n, C}, "x"), y = random_f32(Shape{N, C}, "y");
+  const HostTensor logits = random_f32(Shape{N, n, n}, "logits"), h_pre = random_f32(Shape{N, n}, "h_pre");
+  const HostTensor h_post = random_f32(Shape{N, n}, "h_post"), h_res(DType::f32, Shape{N, n, n});
+  const HostTensor x_out(DType::f32, Shape{N, n, C}), u(DType::f32, Shape{N, C});
+  const HostTensor phi = random_f32(Shape{n * C, K}, "phi"), alpha = random_f32(Shape{3}, "alpha");
+  const HostTensor bias = random_f32(Shape{K}, "bias"), proj(DType::f32, Shape{N, K}), rstd(DType::f32, Shape{N});
+  const HostTensor cpre(DType::f32, Shape{N, n}), cpost(DType::f32, Shape{N, n}), clog(DType::f32, Shape{N, n, n});
+  const double f = 4.0;  // bytes per f32
+  const double nd = static_cast<double>(n), Cd = static_cast<double>(C), Nd = static_cast<double>(N);
+
+  struct Case {
+    const char* op;
+    double bytes;  // compulsory traffic: every input read once, every output written once
+    std::function<void()> run;
+  };
+  const std::vector<Case> cases{
+      {"mhc_coeffs_forward", Nd * f * (nd * Cd + 2 * nd + nd * nd + K + 1) + f * nd * Cd * K,
+       [&] { ops::mhc_coeffs_forward(cpre, cpost, clog, proj, rstd, x, phi, alpha, bias); }},
+      {"sinkhorn_forward", Nd * f * 2 * nd * nd, [&] { ops::sinkhorn_forward(h_res, logits, 20); }},
+      {"stream_pre_apply_forward", Nd * f * (nd * Cd + nd + Cd), [&] { ops::stream_pre_apply_forward(u, x, h_pre); }},
+      {"stream_post_res_forward", Nd * f * ((nd + 1) * Cd + nd * nd + nd + nd * Cd),
+       [&] { ops::stream_post_res_forward(x_out, x, y, h_res, h_post); }},
+  };
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& c : cases) {
+    const double s = median_seconds(repeats, c.run);
+    rows.push_back({{"op", c.op}, {"tokens", N}, {"n", n}, {"C", C}, {"median_ms", s * 1e3},
+                    {"bytes", c.bytes}, {"gbps", c.bytes / s * 1e-9}});
+  }
+  return rows;
+}
+
+void run_bench_ops(const BenchOptions& opt) {
+  nlohmann::json report{{"device", "cpu"}, {"repeats", opt.repeats}, {"statistic", "median"}};
+  report["matmul_f32"] = bench_matmul(opt.repeats);
+  report["mhc_ops_f32"] = bench_mhc_ops(opt.repeats);
+  std::cout << report.dump(2) << "\n";
+  if (!opt.out_file.empty()) {
+    std::ofstream f(opt.out_file);
+    MHC_CHECK(f.good(), IoError, "cannot write '", opt.out_file, "'");
+    f << report.dump(2) << "\n";
+  }
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto opt = std::make_shared<BenchOptions>();
+  auto* bench = app.add_subcommand("bench", "micro-benchmarks, JSON out");
+  bench->require_subcommand(1);
+  auto* ops_cmd = bench->add_subcommand("ops", "CPU matmul GFLOP/s and mHC stream-op GB/s");
+  ops_cmd->add_option("--repeats", opt->repeats, "timed runs per case (the median is reported)")
+      ->check(CLI::Range(1, 1000));
+  ops_cmd->add_option("--json", opt->out_file, "also write the report to this file");
+  ops_cmd->callback([opt] { run_bench_ops(*opt); });
+}
+
+}  // namespace mhc::app

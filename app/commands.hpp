@@ -1,0 +1,29 @@
+// Registration of the mhc-train subcommands; each registers its flags and a callback that does the work.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace mhc::app {
+
+// Flags every config-driven subcommand takes.
+struct CommonFlags {
+  std::string config_path;         // --config; empty = the embedded default
+  std::vector<std::string> sets;   // --set key=value, repeatable
+  std::string out_dir;             // --out RUN_DIR
+};
+
+void add_common_flags(CLI::App* cmd, CommonFlags& flags);
+config::Config load_config_from_flags(const CommonFlags& flags);
+
+void register_plan(CLI::App& app);
+void register_bench(CLI::App& app);
+void register_data(CLI::App& app);
+// train, eval and sample: flags are in place; the work arrives with the model and trainer.
+void register_training_commands(CLI::App& app);
+
+}  // namespace mhc::app

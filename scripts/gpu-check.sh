@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One prepared command for a short GPU slot: builds the CUDA backend for sm_90, runs the [cuda] tests and writes
+# a JSON report. The GPU machine has nvcc, CMake and ninja but none of our Debian packages, so:
+#   here (no GPU):      scripts/gpu-check.sh --prepare      copies the header-only test dependencies to .gpu-deps/
+#   on the GPU machine: scripts/gpu-check.sh [REPORT_DIR]   (device tool: run with carry [".gpu-deps"])
+# BLAS, MPI and the app's libraries are optional for this build (the CPU oracle falls back to reference loops).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+deps=$root/.gpu-deps
+
+if [ "${1:-}" = "--prepare" ]; then
+  rm -rf "$deps" && mkdir -p "$deps/include" "$deps/lib/cmake"
+  cp -r /usr/include/catch2 "$deps/include/" || { echo "error: Catch2 headers missing (apt-get install catch2)" >&2; exit 1; }
+  cp -r /usr/lib/cmake/Catch2 "$deps/lib/cmake/"
+  echo "prepared $deps ($(du -sh "$deps" | cut -f1)); carry it: run(carry=[\".gpu-deps\"], command=\"scripts/gpu-check.sh \$OUT\")"
+  exit 0
+fi
+
+report_dir=${1:-$root/runs/gpu-check}
+mkdir -p "$report_dir"
+build=$root/build-gpu
+log=$report_dir/gpu-check.log
+export PATH="/usr/local/cuda/bin:$PATH"
+start=$(date +%s)
+
+{
+  echo "== nvidia-smi"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  echo "== configure"
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA=ON -DMHC_BUILD_APP=OFF \
+    -DCMAKE_PREFIX_PATH="$deps" -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual"
+  echo "== build"
+  cmake --build "$build" -j16 --target mhc_cuda_tests
+} >"$log" 2>&1
+build_rc=$?
+
+test_rc=-1
+if [ $build_rc -eq 0 ]; then
+  echo "== [cuda] tests" >>"$log"
+  "$build/tests/cuda/mhc_cuda_tests" -r compact >"$report_dir/cuda-tests.txt" 2>&1
+  test_rc=$?
+  cat "$report_dir/cuda-tests.txt" >>"$log"
+fi
+
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+summary=$(grep -E "^(Passed|Failed)|test cases" "$report_dir/cuda-tests.txt" 2>/dev/null | tail -1)
+python3 - "$report_dir/report.json" "$gpu" "$build_rc" "$test_rc" "$summary" "$(( $(date +%s) - start ))" <<'PY'
+import json, sys
+path, gpu, build_rc, test_rc, summary, secs = sys.argv[1:]
+json.dump({"gpu": gpu, "build_rc": int(build_rc), "cuda_tests_rc": int(test_rc),
+           "cuda_tests_summary": summary, "seconds": int(secs)}, open(path, "w"), indent=2)
+PY
+cat "$report_dir/report.json"
+tail -30 "$log"
+[ $build_rc -eq 0 ] && [ $test_rc -eq 0 ]

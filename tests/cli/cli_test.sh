@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# End-to-end tests of the mhc-train command line: exit codes and the one-line errors for bad configs.
+# Usage: cli_test.sh PATH/TO/mhc-train REPO_ROOT
+set -u
+bin=$1
+root=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+# expect NAME EXIT_CODE PATTERN -- command...: runs the command, checks its exit code and that its
+# output (stdout + stderr) matches the extended regex PATTERN.
+expect() {
+  local name=$1 code=$2 pattern=$3
+  shift 4
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [ "$rc" -eq "$code" ] && grep -Eq -- "$pattern" <<<"$out"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $name (exit $rc, wanted $code; pattern '$pattern')"
+    echo "$out" | head -20 | sed 's/^/    /'
+  fi
+}
+
+expect help 0 "plan" -- "$bin" --help
+expect version 0 "^mhc-train [0-9]+\.[0-9]+\.[0-9]+" -- "$bin" --version
+expect no-subcommand 2 "subcommand" -- "$bin"
+expect plan-default 0 "parameters by component" -- "$bin" plan
+expect plan-set 0 '"type": "hc"' -- "$bin" plan --set residual.type=hc
+for arm in residual hc mhc; do
+  expect "plan-tiny-$arm" 0 "\"type\": \"$arm\"" -- "$bin" plan --config "$root/configs/tiny-$arm.json"
+done
+
+echo '{"model": {"d_model": 64}, "residual": {"n_stream": 4}}' >"$tmp/unknown.json"
+expect unknown-key 2 "residual.n_stream.*did you mean 'residual.n_streams'" -- "$bin" plan --config "$tmp/unknown.json"
+echo '{"train": {"lr": "fast"}}' >"$tmp/type.json"
+expect wrong-type 2 'train.lr.*"fast"' -- "$bin" plan --config "$tmp/type.json"
+echo '{"train": {"beta2": 1.5}}' >"$tmp/range.json"
+expect bad-range 2 "train.beta2.*1.5" -- "$bin" plan --config "$tmp/range.json"
+printf '{\n  "model": {\n    "d_model": 64,,\n  }\n}\n' >"$tmp/syntax.json"
+expect bad-syntax 2 "syntax.json:3:[0-9]+" -- "$bin" plan --config "$tmp/syntax.json"
+echo '{"model": {"d_model": 100, "n_heads": 3}}' >"$tmp/cross.json"
+expect cross-field 2 "d_model.*n_heads" -- "$bin" plan --config "$tmp/cross.json"
+expect missing-file 2 "no-such.json" -- "$bin" plan --config "$tmp/no-such.json"
+expect set-unknown 2 "--set.*did you mean" -- "$bin" plan --set train.lrr=1
+expect set-malformed 2 "key=value" -- "$bin" plan --set train.lr
+expect bad-flag 2 "--bogus" -- "$bin" plan --bogus
+expect bench-bad-repeats 2 "repeats" -- "$bin" bench ops --repeats 0
+
+head -c 5000 /dev/urandom | base64 >"$tmp/corpus.txt"
+expect data-prepare 0 "val_000000.bin: [0-9]+ tokens" -- "$bin" data prepare --text "$tmp/corpus.txt" --out "$tmp/shards"
+expect data-prepare-files 0 "train_000000.bin" -- ls "$tmp/shards"
+expect data-prepare-missing 1 "absent.txt" -- "$bin" data prepare --text "$tmp/absent.txt" --out "$tmp/x"
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
