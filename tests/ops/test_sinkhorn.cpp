@@ -7,37 +7,20 @@
 
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
-#include "ops/elementwise.hpp"
 #include "ops/sinkhorn.hpp"
 #include "support/gradcheck.hpp"
+#include "support/mhc_inputs.hpp"
 
 using namespace mhc;
 using mhc::test::check_gradient;
 using mhc::test::dot;
+using mhc::test::identity_logits;
+using mhc::test::like;
 using mhc::test::max_abs_diff;
 using mhc::test::random_tensor;
+using mhc::test::to_dtype;
 
 namespace {
-
-// Logits (N, n, n) of the "identity" bias init 6I - 3 plus N(0, noise^2) noise.
-HostTensor identity_logits(std::int64_t N, std::int64_t n, const std::string& name, double noise) {
-  HostTensor l = random_tensor(Shape{N, n, n}, name, noise);
-  for (std::int64_t t = 0; t < N; ++t)
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t j = 0; j < n; ++j) {
-        const std::int64_t k = (t * n + i) * n + j;
-        l.set(k, l.get(k) + (i == j ? 3.0 : -3.0));
-      }
-  return l;
-}
-
-HostTensor like(const HostTensor& t, DType dtype = DType::f64) { return HostTensor(dtype, t.view().shape); }
-
-HostTensor to_dtype(const HostTensor& t, DType dtype) {
-  HostTensor out = like(t, dtype);
-  ops::convert_dtype(out, t);
-  return out;
-}
 
 // Largest singular value of the n x n (n <= 8) row-major matrix h: power iteration on A = H^T H, then the
 // Rayleigh quotient v^T A v / v^T v, which approaches the top eigenvalue of A from below.
