@@ -59,7 +59,8 @@ TEST_CASE("stream_post_res backward matches finite differences", "[cpu][mhc]") {
   const HostTensor h_res = random_tensor(Shape{N, n, n}, "post.hres"), h_post = random_tensor(Shape{N, n}, "post.hp");
   const HostTensor dx_out = random_tensor(Shape{N, n, C}, "post.dxo"), x_out = like(x);
   const HostTensor dx0 = random_tensor(Shape{N, n, C}, "post.dx0"), dx = to_dtype(dx0, DType::f64);
-  const HostTensor dy = filled(Shape{N, C}, 7.0), dh_res = filled(Shape{N, n, n}, 7.0), dh_post = filled(Shape{N, n}, 7.0);
+  const HostTensor dy = filled(Shape{N, C}, 7.0), dh_res = filled(Shape{N, n, n}, 7.0),
+                   dh_post = filled(Shape{N, n}, 7.0);
   ops::stream_post_res_backward(dx, dy, dh_res, dh_post, dx_out, x, y, h_res, h_post);
   const auto loss = [&] {
     ops::stream_post_res_forward(x_out, x, y, h_res, h_post);
@@ -108,13 +109,14 @@ TEST_CASE("stream_post_res 2-stream hand example: (H_res x)[i] = sum_j H_res[i, 
   }
 }
 
-TEST_CASE("H_res mixes the streams: its logits change other streams' outputs and get gradient", "[cpu][mhc][sinkhorn]") {
+TEST_CASE("H_res mixes the streams: its logits change other streams' outputs and get gradient",
+          "[cpu][mhc][sinkhorn]") {
   const std::int64_t N = 2, n = 4, C = 6;
   const int iters = 20;
   for (const bool identity : {true, false}) {
     INFO((identity ? "identity bias" : "zero bias"));
-    const HostTensor logits = identity ? identity_logits(N, n, "mix.logits", 0.02)
-                                       : random_tensor(Shape{N, n, n}, "mix.logits", 0.02);
+    const HostTensor logits =
+        identity ? identity_logits(N, n, "mix.logits", 0.02) : random_tensor(Shape{N, n, n}, "mix.logits", 0.02);
     const HostTensor x = random_tensor(Shape{N, n, C}, "mix.x"), y = random_tensor(Shape{N, C}, "mix.y");
     const HostTensor h_post = random_tensor(Shape{N, n}, "mix.hp"), g = random_tensor(Shape{N, n, C}, "mix.g");
     const HostTensor h_res = like(logits), x_out = like(x);
@@ -218,8 +220,8 @@ TEST_CASE("stream mixing rejects bad shapes, dtypes and devices", "[cpu][mhc]") 
   CHECK_THROWS_AS(ops::stream_pre_apply_forward(gpu(u), gpu(x), gpu(h_post)), DeviceError);
   CHECK_THROWS_WITH(ops::stream_pre_apply_forward(gpu(u), gpu(x), gpu(h_post)),
                     Catch::Contains("stream_pre_apply_forward"));
-  CHECK_THROWS_AS(ops::stream_post_res_backward(gpu(dx), gpu(y), gpu(dh_res), gpu(dh_post), gpu(x_out), gpu(x),
-                                                gpu(y), gpu(h_res), gpu(h_post)),
+  CHECK_THROWS_AS(ops::stream_post_res_backward(gpu(dx), gpu(y), gpu(dh_res), gpu(dh_post), gpu(x_out), gpu(x), gpu(y),
+                                                gpu(h_res), gpu(h_post)),
                   DeviceError);
   CHECK_THROWS_WITH(ops::stream_post_res_forward(gpu(x_out), gpu(x), y, gpu(h_res), gpu(h_post)),
                     Catch::Contains("stream_post_res_forward y"));
