@@ -10,7 +10,7 @@ constexpr double kSinkhornEps = 1e-6;
 // Largest supported number of streams n (the CUDA kernel keeps one n x n matrix per thread).
 constexpr int kSinkhornMaxStreams = 8;
 
-// h (N, n, n) = Sinkhorn(logits (N, n, n)): M = exp(logits - max), then `iters` times
+// h (N, n, n) = Sinkhorn(logits (N, n, n)): M = exp(logits - max of the token's matrix), then `iters` times
 // columns /= (colsum + eps), rows /= (rowsum + eps). Rows end normalised. iters >= 1, 1 <= n <= kSinkhornMaxStreams.
 // f32 or f64 on the CPU, f32 on CUDA.
 void sinkhorn_forward(Tensor h, Tensor logits, int iters);
