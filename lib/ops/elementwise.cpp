@@ -2,18 +2,29 @@
 #include "ops/elementwise.hpp"
 
 #include "ops/cpu/elementwise_cpu.hpp"
+#include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
+
+#ifdef MHC_HAVE_CUDA
+#include "kernels/elementwise.cuh"
+#endif
 
 namespace mhc::ops {
 
 void axpby(Tensor out, float alpha, Tensor a, float beta, Tensor b) {
-  expect_cpu_float(out, "axpby out");
+  expect_float(out, "axpby out");
   expect_shape(a, out.shape, "axpby a");
   expect_shape(b, out.shape, "axpby b");
   expect_same_dtype(out, a, "axpby out", "a");
   expect_same_dtype(out, b, "axpby out", "b");
   expect_device(a, out.device, "axpby a");
   expect_device(b, out.device, "axpby b");
+  if (on_cuda(out, "axpby")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_axpby(out.ptr<float>(), alpha, a.ptr<float>(), beta, b.ptr<float>(), out.numel(), cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(out.dtype, "axpby", [&](auto zero) {
     using T = decltype(zero);
     cpu::axpby<T>(out.ptr<T>(), static_cast<T>(alpha), a.ptr<T>(), static_cast<T>(beta), b.ptr<T>(), out.numel());

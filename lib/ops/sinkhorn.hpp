@@ -7,13 +7,17 @@ namespace mhc::ops {
 
 // Epsilon added to every row/column sum before dividing (spec 2.4).
 constexpr double kSinkhornEps = 1e-6;
+// Largest supported number of streams n (the CUDA kernel keeps one n x n matrix per thread).
+constexpr int kSinkhornMaxStreams = 8;
 
-// h (N, n, n) = Sinkhorn(logits (N, n, n)): M = exp(logits - max), then `iters` times
-// columns /= (colsum + eps), rows /= (rowsum + eps). Rows end normalised.
+// h (N, n, n) = Sinkhorn(logits (N, n, n)): M = exp(logits - max of the token's matrix), then `iters` times
+// columns /= (colsum + eps), rows /= (rowsum + eps). Rows end normalised. iters >= 1, 1 <= n <= kSinkhornMaxStreams.
+// f32 or f64 on the CPU, f32 on CUDA.
 void sinkhorn_forward(Tensor h, Tensor logits, int iters);
 
 // Exact backward through all 2*iters normalisations and the exp, recomputing the iterates from `logits`
-// (nothing but the logits is saved). dlogits (N, n, n) is overwritten.
+// (nothing but the logits is saved). dlogits (N, n, n) is overwritten. The max shift is differentiated too
+// (it only matters through eps). CPU only for now.
 void sinkhorn_backward(Tensor dlogits, Tensor dh, Tensor logits, int iters);
 
 }  // namespace mhc::ops

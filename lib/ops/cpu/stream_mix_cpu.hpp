@@ -1,0 +1,28 @@
+// CPU stream read-out (pre-apply) and fused write-back (post + res) of the n-stream residual, per token.
+#pragma once
+
+#include <cstdint>
+
+namespace mhc::ops::cpu {
+
+// u (N, C) = sum_i h_pre (N, n)[i] x (N, n, C)[i].
+template <typename T>
+void stream_pre_apply_forward(T* u, const T* x, const T* h_pre, std::int64_t N, std::int64_t n, std::int64_t C);
+
+// dx (N, n, C) += h_pre[i] du (N, C); dh_pre (N, n) = <du, x[i]> (overwritten).
+template <typename T>
+void stream_pre_apply_backward(T* dx, T* dh_pre, const T* du, const T* x, const T* h_pre, std::int64_t N,
+                               std::int64_t n, std::int64_t C);
+
+// x_out (N, n, C)[i] = sum_j h_res (N, n, n)[i, j] x[j] + h_post (N, n)[i] y (N, C).
+template <typename T>
+void stream_post_res_forward(T* x_out, const T* x, const T* y, const T* h_res, const T* h_post, std::int64_t N,
+                             std::int64_t n, std::int64_t C);
+
+// dx[j] += sum_i h_res[i, j] dx_out[i]; dy = sum_i h_post[i] dx_out[i]; dh_res[i, j] = <dx_out[i], x[j]>;
+// dh_post[i] = <dx_out[i], y> (all but dx overwritten).
+template <typename T>
+void stream_post_res_backward(T* dx, T* dy, T* dh_res, T* dh_post, const T* dx_out, const T* x, const T* y,
+                              const T* h_res, const T* h_post, std::int64_t N, std::int64_t n, std::int64_t C);
+
+}  // namespace mhc::ops::cpu

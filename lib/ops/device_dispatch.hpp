@@ -1,0 +1,29 @@
+// Device dispatch of op entry points: device-agnostic float checks, then the CPU oracle (f32/f64) or CUDA (f32).
+#pragma once
+
+#include "core/tensor.hpp"
+
+#ifdef MHC_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include "core/stream.hpp"
+#endif
+
+namespace mhc::ops {
+
+// A defined f32 or f64 tensor on any device.
+void expect_float(const Tensor& t, const char* what);
+
+// True when `t` lives on the GPU, after checking that it is f32 there (ShapeError otherwise).
+// In a build without CUDA a GPU tensor throws DeviceError naming `op`.
+bool on_cuda(const Tensor& t, const char* op);
+
+// For ops without a CUDA kernel yet: throws DeviceError naming `op` when `t` lives on the GPU.
+void expect_no_cuda_kernel(const Tensor& t, const char* op);
+
+#ifdef MHC_HAVE_CUDA
+// The calling thread's current stream (core/stream.hpp), as kernel launchers take it.
+inline cudaStream_t cuda_stream() { return static_cast<cudaStream_t>(current_stream().native); }
+#endif
+
+}  // namespace mhc::ops

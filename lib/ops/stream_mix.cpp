@@ -1,0 +1,105 @@
+// Checked entry points of the stream mixing ops; dispatch to the CPU oracle or the CUDA kernel.
+#include "ops/stream_mix.hpp"
+
+#include "ops/cpu/stream_mix_cpu.hpp"
+#include "ops/device_dispatch.hpp"
+#include "ops/dispatch.hpp"
+
+#ifdef MHC_HAVE_CUDA
+#include "kernels/stream_mix.cuh"
+#endif
+
+namespace mhc::ops {
+
+namespace {
+
+// Extents of the stream tensor x (N, n, C).
+struct StreamDims {
+  std::int64_t N, n, C;
+};
+
+StreamDims check_streams(const Tensor& x, const char* what) {
+  expect_rank(x, 3, what);
+  expect_float(x, what);
+  MHC_CHECK(x.dim(1) >= 1, ShapeError, what, " needs at least one stream, got ", x.describe());
+  return {x.dim(0), x.dim(1), x.dim(2)};
+}
+
+// `t` has shape `s` and the dtype and device of x.
+void expect_operand(const Tensor& t, const Shape& s, const Tensor& x, const char* what) {
+  expect_defined(t, what);
+  expect_shape(t, s, what);
+  expect_same_dtype(t, x, what, "x");
+  expect_device(t, x.device, what);
+}
+
+}  // namespace
+
+void stream_pre_apply_forward(Tensor u, Tensor x, Tensor h_pre) {
+  const StreamDims d = check_streams(x, "stream_pre_apply_forward x");
+  const std::int64_t N = d.N, n = d.n, C = d.C;
+  expect_operand(u, Shape{N, C}, x, "stream_pre_apply_forward u");
+  expect_operand(h_pre, Shape{N, n}, x, "stream_pre_apply_forward h_pre");
+  expect_no_cuda_kernel(x, "stream_pre_apply_forward");
+  dispatch_cpu_float(x.dtype, "stream_pre_apply_forward", [&](auto zero) {
+    using T = decltype(zero);
+    cpu::stream_pre_apply_forward<T>(u.ptr<T>(), x.ptr<T>(), h_pre.ptr<T>(), N, n, C);
+  });
+}
+
+void stream_pre_apply_backward(Tensor dx, Tensor dh_pre, Tensor du, Tensor x, Tensor h_pre) {
+  const StreamDims d = check_streams(x, "stream_pre_apply_backward x");
+  const std::int64_t N = d.N, n = d.n, C = d.C;
+  expect_operand(dx, x.shape, x, "stream_pre_apply_backward dx");
+  expect_operand(dh_pre, Shape{N, n}, x, "stream_pre_apply_backward dh_pre");
+  expect_operand(du, Shape{N, C}, x, "stream_pre_apply_backward du");
+  expect_operand(h_pre, Shape{N, n}, x, "stream_pre_apply_backward h_pre");
+  expect_no_cuda_kernel(x, "stream_pre_apply_backward");
+  dispatch_cpu_float(x.dtype, "stream_pre_apply_backward", [&](auto zero) {
+    using T = decltype(zero);
+    cpu::stream_pre_apply_backward<T>(dx.ptr<T>(), dh_pre.ptr<T>(), du.ptr<T>(), x.ptr<T>(), h_pre.ptr<T>(), N, n, C);
+  });
+}
+
+void stream_post_res_forward(Tensor x_out, Tensor x, Tensor y, Tensor h_res, Tensor h_post) {
+  const StreamDims d = check_streams(x, "stream_post_res_forward x");
+  const std::int64_t N = d.N, n = d.n, C = d.C;
+  expect_operand(x_out, x.shape, x, "stream_post_res_forward x_out");
+  expect_operand(y, Shape{N, C}, x, "stream_post_res_forward y");
+  expect_operand(h_res, Shape{N, n, n}, x, "stream_post_res_forward h_res");
+  expect_operand(h_post, Shape{N, n}, x, "stream_post_res_forward h_post");
+  MHC_CHECK(x_out.data != x.data || x.numel() == 0, ShapeError, "stream_post_res_forward x_out must not alias x");
+  if (on_cuda(x, "stream_post_res_forward")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_stream_post_res_forward(x_out.ptr<float>(), x.ptr<float>(), y.ptr<float>(), h_res.ptr<float>(),
+                                            h_post.ptr<float>(), N, static_cast<int>(n), C, cuda_stream());
+#endif
+    return;
+  }
+  dispatch_cpu_float(x.dtype, "stream_post_res_forward", [&](auto zero) {
+    using T = decltype(zero);
+    cpu::stream_post_res_forward<T>(x_out.ptr<T>(), x.ptr<T>(), y.ptr<T>(), h_res.ptr<T>(), h_post.ptr<T>(), N, n, C);
+  });
+}
+
+void stream_post_res_backward(Tensor dx, Tensor dy, Tensor dh_res, Tensor dh_post, Tensor dx_out, Tensor x, Tensor y,
+                              Tensor h_res, Tensor h_post) {
+  const StreamDims d = check_streams(x, "stream_post_res_backward x");
+  const std::int64_t N = d.N, n = d.n, C = d.C;
+  expect_operand(dx, x.shape, x, "stream_post_res_backward dx");
+  expect_operand(dy, Shape{N, C}, x, "stream_post_res_backward dy");
+  expect_operand(dh_res, Shape{N, n, n}, x, "stream_post_res_backward dh_res");
+  expect_operand(dh_post, Shape{N, n}, x, "stream_post_res_backward dh_post");
+  expect_operand(dx_out, x.shape, x, "stream_post_res_backward dx_out");
+  expect_operand(y, Shape{N, C}, x, "stream_post_res_backward y");
+  expect_operand(h_res, Shape{N, n, n}, x, "stream_post_res_backward h_res");
+  expect_operand(h_post, Shape{N, n}, x, "stream_post_res_backward h_post");
+  expect_no_cuda_kernel(x, "stream_post_res_backward");
+  dispatch_cpu_float(x.dtype, "stream_post_res_backward", [&](auto zero) {
+    using T = decltype(zero);
+    cpu::stream_post_res_backward<T>(dx.ptr<T>(), dy.ptr<T>(), dh_res.ptr<T>(), dh_post.ptr<T>(), dx_out.ptr<T>(),
+                                     x.ptr<T>(), y.ptr<T>(), h_res.ptr<T>(), h_post.ptr<T>(), N, n, C);
+  });
+}
+
+}  // namespace mhc::ops

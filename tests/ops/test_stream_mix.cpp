@@ -1,0 +1,233 @@
+// Tests of the stream mixing ops: gradients vs finite differences, a hand-computed 2-stream example that pins the
+// convention (H_res x)[i] = sum_j H_res[i, j] x[j], proof that H_res really mixes, f32 vs f64, errors.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+
+#include "core/host_tensor.hpp"
+#include "core/rng.hpp"
+#include "ops/sinkhorn.hpp"
+#include "ops/stream_mix.hpp"
+#include "support/gradcheck.hpp"
+#include "support/mhc_inputs.hpp"
+
+using namespace mhc;
+using mhc::test::check_gradient;
+using mhc::test::dot;
+using mhc::test::identity_logits;
+using mhc::test::like;
+using mhc::test::max_abs_diff;
+using mhc::test::random_tensor;
+using mhc::test::to_dtype;
+
+namespace {
+
+// a - b element-wise, as a new f64 tensor.
+HostTensor minus(const HostTensor& a, const HostTensor& b) {
+  HostTensor out = like(a);
+  for (std::int64_t k = 0; k < a.numel(); ++k) out.set(k, a.get(k) - b.get(k));
+  return out;
+}
+
+HostTensor filled(Shape shape, double value) {
+  HostTensor t(DType::f64, shape);
+  fill_constant(t, value);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("stream_pre_apply backward matches finite differences", "[cpu][mhc]") {
+  const std::int64_t N = 3, n = 4, C = 5;
+  const HostTensor x = random_tensor(Shape{N, n, C}, "pre.x"), h_pre = random_tensor(Shape{N, n}, "pre.h");
+  const HostTensor du = random_tensor(Shape{N, C}, "pre.du"), u(DType::f64, Shape{N, C});
+  const HostTensor dx0 = random_tensor(Shape{N, n, C}, "pre.dx0"), dx = to_dtype(dx0, DType::f64);
+  const HostTensor dh_pre = filled(Shape{N, n}, 7.0);  // overwritten
+  ops::stream_pre_apply_backward(dx, dh_pre, du, x, h_pre);
+  const auto loss = [&] {
+    ops::stream_pre_apply_forward(u, x, h_pre);
+    return dot(du, u);
+  };
+  check_gradient("x (accumulated)", x, minus(dx, dx0), loss);
+  check_gradient("h_pre", h_pre, dh_pre, loss);
+}
+
+TEST_CASE("stream_post_res backward matches finite differences", "[cpu][mhc]") {
+  const std::int64_t N = 3, n = 4, C = 5;
+  const HostTensor x = random_tensor(Shape{N, n, C}, "post.x"), y = random_tensor(Shape{N, C}, "post.y");
+  const HostTensor h_res = random_tensor(Shape{N, n, n}, "post.hres"), h_post = random_tensor(Shape{N, n}, "post.hp");
+  const HostTensor dx_out = random_tensor(Shape{N, n, C}, "post.dxo"), x_out = like(x);
+  const HostTensor dx0 = random_tensor(Shape{N, n, C}, "post.dx0"), dx = to_dtype(dx0, DType::f64);
+  const HostTensor dy = filled(Shape{N, C}, 7.0), dh_res = filled(Shape{N, n, n}, 7.0),
+                   dh_post = filled(Shape{N, n}, 7.0);
+  ops::stream_post_res_backward(dx, dy, dh_res, dh_post, dx_out, x, y, h_res, h_post);
+  const auto loss = [&] {
+    ops::stream_post_res_forward(x_out, x, y, h_res, h_post);
+    return dot(dx_out, x_out);
+  };
+  check_gradient("x (accumulated)", x, minus(dx, dx0), loss);
+  check_gradient("y", y, dy, loss);
+  check_gradient("h_res", h_res, dh_res, loss);
+  check_gradient("h_post", h_post, dh_post, loss);
+}
+
+TEST_CASE("stream_post_res 2-stream hand example: (H_res x)[i] = sum_j H_res[i, j] x[j]", "[cpu][mhc]") {
+  // One token, n = 2 streams of C = 2 channels. Row i of H_res weights the inputs of output stream i.
+  HostTensor x(DType::f64, Shape{1, 2, 2}), y(DType::f64, Shape{1, 2});
+  HostTensor h_res(DType::f64, Shape{1, 2, 2}), h_post(DType::f64, Shape{1, 2});
+  const double xv[] = {1, 2, /* stream 1 */ 3, 4}, yv[] = {10, 20};
+  const double hr[] = {0.75, 0.25, /* row 1 */ 0.5, 0.5}, hp[] = {1.5, 0.5};
+  for (int k = 0; k < 4; ++k) {
+    x.set(k, xv[k]);
+    h_res.set(k, hr[k]);
+  }
+  for (int k = 0; k < 2; ++k) {
+    y.set(k, yv[k]);
+    h_post.set(k, hp[k]);
+  }
+  HostTensor x_out(DType::f64, Shape{1, 2, 2});
+  ops::stream_post_res_forward(x_out, x, y, h_res, h_post);
+  // out[0] = 0.75 (1, 2) + 0.25 (3, 4) + 1.5 (10, 20) = (1.5, 2.5) + (15, 30)
+  // out[1] = 0.5 (1, 2) + 0.5 (3, 4) + 0.5 (10, 20)   = (2, 3) + (5, 10)
+  const double expected[] = {16.5, 32.5, 7, 13};
+  for (int k = 0; k < 4; ++k) CHECK(x_out.get(k) == expected[k]);
+
+  // Backward with dx_out = 1: dx[j] += column sums of H_res, dy = sum_i h_post[i],
+  // dh_res[i, j] = sum_c x[j][c], dh_post[i] = sum_c y[c].
+  HostTensor dx_out = filled(Shape{1, 2, 2}, 1.0), dx = filled(Shape{1, 2, 2}, 100.0);
+  HostTensor dy(DType::f64, Shape{1, 2}), dh_res(DType::f64, Shape{1, 2, 2}), dh_post(DType::f64, Shape{1, 2});
+  ops::stream_post_res_backward(dx, dy, dh_res, dh_post, dx_out, x, y, h_res, h_post);
+  const double dx_expected[] = {101.25, 101.25, 100.75, 100.75}, dh_res_expected[] = {3, 7, 3, 7};
+  for (int k = 0; k < 4; ++k) {
+    CHECK(dx.get(k) == dx_expected[k]);
+    CHECK(dh_res.get(k) == dh_res_expected[k]);
+  }
+  for (int k = 0; k < 2; ++k) {
+    CHECK(dy.get(k) == 2.0);
+    CHECK(dh_post.get(k) == 30.0);
+  }
+}
+
+TEST_CASE("H_res mixes the streams: its logits change other streams' outputs and get gradient",
+          "[cpu][mhc][sinkhorn]") {
+  const std::int64_t N = 2, n = 4, C = 6;
+  const int iters = 20;
+  for (const bool identity : {true, false}) {
+    INFO((identity ? "identity bias" : "zero bias"));
+    const HostTensor logits =
+        identity ? identity_logits(N, n, "mix.logits", 0.02) : random_tensor(Shape{N, n, n}, "mix.logits", 0.02);
+    const HostTensor x = random_tensor(Shape{N, n, C}, "mix.x"), y = random_tensor(Shape{N, C}, "mix.y");
+    const HostTensor h_post = random_tensor(Shape{N, n}, "mix.hp"), g = random_tensor(Shape{N, n, C}, "mix.g");
+    const HostTensor h_res = like(logits), x_out = like(x);
+    const auto forward = [&] {
+      ops::sinkhorn_forward(h_res, logits, iters);
+      ops::stream_post_res_forward(x_out, x, y, h_res, h_post);
+    };
+
+    // Raising the logit (i, j) = (0, 1) moves stream 1 into output stream 0: that output changes.
+    forward();
+    const HostTensor before = to_dtype(x_out, DType::f64);
+    const std::int64_t k01 = 0 * n + 1;
+    logits.set(k01, logits.get(k01) + 1.0);
+    forward();
+    logits.set(k01, logits.get(k01) - 1.0);
+    double change0 = 0;
+    for (std::int64_t c = 0; c < C; ++c) change0 = std::fmax(change0, std::fabs(x_out.get(c) - before.get(c)));
+    CHECK(change0 > 1e-3);
+
+    // Gradient of <g, x_out> w.r.t. the logits, through stream_post_res_backward and sinkhorn_backward.
+    const HostTensor dx = like(x), dy = like(y), dh_res = like(h_res), dh_post = like(h_post), dlogits = like(logits);
+    forward();
+    ops::stream_post_res_backward(dx, dy, dh_res, dh_post, g, x, y, h_res, h_post);
+    ops::sinkhorn_backward(dlogits, dh_res, logits, iters);
+    for (std::int64_t t = 0; t < N; ++t)
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = 0; j < n; ++j)
+          if (i != j) CHECK(std::fabs(dlogits.get((t * n + i) * n + j)) > 1e-6);
+    check_gradient("logits through sinkhorn and post_res", logits, dlogits, [&] {
+      forward();
+      return dot(g, x_out);
+    });
+  }
+}
+
+TEST_CASE("stream mixing f32 agrees with f64", "[cpu][mhc]") {
+  const std::int64_t N = 4, n = 4, C = 33;
+  const HostTensor x = random_tensor(Shape{N, n, C}, "f32.x"), y = random_tensor(Shape{N, C}, "f32.y");
+  const HostTensor h_pre = random_tensor(Shape{N, n}, "f32.hpre"), h_post = random_tensor(Shape{N, n}, "f32.hpost");
+  const HostTensor h_res = random_tensor(Shape{N, n, n}, "f32.hres"), g = random_tensor(Shape{N, n, C}, "f32.g");
+  const HostTensor du = random_tensor(Shape{N, C}, "f32.du");
+  struct Results {
+    HostTensor u, dx_pre, dh_pre, x_out, dx, dy, dh_res, dh_post;
+  };
+  const auto run = [&](DType d) {
+    Results r{HostTensor(d, Shape{N, C}), HostTensor(d, Shape{N, n, C}), HostTensor(d, Shape{N, n}),
+              HostTensor(d, Shape{N, n, C}), HostTensor(d, Shape{N, n, C}), HostTensor(d, Shape{N, C}),
+              HostTensor(d, Shape{N, n, n}), HostTensor(d, Shape{N, n})};
+    const HostTensor xd = to_dtype(x, d), yd = to_dtype(y, d), hpre = to_dtype(h_pre, d), hpost = to_dtype(h_post, d);
+    const HostTensor hres = to_dtype(h_res, d), gd = to_dtype(g, d), dud = to_dtype(du, d);
+    ops::stream_pre_apply_forward(r.u, xd, hpre);
+    ops::stream_pre_apply_backward(r.dx_pre, r.dh_pre, dud, xd, hpre);
+    ops::stream_post_res_forward(r.x_out, xd, yd, hres, hpost);
+    ops::stream_post_res_backward(r.dx, r.dy, r.dh_res, r.dh_post, gd, xd, yd, hres, hpost);
+    return r;
+  };
+  const Results a = run(DType::f32), b = run(DType::f64);
+  // Sums of <= C = 33 products of N(0, 1) values: f32 rounding stays far below 1e-4.
+  CHECK(max_abs_diff(a.u, b.u) <= 1e-5);
+  CHECK(max_abs_diff(a.dx_pre, b.dx_pre) <= 1e-5);
+  CHECK(max_abs_diff(a.dh_pre, b.dh_pre) <= 1e-4);
+  CHECK(max_abs_diff(a.x_out, b.x_out) <= 1e-5);
+  CHECK(max_abs_diff(a.dx, b.dx) <= 1e-5);
+  CHECK(max_abs_diff(a.dy, b.dy) <= 1e-5);
+  CHECK(max_abs_diff(a.dh_res, b.dh_res) <= 1e-4);
+  CHECK(max_abs_diff(a.dh_post, b.dh_post) <= 1e-4);
+}
+
+TEST_CASE("stream mixing rejects bad shapes, dtypes and devices", "[cpu][mhc]") {
+  const std::int64_t N = 2, n = 3, C = 4;
+  HostTensor x(DType::f64, Shape{N, n, C}), x_out(DType::f64, Shape{N, n, C}), y(DType::f64, Shape{N, C});
+  HostTensor h_res(DType::f64, Shape{N, n, n}), h_post(DType::f64, Shape{N, n}), u(DType::f64, Shape{N, C});
+  HostTensor dx(DType::f64, Shape{N, n, C}), dh_res(DType::f64, Shape{N, n, n}), dh_post(DType::f64, Shape{N, n});
+  HostTensor flat(DType::f64, Shape{N, C}), short_h(DType::f64, Shape{N, n - 1}), f32(DType::f32, Shape{N, C});
+
+  CHECK_THROWS_WITH(ops::stream_pre_apply_forward(u, flat, h_post), Catch::Contains("stream_pre_apply_forward x"));
+  CHECK_THROWS_AS(ops::stream_pre_apply_forward(u, flat, h_post), ShapeError);
+  CHECK_THROWS_WITH(ops::stream_pre_apply_forward(x, x, h_post), Catch::Contains("stream_pre_apply_forward u"));
+  CHECK_THROWS_WITH(ops::stream_pre_apply_forward(u, x, short_h), Catch::Contains("stream_pre_apply_forward h_pre"));
+  CHECK_THROWS_WITH(ops::stream_pre_apply_forward(f32, x, h_post), Catch::Contains("same dtype"));
+  CHECK_THROWS_WITH(ops::stream_pre_apply_backward(dx, short_h, u, x, h_post),
+                    Catch::Contains("stream_pre_apply_backward dh_pre"));
+  CHECK_THROWS_WITH(ops::stream_pre_apply_backward(dx, dh_post, x, x, h_post),
+                    Catch::Contains("stream_pre_apply_backward du"));
+  CHECK_THROWS_WITH(ops::stream_post_res_forward(x_out, x, y, h_post, h_post),
+                    Catch::Contains("stream_post_res_forward h_res"));
+  CHECK_THROWS_WITH(ops::stream_post_res_forward(x_out, x, x, h_res, h_post),
+                    Catch::Contains("stream_post_res_forward y"));
+  CHECK_THROWS_WITH(ops::stream_post_res_forward(y, x, y, h_res, h_post),
+                    Catch::Contains("stream_post_res_forward x_out"));
+  CHECK_THROWS_WITH(ops::stream_post_res_forward(x, x, y, h_res, h_post), Catch::Contains("alias"));
+  CHECK_THROWS_WITH(ops::stream_post_res_backward(dx, y, dh_res, short_h, x_out, x, y, h_res, h_post),
+                    Catch::Contains("stream_post_res_backward dh_post"));
+  CHECK_THROWS_WITH(ops::stream_post_res_backward(dx, y, h_post, dh_post, x_out, x, y, h_res, h_post),
+                    Catch::Contains("stream_post_res_backward dh_res"));
+  CHECK_THROWS_WITH(ops::stream_post_res_backward(dx, y, dh_res, dh_post, y, x, y, h_res, h_post),
+                    Catch::Contains("stream_post_res_backward dx_out"));
+
+  // GPU tensors (never dereferenced): ops without a kernel refuse them; a CPU-only build refuses them all.
+  const auto gpu = [](const HostTensor& t) { return Tensor(t.view().data, DType::f32, t.view().shape, Device::cuda); };
+  CHECK_THROWS_AS(ops::stream_pre_apply_forward(gpu(u), gpu(x), gpu(h_post)), DeviceError);
+  CHECK_THROWS_WITH(ops::stream_pre_apply_forward(gpu(u), gpu(x), gpu(h_post)),
+                    Catch::Contains("stream_pre_apply_forward"));
+  CHECK_THROWS_AS(ops::stream_post_res_backward(gpu(dx), gpu(y), gpu(dh_res), gpu(dh_post), gpu(x_out), gpu(x), gpu(y),
+                                                gpu(h_res), gpu(h_post)),
+                  DeviceError);
+  CHECK_THROWS_WITH(ops::stream_post_res_forward(gpu(x_out), gpu(x), y, gpu(h_res), gpu(h_post)),
+                    Catch::Contains("stream_post_res_forward y"));
+#ifndef MHC_HAVE_CUDA
+  CHECK_THROWS_AS(ops::stream_post_res_forward(gpu(x_out), gpu(x), gpu(y), gpu(h_res), gpu(h_post)), DeviceError);
+  CHECK_THROWS_WITH(ops::stream_post_res_forward(gpu(x_out), gpu(x), gpu(y), gpu(h_res), gpu(h_post)),
+                    Catch::Contains("stream_post_res_forward"));
+#endif
+}
