@@ -1,0 +1,40 @@
+// CPU "RMS-reordered" projection z = (v phi) * rstd of row vectors v (shared by mHC coefficients and head merge).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace mhc::ops::cpu {
+
+// Extents: `rows` row vectors v of length D (a token's vec(x), D = n*C) projected onto K columns.
+struct RmsProjectionDims {
+  std::int64_t rows, D, K;
+};
+
+// Overflow-free logistic function for either sign of v (the gates of the connection coefficients).
+template <typename T>
+T sigmoid(T v) {
+  if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
+  const T e = std::exp(v);
+  return e / (T(1) + e);
+}
+
+// proj (rows, K) = v phi (one GEMM; v (rows, D), phi (D, K)); rstd (rows) = 1 / sqrt(mean(v^2) + eps).
+// The caller forms the pre-activations a_k = scale_k * proj_k * rstd + bias_k. Both outputs are overwritten.
+template <typename T>
+void rms_projection_forward(T* proj, T* rstd, const T* v, const T* phi, RmsProjectionDims d, T eps);
+
+// Given da (rows, K), the gradient w.r.t. the pre-activations a = scale * z + bias with z = proj * rstd and a
+// per-column scale (K):
+//   dv += dproj phi^T - (sum_k scale_k da_k proj_k) rstd^3 / D * v,  dproj = scale * da * rstd   (dv accumulates).
+template <typename T>
+void rms_projection_backward_input(T* dv, const T* da, const T* scale, const T* v, const T* phi, const T* proj,
+                                   const T* rstd, RmsProjectionDims d);
+
+// dphi (D, K) += v^T dproj with dproj = scale * da * rstd as above (accumulates). The scale and bias gradients,
+// which depend on how the caller ties its scales, stay with the caller.
+template <typename T>
+void rms_projection_backward_weight(T* dphi, const T* da, const T* scale, const T* v, const T* rstd,
+                                    RmsProjectionDims d);
+
+}  // namespace mhc::ops::cpu
