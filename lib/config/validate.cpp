@@ -199,17 +199,10 @@ void check_parallel(const Config& c, const Origins& o) {
 }
 
 void check_recompute(const Config& c, const Origins& o) {
-  const RecomputeConfig& rc = c.recompute;
-  if (!rc.mhc) return;
-  if (c.residual.type == ResidualType::residual) {
+  if (c.recompute.mhc && c.residual.type == ResidualType::residual) {
     conflict(o, {"recompute.mhc", "residual.type"},
              "recompute.mhc is true but residual.type \"residual\" has nothing to recompute; set recompute.mhc to "
              "false");
-  }
-  if (rc.block_layers_value() > c.model.n_blocks) {
-    conflict(
-        o, {"recompute.block_layers", "model.n_blocks"},
-        "recompute.block_layers (" + rc.block_layers + ") must be <= model.n_blocks (" + text(c.model.n_blocks) + ")");
   }
 }
 

@@ -294,8 +294,6 @@ TEST_CASE("inconsistent combinations say what to change", "[config]") {
       {R"({"residual": {"type": "residual"}, "recompute": {"mhc": true}})",
        R"(cfg.json: recompute.mhc is true but residual.type "residual" has nothing to recompute; set recompute.mhc )"
        R"(to false)"},
-      {R"({"recompute": {"mhc": true, "block_layers": 8}})",
-       "cfg.json: recompute.block_layers (8) must be <= model.n_blocks (4)"},
   };
   for (const auto& [text, message] : cases) {
     INFO(text);
@@ -306,7 +304,7 @@ TEST_CASE("inconsistent combinations say what to change", "[config]") {
   CHECK_NOTHROW(parse_text(R"({"data": {"val_fraction": 0}, "train": {"eval_every": 0}})"));
   CHECK_NOTHROW(parse_text(R"({"train": {"steps": 20}})"));
   CHECK_NOTHROW(parse_text(R"({"parallel": {"pp": 2, "schedule": "dualpipe"}, "train": {"micro_batches": 4}})"));
-  CHECK_NOTHROW(parse_text(R"({"recompute": {"mhc": false, "block_layers": 8}})"));
+  CHECK_NOTHROW(parse_text(R"({"recompute": {"mhc": true, "block_layers": 64}})"));  // any positive integer
 }
 
 TEST_CASE("pipeline stages and the resolved layout", "[config]") {
