@@ -6,42 +6,18 @@
 #include "core/rng.hpp"
 #include "ops/cpu/hc_coeffs_cpu.hpp"
 #include "ops/dispatch.hpp"
+#include "ops/stream_args.hpp"
 
 namespace mhc::ops {
-
-namespace {
-
-constexpr std::int64_t kMaxStreams = 8;
-
-// Extents from a (N, n, C) stream tensor `ref` named `ref_name`, after checking it.
-cpu::HcDims stream_dims(const Tensor& ref, const char* op, const char* ref_name) {
-  const std::string name = std::string(op) + " " + ref_name;
-  expect_cpu_float(ref, name.c_str());
-  expect_rank(ref, 3, name.c_str());
-  const cpu::HcDims d{ref.dim(0), ref.dim(1), ref.dim(2)};
-  MHC_CHECK(d.n >= 1 && d.n <= kMaxStreams, ShapeError, name, ": the number of streams n = ", d.n, " must be in 1..",
-            kMaxStreams, ", got ", ref.describe());
-  return d;
-}
-
-// One tensor argument of `op`: CPU float, the dtype of `ref`, the expected shape; every message names the argument.
-void expect_arg(const Tensor& t, const Shape& s, const Tensor& ref, const char* ref_name, const char* op,
-                const char* what) {
-  const std::string name = std::string(op) + " " + what;
-  expect_cpu_float(t, name.c_str());
-  expect_same_dtype(t, ref, name.c_str(), ref_name);
-  expect_shape(t, s, name.c_str());
-}
-
-}  // namespace
 
 void hc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor h_res, Tensor proj, Tensor xb, Tensor w, Tensor s, Tensor am,
                        Tensor ar, Tensor bb) {
   const char* op = "hc_coeffs_forward";
-  const cpu::HcDims d = stream_dims(xb, op, "xb");
+  const StreamExtents ext = expect_stream_tensor(xb, op, "xb");
+  const cpu::HcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, n = d.n;
   const auto check = [&](const Tensor& t, const Shape& shape, const char* what) {
-    expect_arg(t, shape, xb, "xb", op, what);
+    expect_stream_arg(t, shape, xb, "xb", op, what);
   };
   check(w, Shape{d.C, d.P()}, "w");
   check(s, Shape{2}, "s");
@@ -62,10 +38,11 @@ void hc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor h_res, Tensor proj, T
 void hc_coeffs_backward_input(Tensor dxb, Tensor dproj, Tensor dh_pre, Tensor dh_post, Tensor dh_res, Tensor proj,
                               Tensor w, Tensor s) {
   const char* op = "hc_coeffs_backward_input";
-  const cpu::HcDims d = stream_dims(dxb, op, "dxb");
+  const StreamExtents ext = expect_stream_tensor(dxb, op, "dxb");
+  const cpu::HcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, n = d.n;
   const auto check = [&](const Tensor& t, const Shape& shape, const char* what) {
-    expect_arg(t, shape, dxb, "dxb", op, what);
+    expect_stream_arg(t, shape, dxb, "dxb", op, what);
   };
   check(dproj, Shape{N, n, d.P()}, "dproj");
   check(dh_pre, Shape{N, n}, "dh_pre");
@@ -84,10 +61,11 @@ void hc_coeffs_backward_input(Tensor dxb, Tensor dproj, Tensor dh_pre, Tensor dh
 void hc_coeffs_backward_weight(Tensor dw, Tensor ds, Tensor dam, Tensor dar, Tensor dbb, Tensor dproj, Tensor dh_pre,
                                Tensor dh_post, Tensor dh_res, Tensor xb, Tensor proj) {
   const char* op = "hc_coeffs_backward_weight";
-  const cpu::HcDims d = stream_dims(xb, op, "xb");
+  const StreamExtents ext = expect_stream_tensor(xb, op, "xb");
+  const cpu::HcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, n = d.n;
   const auto check = [&](const Tensor& t, const Shape& shape, const char* what) {
-    expect_arg(t, shape, xb, "xb", op, what);
+    expect_stream_arg(t, shape, xb, "xb", op, what);
   };
   check(dw, Shape{d.C, d.P()}, "dw");
   check(ds, Shape{2}, "ds");
@@ -116,7 +94,7 @@ void hc_init_parameters(Tensor w, Tensor s, Tensor am, Tensor ar, Tensor bb, int
             " must be in 1..", kMaxStreams);
   MHC_CHECK(layer_index >= 0, Error, "hc_init_parameters: layer_index = ", layer_index, " must be >= 0");
   const auto check = [&](const Tensor& t, const Shape& shape, const char* what) {
-    expect_arg(t, shape, am, "am", op, what);
+    expect_stream_arg(t, shape, am, "am", op, what);
   };
   expect_rank(w, 2, "hc_init_parameters w");
   check(w, Shape{w.dim(0), n + 2}, "w");

@@ -7,47 +7,24 @@
 #include "core/rng.hpp"
 #include "ops/cpu/mhc_coeffs_cpu.hpp"
 #include "ops/dispatch.hpp"
+#include "ops/stream_args.hpp"
 
 namespace mhc::ops {
-
-namespace {
-
-constexpr std::int64_t kMaxStreams = 8;
-
-// Extents from the stream state x (N, n, C), after checking it.
-cpu::MhcDims stream_dims(const Tensor& x, const char* op) {
-  const std::string name = std::string(op) + " x";
-  expect_cpu_float(x, name.c_str());
-  expect_rank(x, 3, name.c_str());
-  const cpu::MhcDims d{x.dim(0), x.dim(1), x.dim(2)};
-  MHC_CHECK(d.n >= 1 && d.n <= kMaxStreams, ShapeError, name, ": the number of streams n = ", d.n, " must be in 1..",
-            kMaxStreams, ", got ", x.describe());
-  return d;
-}
-
-// One tensor argument of `op`: CPU float, the dtype of x, the expected shape; every message names the argument.
-void expect_arg(const Tensor& t, const Shape& s, const Tensor& x, const char* op, const char* what) {
-  const std::string name = std::string(op) + " " + what;
-  expect_cpu_float(t, name.c_str());
-  expect_same_dtype(t, x, name.c_str(), "x");
-  expect_shape(t, s, name.c_str());
-}
-
-}  // namespace
 
 void mhc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor proj, Tensor rstd, Tensor x, Tensor phi,
                         Tensor alpha, Tensor bias) {
   const char* op = "mhc_coeffs_forward";
-  const cpu::MhcDims d = stream_dims(x, op);
+  const StreamExtents ext = expect_stream_tensor(x, op, "x");
+  const cpu::MhcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, n = d.n, K = d.K();
-  expect_arg(phi, Shape{n * d.C, K}, x, op, "phi");
-  expect_arg(alpha, Shape{3}, x, op, "alpha");
-  expect_arg(bias, Shape{K}, x, op, "bias");
-  expect_arg(h_pre, Shape{N, n}, x, op, "h_pre");
-  expect_arg(h_post, Shape{N, n}, x, op, "h_post");
-  expect_arg(res_logits, Shape{N, n, n}, x, op, "res_logits");
-  expect_arg(proj, Shape{N, K}, x, op, "proj");
-  expect_arg(rstd, Shape{N}, x, op, "rstd");
+  expect_stream_arg(phi, Shape{n * d.C, K}, x, "x", op, "phi");
+  expect_stream_arg(alpha, Shape{3}, x, "x", op, "alpha");
+  expect_stream_arg(bias, Shape{K}, x, "x", op, "bias");
+  expect_stream_arg(h_pre, Shape{N, n}, x, "x", op, "h_pre");
+  expect_stream_arg(h_post, Shape{N, n}, x, "x", op, "h_post");
+  expect_stream_arg(res_logits, Shape{N, n, n}, x, "x", op, "res_logits");
+  expect_stream_arg(proj, Shape{N, K}, x, "x", op, "proj");
+  expect_stream_arg(rstd, Shape{N}, x, "x", op, "rstd");
   dispatch_cpu_float(x.dtype, op, [&](auto zero) {
     using T = decltype(zero);
     cpu::mhc_coeffs_forward<T>(h_pre.ptr<T>(), h_post.ptr<T>(), res_logits.ptr<T>(), proj.ptr<T>(), rstd.ptr<T>(),
@@ -58,19 +35,20 @@ void mhc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor p
 void mhc_coeffs_backward_input(Tensor dx, Tensor dtilde, Tensor dh_pre, Tensor dh_post, Tensor dres_logits, Tensor x,
                                Tensor phi, Tensor alpha, Tensor h_pre, Tensor h_post, Tensor proj, Tensor rstd) {
   const char* op = "mhc_coeffs_backward_input";
-  const cpu::MhcDims d = stream_dims(x, op);
+  const StreamExtents ext = expect_stream_tensor(x, op, "x");
+  const cpu::MhcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, n = d.n, K = d.K();
-  expect_arg(dx, x.shape, x, op, "dx");
-  expect_arg(dtilde, Shape{N, K}, x, op, "dtilde");
-  expect_arg(dh_pre, Shape{N, n}, x, op, "dh_pre");
-  expect_arg(dh_post, Shape{N, n}, x, op, "dh_post");
-  expect_arg(dres_logits, Shape{N, n, n}, x, op, "dres_logits");
-  expect_arg(phi, Shape{n * d.C, K}, x, op, "phi");
-  expect_arg(alpha, Shape{3}, x, op, "alpha");
-  expect_arg(h_pre, Shape{N, n}, x, op, "h_pre");
-  expect_arg(h_post, Shape{N, n}, x, op, "h_post");
-  expect_arg(proj, Shape{N, K}, x, op, "proj");
-  expect_arg(rstd, Shape{N}, x, op, "rstd");
+  expect_stream_arg(dx, x.shape, x, "x", op, "dx");
+  expect_stream_arg(dtilde, Shape{N, K}, x, "x", op, "dtilde");
+  expect_stream_arg(dh_pre, Shape{N, n}, x, "x", op, "dh_pre");
+  expect_stream_arg(dh_post, Shape{N, n}, x, "x", op, "dh_post");
+  expect_stream_arg(dres_logits, Shape{N, n, n}, x, "x", op, "dres_logits");
+  expect_stream_arg(phi, Shape{n * d.C, K}, x, "x", op, "phi");
+  expect_stream_arg(alpha, Shape{3}, x, "x", op, "alpha");
+  expect_stream_arg(h_pre, Shape{N, n}, x, "x", op, "h_pre");
+  expect_stream_arg(h_post, Shape{N, n}, x, "x", op, "h_post");
+  expect_stream_arg(proj, Shape{N, K}, x, "x", op, "proj");
+  expect_stream_arg(rstd, Shape{N}, x, "x", op, "rstd");
   dispatch_cpu_float(x.dtype, op, [&](auto zero) {
     using T = decltype(zero);
     cpu::mhc_coeffs_backward_input<T>(dx.ptr<T>(), dtilde.ptr<T>(), dh_pre.ptr<T>(), dh_post.ptr<T>(),
@@ -82,15 +60,16 @@ void mhc_coeffs_backward_input(Tensor dx, Tensor dtilde, Tensor dh_pre, Tensor d
 void mhc_coeffs_backward_weight(Tensor dphi, Tensor dalpha, Tensor dbias, Tensor dtilde, Tensor x, Tensor proj,
                                 Tensor rstd, Tensor alpha) {
   const char* op = "mhc_coeffs_backward_weight";
-  const cpu::MhcDims d = stream_dims(x, op);
+  const StreamExtents ext = expect_stream_tensor(x, op, "x");
+  const cpu::MhcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, K = d.K();
-  expect_arg(dphi, Shape{d.n * d.C, K}, x, op, "dphi");
-  expect_arg(dalpha, Shape{3}, x, op, "dalpha");
-  expect_arg(dbias, Shape{K}, x, op, "dbias");
-  expect_arg(dtilde, Shape{N, K}, x, op, "dtilde");
-  expect_arg(proj, Shape{N, K}, x, op, "proj");
-  expect_arg(rstd, Shape{N}, x, op, "rstd");
-  expect_arg(alpha, Shape{3}, x, op, "alpha");
+  expect_stream_arg(dphi, Shape{d.n * d.C, K}, x, "x", op, "dphi");
+  expect_stream_arg(dalpha, Shape{3}, x, "x", op, "dalpha");
+  expect_stream_arg(dbias, Shape{K}, x, "x", op, "dbias");
+  expect_stream_arg(dtilde, Shape{N, K}, x, "x", op, "dtilde");
+  expect_stream_arg(proj, Shape{N, K}, x, "x", op, "proj");
+  expect_stream_arg(rstd, Shape{N}, x, "x", op, "rstd");
+  expect_stream_arg(alpha, Shape{3}, x, "x", op, "alpha");
   dispatch_cpu_float(x.dtype, op, [&](auto zero) {
     using T = decltype(zero);
     cpu::mhc_coeffs_backward_weight<T>(dphi.ptr<T>(), dalpha.ptr<T>(), dbias.ptr<T>(), dtilde.ptr<T>(), x.ptr<T>(),
