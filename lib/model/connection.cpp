@@ -1,0 +1,216 @@
+// The residual, hc and mhc connections: coefficients, pre-apply, F, post+res, and the split backward.
+#include "model/connection.hpp"
+
+#include "core/copy.hpp"
+#include "core/rng.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/hc_coeffs.hpp"
+#include "ops/mhc_coeffs.hpp"
+#include "ops/rmsnorm.hpp"
+#include "ops/sinkhorn.hpp"
+#include "ops/stream_mix.hpp"
+
+namespace mhc::model {
+
+Connection::Connection(const config::Config& cfg, std::string prefix, std::int64_t n)
+    : prefix_(std::move(prefix)), n_(n), seq_len_(cfg.model.seq_len), d_model_(cfg.model.d_model) {}
+
+ActivationContext Connection::make_context(std::int64_t batch) const {
+  return ActivationContext(prefix_, activation_specs(batch));
+}
+
+void Connection::check_streams(Tensor t, DType dtype, const char* what) const {
+  expect_rank(t, 3, what);
+  MHC_CHECK(t.dim(0) > 0 && t.dim(0) % seq_len_ == 0 && t.dim(1) == n_ && t.dim(2) == d_model_, ShapeError, what,
+            " must have shape (B*T, ", n_, ", ", d_model_, ") with T = ", seq_len_, ", got ", t.describe());
+  expect_dtype(t, dtype, what);
+}
+
+namespace {
+
+// Rows (B*T, C) of one stream tensor (B*T, 1, C).
+Tensor single_stream(Tensor x) { return x.reshape(Shape{x.dim(0), x.dim(2)}); }
+
+void append(std::vector<TensorSpec>& specs, DType dtype, Shape shape, std::initializer_list<const char*> names) {
+  for (const char* name : names) specs.push_back({name, dtype, shape});
+}
+
+}  // namespace
+
+// ---- residual --------------------------------------------------------------------------------------------------
+
+ResidualConnection::ResidualConnection(const config::Config& cfg, const ParameterStore& store,
+                                       const std::string& prefix)
+    : Connection(cfg, prefix, 1), dtype_(store.dtype()) {
+  MHC_CHECK(cfg.residual.n_streams == 1, ConfigError, "residual connection ", prefix,
+            ": residual.n_streams must be 1, got ", cfg.residual.n_streams);
+}
+
+std::vector<TensorSpec> ResidualConnection::activation_specs(std::int64_t) const { return {}; }
+
+// F writes straight into x_out, then x_out += x_in.
+void ResidualConnection::forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) {
+  check_streams(x_in, dtype_, "residual forward x_in");
+  check_streams(x_out, dtype_, "residual forward x_out");
+  MHC_CHECK(x_in.data != x_out.data, ShapeError, "residual forward: x_out must not alias x_in");
+  const Tensor x = single_stream(x_in), y = single_stream(x_out);
+  f.forward(ctx.sublayer, x, y);
+  ops::axpby(y, 1.0f, y, 1.0f, x);
+}
+
+// dx_in = dx_out + F.backward_input(dx_out).
+void ResidualConnection::backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) {
+  check_streams(dx_out, dtype_, "residual backward dx_out");
+  check_streams(dx_in, dtype_, "residual backward dx_in");
+  MHC_CHECK(dx_in.data != dx_out.data, ShapeError, "residual backward: dx_in must not alias dx_out");
+  const Tensor dy = single_stream(dx_out), dx = single_stream(dx_in);
+  f.backward_input(ctx.sublayer, dy, dx);
+  ops::axpby(dx, 1.0f, dx, 1.0f, dy);
+}
+
+void ResidualConnection::backward_weight(const LayerContext& ctx, Sublayer& f) { f.backward_weight(ctx.sublayer); }
+
+// ---- hc --------------------------------------------------------------------------------------------------------
+
+HcConnection::HcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix)
+    : Connection(cfg, prefix, cfg.residual.n_streams), store_(store) {}
+
+// Saved: x, xb = per-stream RMSNorm(x), rstd_b, the coefficients, proj, y = F(u).
+// Backward buffers: dy, dh_pre/dh_post/dh_res, dproj, dxb (all kept for W), u/du/dx_norm (transient).
+std::vector<TensorSpec> HcConnection::activation_specs(std::int64_t batch) const {
+  const std::int64_t N = batch * seq_len_, n = n_, C = d_model_;
+  const DType t = store_.dtype();
+  std::vector<TensorSpec> specs;
+  append(specs, t, Shape{N, n, C}, {"x", "xb", "dxb", "dx_norm"});
+  append(specs, t, Shape{N, C}, {"u", "y", "dy", "du"});
+  append(specs, t, Shape{N * n}, {"rstd_b"});
+  append(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
+  append(specs, t, Shape{N, n, n}, {"h_res", "dh_res"});
+  append(specs, t, Shape{N, n, n + 2}, {"proj", "dproj"});
+  return specs;
+}
+
+void HcConnection::forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) {
+  const ActivationContext& c = ctx.connection;
+  check_streams(x_in, store_.dtype(), "hc forward x_in");
+  check_streams(x_out, store_.dtype(), "hc forward x_out");
+  expect_shape(x_in, c["x"].shape, "hc forward x_in");
+  const Tensor x = c["x"];
+  copy_tensor(x, x_in);
+  const std::int64_t rows = x.dim(0) * n_;
+  ops::rmsnorm_forward(c["xb"].reshape(Shape{rows, d_model_}), c["rstd_b"], x.reshape(Shape{rows, d_model_}),
+                       param("norm.weight"), kNormEps);
+  ops::hc_coeffs_forward(c["h_pre"], c["h_post"], c["h_res"], c["proj"], c["xb"], param("w"), param("s"),
+                         param("am"), param("ar"), param("bb"));
+  ops::stream_pre_apply_forward(c["u"], x, c["h_pre"]);
+  f.forward(ctx.sublayer, c["u"], c["y"]);
+  ops::stream_post_res_forward(x_out, x, c["y"], c["h_res"], c["h_post"]);
+}
+
+// x feeds three consumers: the post+res mix, the pre-apply and the per-stream RMSNorm of the coefficients.
+void HcConnection::backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) {
+  const ActivationContext& c = ctx.connection;
+  check_streams(dx_out, store_.dtype(), "hc backward dx_out");
+  check_streams(dx_in, store_.dtype(), "hc backward dx_in");
+  expect_shape(dx_out, c["x"].shape, "hc backward dx_out");
+  expect_shape(dx_in, c["x"].shape, "hc backward dx_in");
+  MHC_CHECK(dx_in.data != dx_out.data, ShapeError, "hc backward: dx_in must not alias dx_out");
+  const Tensor x = c["x"];
+  fill_constant(dx_in, 0.0);
+  ops::stream_post_res_backward(dx_in, c["dy"], c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_res"],
+                                c["h_post"]);  // dx_in += H_res^T dx_out
+  f.backward_input(ctx.sublayer, c["dy"], c["du"]);
+  ops::stream_pre_apply_backward(dx_in, c["dh_pre"], c["du"], x, c["h_pre"]);  // dx_in += h_pre du
+  ops::hc_coeffs_backward_input(c["dxb"], c["dproj"], c["dh_pre"], c["dh_post"], c["dh_res"], c["proj"],
+                                param("w"), param("s"));
+  const std::int64_t rows = x.dim(0) * n_;
+  const Shape flat{rows, d_model_};
+  ops::rmsnorm_backward_input(c["dx_norm"].reshape(flat), c["dxb"].reshape(flat), x.reshape(flat),
+                              param("norm.weight"), c["rstd_b"]);
+  ops::axpby(dx_in, 1.0f, dx_in, 1.0f, c["dx_norm"]);
+}
+
+void HcConnection::backward_weight(const LayerContext& ctx, Sublayer& f) {
+  const ActivationContext& c = ctx.connection;
+  f.backward_weight(ctx.sublayer);
+  ops::hc_coeffs_backward_weight(grad("w"), grad("s"), grad("am"), grad("ar"), grad("bb"), c["dproj"], c["dh_pre"],
+                                 c["dh_post"], c["dh_res"], c["xb"], c["proj"]);
+  const Shape flat{c["x"].dim(0) * n_, d_model_};
+  ops::rmsnorm_backward_weight(grad("norm.weight"), c["dxb"].reshape(flat), c["x"].reshape(flat), c["rstd_b"]);
+}
+
+// ---- mhc -------------------------------------------------------------------------------------------------------
+
+MhcConnection::MhcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix)
+    : Connection(cfg, prefix, cfg.residual.n_streams),
+      store_(store),
+      sinkhorn_iters_(static_cast<int>(cfg.residual.sinkhorn_iters)) {}
+
+// Saved: x, the coefficients (h_res and its logits), proj, rstd, y = F(u).
+// Backward buffers: dy, dh_pre/dh_post/dh_res/dres_logits (transient), dtilde (kept for W), u/du (transient).
+std::vector<TensorSpec> MhcConnection::activation_specs(std::int64_t batch) const {
+  const std::int64_t N = batch * seq_len_, n = n_, C = d_model_, K = n * n + 2 * n;
+  const DType t = store_.dtype();
+  std::vector<TensorSpec> specs;
+  append(specs, t, Shape{N, n, C}, {"x"});
+  append(specs, t, Shape{N, C}, {"u", "y", "dy", "du"});
+  append(specs, t, Shape{N}, {"rstd"});
+  append(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
+  append(specs, t, Shape{N, n, n}, {"res_logits", "h_res", "dh_res", "dres_logits"});
+  append(specs, t, Shape{N, K}, {"proj", "dtilde"});
+  return specs;
+}
+
+void MhcConnection::forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) {
+  const ActivationContext& c = ctx.connection;
+  check_streams(x_in, store_.dtype(), "mhc forward x_in");
+  check_streams(x_out, store_.dtype(), "mhc forward x_out");
+  expect_shape(x_in, c["x"].shape, "mhc forward x_in");
+  const Tensor x = c["x"];
+  copy_tensor(x, x_in);
+  ops::mhc_coeffs_forward(c["h_pre"], c["h_post"], c["res_logits"], c["proj"], c["rstd"], x, param("phi"),
+                          param("alpha"), param("bias"));
+  ops::sinkhorn_forward(c["h_res"], c["res_logits"], sinkhorn_iters_);
+  ops::stream_pre_apply_forward(c["u"], x, c["h_pre"]);
+  f.forward(ctx.sublayer, c["u"], c["y"]);
+  ops::stream_post_res_forward(x_out, x, c["y"], c["h_res"], c["h_post"]);
+}
+
+// x feeds three consumers: the post+res mix, the pre-apply and the coefficient projection (all accumulate).
+void MhcConnection::backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) {
+  const ActivationContext& c = ctx.connection;
+  check_streams(dx_out, store_.dtype(), "mhc backward dx_out");
+  check_streams(dx_in, store_.dtype(), "mhc backward dx_in");
+  expect_shape(dx_out, c["x"].shape, "mhc backward dx_out");
+  expect_shape(dx_in, c["x"].shape, "mhc backward dx_in");
+  MHC_CHECK(dx_in.data != dx_out.data, ShapeError, "mhc backward: dx_in must not alias dx_out");
+  const Tensor x = c["x"];
+  fill_constant(dx_in, 0.0);
+  ops::stream_post_res_backward(dx_in, c["dy"], c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_res"],
+                                c["h_post"]);
+  f.backward_input(ctx.sublayer, c["dy"], c["du"]);
+  ops::stream_pre_apply_backward(dx_in, c["dh_pre"], c["du"], x, c["h_pre"]);
+  ops::sinkhorn_backward(c["dres_logits"], c["dh_res"], c["res_logits"], sinkhorn_iters_);
+  ops::mhc_coeffs_backward_input(dx_in, c["dtilde"], c["dh_pre"], c["dh_post"], c["dres_logits"], x, param("phi"),
+                                 param("alpha"), c["h_pre"], c["h_post"], c["proj"], c["rstd"]);
+}
+
+void MhcConnection::backward_weight(const LayerContext& ctx, Sublayer& f) {
+  const ActivationContext& c = ctx.connection;
+  f.backward_weight(ctx.sublayer);
+  ops::mhc_coeffs_backward_weight(grad("phi"), grad("alpha"), grad("bias"), c["dtilde"], c["x"], c["proj"],
+                                  c["rstd"], param("alpha"));
+}
+
+std::unique_ptr<Connection> make_connection(const config::Config& cfg, const ParameterStore& store,
+                                            const std::string& prefix) {
+  switch (cfg.residual.type) {
+    case config::ResidualType::residual: return std::make_unique<ResidualConnection>(cfg, store, prefix);
+    case config::ResidualType::hc: return std::make_unique<HcConnection>(cfg, store, prefix);
+    case config::ResidualType::mhc: return std::make_unique<MhcConnection>(cfg, store, prefix);
+  }
+  MHC_CHECK(false, ConfigError, "unknown residual.type");
+  return nullptr;
+}
+
+}  // namespace mhc::model

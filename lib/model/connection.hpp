@@ -1,0 +1,95 @@
+// Residual connections (spec section 2): residual, dynamic Hyper-Connections and mHC around any sublayer F.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "model/activations.hpp"
+#include "model/parameters.hpp"
+#include "model/sublayer.hpp"
+
+namespace mhc::model {
+
+// One residual layer's update x_out = H_res x_in + H_post^T F(H_pre x_in) on the stream state x (B*T, n, C).
+// The connection owns the coefficient math and calls F through the Sublayer interface; ctx.sublayer belongs to F.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // The tensors the connection keeps in ctx.connection for a micro-batch of `batch` sequences.
+  virtual std::vector<TensorSpec> activation_specs(std::int64_t batch) const = 0;
+  ActivationContext make_context(std::int64_t batch) const;
+  std::int64_t n_streams() const { return n_; }
+
+  // x_out (B*T, n, C) overwritten; must not alias x_in (B*T, n, C). Saves what the backward needs (x_in included
+  // where the backward reads it, so x_in need not outlive the call).
+  virtual void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) = 0;
+  // B: dx_in (B*T, n, C) = dL/dx_in from dx_out (B*T, n, C) (overwritten; must not alias dx_out), calling
+  // f.backward_input. Keeps in ctx what W needs.
+  virtual void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) = 0;
+  // W: f.backward_weight and the connection's weight gradients += (after backward_input on the same ctx).
+  virtual void backward_weight(const LayerContext& ctx, Sublayer& f) = 0;
+
+ protected:
+  Connection(const config::Config& cfg, std::string prefix, std::int64_t n);
+  // Checks x-like arguments: (B*T, n, C), rows a multiple of T, dtype `dtype`.
+  void check_streams(Tensor t, DType dtype, const char* what) const;
+
+  std::string prefix_;  // e.g. "blocks.3.attn.conn"
+  std::int64_t n_, seq_len_, d_model_;
+};
+
+// residual (n = 1): x_out = x_in + F(x_in). Keeps nothing: F saves its own input.
+class ResidualConnection final : public Connection {
+ public:
+  ResidualConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
+  std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
+  void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
+  void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
+  void backward_weight(const LayerContext& ctx, Sublayer& f) override;
+
+ private:
+  DType dtype_;
+};
+
+// hc (spec 2.2): xb_i = RMSNorm(x_i) with the shared weight <prefix>.norm.weight, coefficients by hc_coeffs from
+// <prefix>.w .s .am .ar .bb, then the shared pre-apply / post+res update.
+class HcConnection final : public Connection {
+ public:
+  HcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
+  std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
+  void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
+  void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
+  void backward_weight(const LayerContext& ctx, Sublayer& f) override;
+
+ private:
+  Tensor param(const char* leaf) const { return store_.param(prefix_ + "." + leaf); }
+  Tensor grad(const char* leaf) const { return store_.grad(prefix_ + "." + leaf); }
+  const ParameterStore& store_;
+};
+
+// mhc (spec 2.3-2.4): coefficients by mhc_coeffs from <prefix>.phi .alpha .bias, H_res = Sinkhorn(res logits)
+// with residual.sinkhorn_iters iterations, then the shared pre-apply / post+res update.
+class MhcConnection final : public Connection {
+ public:
+  MhcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
+  std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
+  void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
+  void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
+  void backward_weight(const LayerContext& ctx, Sublayer& f) override;
+
+ private:
+  Tensor param(const char* leaf) const { return store_.param(prefix_ + "." + leaf); }
+  Tensor grad(const char* leaf) const { return store_.grad(prefix_ + "." + leaf); }
+  const ParameterStore& store_;
+  int sinkhorn_iters_;
+};
+
+// The connection of cfg.residual.type for the layer whose parameters live under `prefix` (e.g. "blocks.3.attn.conn").
+std::unique_ptr<Connection> make_connection(const config::Config& cfg, const ParameterStore& store,
+                                            const std::string& prefix);
+
+}  // namespace mhc::model

@@ -1,0 +1,50 @@
+// ParameterStore: one parameter arena and one gradient arena carved by the names of the parameter table, with init.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/arena.hpp"
+#include "model/param_specs.hpp"
+
+namespace mhc::model {
+
+// Owns the parameters and gradients of any subset of the model's parameter table (a pipeline stage holds only its
+// blocks). Every tensor is initialised from (seed, its global name) alone, so the values of a name do not depend on
+// which other parameters the store holds. Gradients start at zero and accumulate (+=) until zero_grads().
+class ParameterStore {
+ public:
+  // dtype f32 (training) or f64 (gradient tests); cfg supplies the connection init rules (residual section).
+  ParameterStore(std::vector<ParamSpec> specs, const config::Config& cfg, DType dtype, std::uint64_t seed,
+                 Device device = Device::cpu);
+
+  // The parameter / gradient tensor of a global name; throws ConfigError naming the name when it is not held.
+  Tensor param(const std::string& name) const;
+  Tensor grad(const std::string& name) const;
+  bool contains(const std::string& name) const { return params_.count(name) != 0; }
+
+  const std::vector<ParamSpec>& specs() const { return specs_; }
+  DType dtype() const { return dtype_; }
+  void zero_grads() { grads_arena_.zero_used(); }
+  std::int64_t parameter_bytes() const { return params_arena_.capacity(); }
+  std::int64_t gradient_bytes() const { return grads_arena_.capacity(); }
+
+ private:
+  void init_parameter(const ParamSpec& spec, const config::Config& cfg, std::uint64_t seed);
+
+  std::vector<ParamSpec> specs_;
+  DType dtype_;
+  Arena params_arena_;
+  Arena grads_arena_;
+  std::map<std::string, Tensor> params_;
+  std::map<std::string, Tensor> grads_;
+};
+
+// The specs of `all` that belong to the transformer blocks [first, last) (no embedding, final norm or head).
+std::vector<ParamSpec> block_parameter_specs(const std::vector<ParamSpec>& all, std::int64_t first,
+                                             std::int64_t last);
+
+}  // namespace mhc::model

@@ -1,0 +1,25 @@
+// ResidualLayer: builds the sublayer and the connection of one residual layer from the config.
+#include "model/residual_layer.hpp"
+
+namespace mhc::model {
+
+ResidualLayer::ResidualLayer(const config::Config& cfg, const ParameterStore& store, std::int64_t block,
+                             SublayerKind kind)
+    : prefix_("blocks." + std::to_string(block) + (kind == SublayerKind::attention ? ".attn" : ".mlp")) {
+  if (kind == SublayerKind::attention) {
+    f_ = std::make_unique<AttentionSublayer>(cfg, store, prefix_);
+  } else {
+    f_ = std::make_unique<MlpSublayer>(cfg, store, prefix_);
+  }
+  connection_ = make_connection(cfg, store, prefix_ + ".conn");
+}
+
+LayerContext ResidualLayer::make_context(std::int64_t batch) const {
+  return LayerContext{connection_->make_context(batch), f_->make_context(batch)};
+}
+
+std::int64_t ResidualLayer::activation_bytes(std::int64_t batch) const {
+  return Arena::bytes_needed(connection_->activation_specs(batch)) + Arena::bytes_needed(f_->activation_specs(batch));
+}
+
+}  // namespace mhc::model
