@@ -22,8 +22,10 @@ config::Config load_config_from_flags(const CommonFlags& flags);
 
 void register_plan(CLI::App& app);
 void register_bench(CLI::App& app);
+// Adds `bench step` to the `bench` subcommand (register_bench first).
+void register_bench_step(CLI::App& app);
 void register_data(CLI::App& app);
-// train, eval and sample: flags are in place; the work arrives with the model and trainer.
-void register_training_commands(CLI::App& app);
+void register_train(CLI::App& app);
+void register_inference(CLI::App& app);
 
 }  // namespace mhc::app

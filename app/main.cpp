@@ -13,8 +13,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   mhc::app::register_plan(app);
   mhc::app::register_bench(app);
+  mhc::app::register_bench_step(app);
   mhc::app::register_data(app);
-  mhc::app::register_training_commands(app);
+  mhc::app::register_train(app);
+  mhc::app::register_inference(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -113,6 +113,8 @@ Config parse_config(const nlohmann::json& j, const std::string& source);
 // Reads the JSON file at path ("" = the embedded default), applies the overrides "a.b=value" in order to the
 // document, then parses and validates it. Throws ConfigError.
 Config load_config(const std::string& path, const std::vector<std::string>& overrides);
+// The same for a config document already in memory (e.g. the one saved in a checkpoint); source names it in errors.
+Config load_config_json(nlohmann::json root, const std::string& source, const std::vector<std::string>& overrides);
 
 // The full resolved config with every key; parse_config(to_json(c), ...) == c.
 nlohmann::json to_json(const Config& c);

@@ -116,14 +116,13 @@ json parse_json_text(const std::string& text, const std::string& source) {
 }  // namespace
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  if (path.empty()) return load_config_json(json::object(), "the embedded default config", overrides);
+  return load_config_json(parse_json_text(read_file(path), path), path, overrides);
+}
+
+Config load_config_json(json root, const std::string& source, const std::vector<std::string>& overrides) {
   detail::Origins origins;
-  json root = json::object();
-  if (path.empty()) {
-    origins.source = "the embedded default config";
-  } else {
-    origins.source = path;
-    root = parse_json_text(read_file(path), path);
-  }
+  origins.source = source;
   detail::apply_overrides(root, overrides, origins);
   return detail::parse_document(root, origins);
 }

@@ -1,0 +1,121 @@
+// `mhc-train eval` and `mhc-train sample`: validation loss of a checkpoint, and text generated from one.
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "core/rng.hpp"
+#include "data/dataset.hpp"
+#include "train/checkpoint.hpp"
+#include "train/trainer.hpp"
+
+namespace mhc::app {
+
+namespace {
+
+struct InferenceFlags {
+  std::string checkpoint;
+  std::vector<std::string> sets;
+  std::string prompt;
+  std::int64_t tokens = 200;
+  double temperature = 0.8;
+  std::uint64_t seed = 1;
+};
+
+// The checkpoint's own config, with --set overrides applied.
+config::Config checkpoint_config(const train::LoadedCheckpoint& ck, const std::vector<std::string>& sets) {
+  MHC_CHECK(ck.state.contains("config"), IoError, "checkpoint '", ck.dir, "': state.json has no config");
+  return config::load_config_json(ck.state["config"], ck.dir + "/state.json (config)", sets);
+}
+
+// A model of `batch` rows holding the checkpoint's weights.
+std::unique_ptr<model::Model> load_model(const train::LoadedCheckpoint& ck, const config::Config& cfg,
+                                         std::int64_t batch) {
+  auto model = std::make_unique<model::Model>(cfg, DType::f32, cfg.train.seed, batch);
+  std::vector<io::NamedTensor> params;
+  for (const auto& s : model->store().specs()) params.push_back({s.name, model->store().param(s.name)});
+  train::restore_tensors(ck.model, params, false);
+  return model;
+}
+
+void run_eval(const InferenceFlags& f) {
+  const auto ck = train::load_checkpoint(f.checkpoint);
+  const config::Config cfg = checkpoint_config(ck, f.sets);
+  auto model = load_model(ck, cfg, cfg.train.micro_batch);
+  const auto data = data::make_dataset(cfg);
+  const double loss = train::validation_loss(*model, *data, cfg);
+  const nlohmann::json out{{"checkpoint", ck.dir}, {"step", ck.step}, {"val_loss", loss},
+                           {"eval_batches", cfg.train.eval_batches}, {"tokens", cfg.train.eval_batches *
+                                                                                    cfg.train.micro_batch *
+                                                                                    cfg.model.seq_len}};
+  std::cout << out.dump(2) << "\n";
+}
+
+// Samples token ids after the prompt bytes; each step runs the model on the last seq_len tokens.
+void run_sample(const InferenceFlags& f) {
+  const auto ck = train::load_checkpoint(f.checkpoint);
+  const config::Config cfg = checkpoint_config(ck, f.sets);
+  auto model = load_model(ck, cfg, 1);
+  const std::int64_t T = cfg.model.seq_len, V = cfg.model.vocab_size;
+  std::vector<std::int32_t> tokens;
+  for (unsigned char c : f.prompt) tokens.push_back(static_cast<std::int32_t>(c) % static_cast<std::int32_t>(V));
+  if (tokens.empty()) tokens.push_back(static_cast<std::int32_t>('\n') % static_cast<std::int32_t>(V));
+  const CounterRng rng(f.seed, "sample");
+  std::vector<std::int32_t> window(static_cast<std::size_t>(T));
+  std::vector<double> p(static_cast<std::size_t>(V));
+  std::cout << f.prompt;
+  for (std::int64_t k = 0; k < f.tokens; ++k) {
+    const auto len = std::min<std::int64_t>(T, static_cast<std::int64_t>(tokens.size()));
+    std::fill(window.begin(), window.end(), 0);
+    std::copy(tokens.end() - len, tokens.end(), window.begin());
+    const Tensor logits = model->forward_logits(Tensor(window.data(), DType::i32, Shape{1, T}));
+    const float* row = logits.ptr<float>() + (len - 1) * V;
+    std::int32_t next = 0;
+    if (f.temperature <= 0) {
+      next = static_cast<std::int32_t>(std::max_element(row, row + V) - row);
+    } else {
+      const double mx = *std::max_element(row, row + V);
+      double z = 0;
+      for (std::int64_t v = 0; v < V; ++v) z += p[static_cast<std::size_t>(v)] = std::exp((row[v] - mx) / f.temperature);
+      double u = rng.uniform(static_cast<std::uint64_t>(k)) * z;
+      while (next < V - 1 && (u -= p[static_cast<std::size_t>(next)]) > 0) ++next;
+    }
+    tokens.push_back(next);
+    if (V <= 256) {
+      std::cout << static_cast<char>(next) << std::flush;
+    } else {
+      std::cout << (k ? " " : "") << next << std::flush;
+    }
+  }
+  std::cout << "\n";
+}
+
+}  // namespace
+
+void register_inference(CLI::App& app) {
+  auto f = std::make_shared<InferenceFlags>();
+  auto add_common = [&](CLI::App* cmd) {
+    cmd->add_option("--checkpoint", f->checkpoint, "checkpoint directory, or a run directory (its newest checkpoint)")
+        ->required();
+    cmd->add_option("--set", f->sets, "override a key of the checkpoint's config, e.g. --set data.path=...")
+        ->type_name("KEY=VALUE")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  };
+  auto* eval = app.add_subcommand("eval", "validation loss of a checkpoint (JSON)");
+  add_common(eval);
+  eval->callback([f] { run_eval(*f); });
+
+  auto* sample = app.add_subcommand("sample", "generate text from a checkpoint");
+  add_common(sample);
+  sample->add_option("--prompt", f->prompt, "text to continue (bytes)");
+  sample->add_option("--tokens", f->tokens, "tokens to generate")->check(CLI::Range(1, 1000000));
+  sample->add_option("--temperature", f->temperature, "softmax temperature; 0 = greedy")->check(CLI::Range(0.0, 100.0));
+  sample->add_option("--seed", f->seed, "sampling seed");
+  sample->callback([f] { run_sample(*f); });
+}
+
+}  // namespace mhc::app

@@ -1,0 +1,67 @@
+// `mhc-train train`: one process; SIGINT/SIGTERM finish the current step, write a checkpoint and exit 0.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <memory>
+
+#include "commands.hpp"
+#include "train/trainer.hpp"
+
+namespace mhc::app {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void request_stop(int) { g_stop.store(true); }
+
+struct TrainFlags {
+  CommonFlags common;
+  std::string resume_dir;
+};
+
+void run_train(const TrainFlags& f) {
+  CommonFlags flags = f.common;
+  std::string run_dir = flags.out_dir;
+  if (!f.resume_dir.empty()) {
+    MHC_CHECK(run_dir.empty() || run_dir == f.resume_dir, ConfigError, "--resume ", f.resume_dir, " and --out ", run_dir,
+              " name different run directories; --resume continues the run in place");
+    run_dir = f.resume_dir;
+    const auto resolved = std::filesystem::path(run_dir) / "config.resolved.json";
+    if (flags.config_path.empty()) {
+      MHC_CHECK(std::filesystem::exists(resolved), ConfigError, "--resume ", run_dir, ": no config.resolved.json there; ",
+                "is it a run directory?");
+      flags.config_path = resolved.string();
+    }
+  }
+  if (run_dir.empty()) {
+    const std::string stem =
+        flags.config_path.empty() ? "default" : std::filesystem::path(flags.config_path).stem().string();
+    run_dir = "runs/" + stem;
+  }
+  const config::Config cfg = load_config_from_flags(flags);
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+  train::TrainOptions opts;
+  opts.run_dir = run_dir;
+  opts.resume = !f.resume_dir.empty();
+  opts.stop_flag = &g_stop;
+  train::Trainer trainer(cfg, opts);
+  const auto result = trainer.run();
+  if (result.stopped_early) spdlog::info("stopped by signal after step {}; resume with --resume {}", result.steps_done, run_dir);
+}
+
+}  // namespace
+
+void register_train(CLI::App& app) {
+  auto flags = std::make_shared<TrainFlags>();
+  auto* train = app.add_subcommand("train", "train a model (one process)");
+  add_common_flags(train, flags->common);
+  train->add_option("--resume", flags->resume_dir, "continue the run in RUN_DIR bitwise from its newest checkpoint")
+      ->type_name("RUN_DIR");
+  train->callback([flags] { run_train(*flags); });
+}
+
+}  // namespace mhc::app

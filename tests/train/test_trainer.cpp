@@ -1,0 +1,197 @@
+// End-to-end trainer tests on the synthetic task: learning, determinism, resume, and the connection identities
+// of spec 2 at the model level (hc with n = 1 is residual; mhc with phi = 0 is residual up to eps).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "train/trainer.hpp"
+
+using namespace mhc;
+namespace fs = std::filesystem;
+
+namespace {
+
+config::Config tiny(config::ResidualType type, std::int64_t steps) {
+  config::Config c = config::default_config();
+  c.model.d_model = 32;
+  c.model.n_blocks = 2;
+  c.model.n_heads = 2;
+  c.model.ffn_hidden = 64;
+  c.model.seq_len = 32;
+  c.residual.type = type;
+  c.residual.n_streams = type == config::ResidualType::residual ? 1 : 4;
+  c.train.steps = steps;
+  c.train.micro_batch = 4;
+  c.train.micro_batches = 2;
+  c.train.lr = 1e-2;
+  c.train.min_lr = 1e-3;
+  c.train.warmup = 5;
+  c.train.eval_every = steps;
+  c.train.eval_batches = 2;
+  c.train.log_every = 1;
+  c.train.diag_every = steps;
+  c.checkpoint.keep = 3;
+  return c;
+}
+
+struct TempRun {
+  std::string dir;
+  explicit TempRun(const std::string& name) : dir((fs::temp_directory_path() / ("mhc_trainer_" + name)).string()) {
+    fs::remove_all(dir);
+  }
+  ~TempRun() { fs::remove_all(dir); }
+};
+
+std::vector<nlohmann::json> read_metrics(const std::string& run_dir) {
+  std::vector<nlohmann::json> out;
+  std::ifstream f(run_dir + "/metrics.jsonl");
+  std::string line;
+  while (std::getline(f, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+std::vector<double> losses(const std::string& run_dir) {
+  std::vector<double> l;
+  for (const auto& r : read_metrics(run_dir)) l.push_back(r["loss"].get<double>());
+  return l;
+}
+
+train::TrainResult train_run(const config::Config& cfg, const std::string& dir, bool resume = false) {
+  train::TrainOptions o;
+  o.run_dir = dir;
+  o.resume = resume;
+  o.console = false;
+  train::Trainer t(cfg, o);
+  return t.run();
+}
+
+// Every parameter of a model as bytes, by name.
+std::map<std::string, std::vector<char>> weights(model::Model& m) {
+  std::map<std::string, std::vector<char>> w;
+  for (const auto& s : m.store().specs()) {
+    const Tensor t = m.store().param(s.name);
+    const char* p = static_cast<const char*>(t.data);
+    w[s.name] = std::vector<char>(p, p + t.bytes());
+  }
+  return w;
+}
+
+}  // namespace
+
+TEST_CASE("the loss falls on the synthetic task for every connection type", "[train]") {
+  for (auto type : {config::ResidualType::residual, config::ResidualType::hc, config::ResidualType::mhc}) {
+    INFO("type " << config::to_string(type));
+    TempRun run("falls_" + config::to_string(type));
+    train_run(tiny(type, 60), run.dir);
+    const auto m = read_metrics(run.dir);
+    REQUIRE(m.size() == 60);
+    double last = 0;
+    for (std::size_t k = 50; k < 60; ++k) last += m[k]["loss"].get<double>() / 10;
+    CHECK(m[0]["loss"].get<double>() > 5.0);  // ~ln(256) at init
+    CHECK(last < m[0]["loss"].get<double>() - 1.5);
+    CHECK(m.back().contains("val_loss"));
+    CHECK(m.back()["val_loss"].get<double>() < m[0]["loss"].get<double>() - 1.5);
+    CHECK(m.back()["amax_fwd"].get<double>() > 0);
+    CHECK(std::isfinite(m.back()["amax_bwd"].get<double>()));
+  }
+}
+
+TEST_CASE("two identical runs are bitwise equal", "[train]") {
+  TempRun a("det_a"), b("det_b");
+  const auto cfg = tiny(config::ResidualType::mhc, 6);
+  train_run(cfg, a.dir);
+  train_run(cfg, b.dir);
+  CHECK(losses(a.dir) == losses(b.dir));
+  // Final weights: the checkpoints hold them.
+  train::Trainer ta(cfg, {a.dir, true, nullptr, false}), tb(cfg, {b.dir, true, nullptr, false});
+  ta.run();
+  tb.run();
+  CHECK(weights(ta.model()) == weights(tb.model()));
+}
+
+TEST_CASE("10 steps, resume, 10 more steps equals 20 steps bitwise", "[train]") {
+  for (auto type : {config::ResidualType::residual, config::ResidualType::hc, config::ResidualType::mhc}) {
+    INFO("type " << config::to_string(type));
+    auto cfg = tiny(type, 20);
+    cfg.checkpoint.every = 10;
+    TempRun whole("whole"), split("split");
+    train::Trainer t20(cfg, {whole.dir, false, nullptr, false});
+    t20.run();
+
+    train_run(cfg, split.dir);
+    fs::remove_all(split.dir + "/checkpoints/step_00000020");  // as if the job died after step 10's checkpoint
+    train::Trainer resumed(cfg, {split.dir, true, nullptr, false});
+    CHECK(resumed.run().steps_done == 20);
+    CHECK(losses(split.dir) == losses(whole.dir));
+    CHECK(weights(resumed.model()) == weights(t20.model()));
+  }
+}
+
+TEST_CASE("a stop request finishes the step, checkpoints, and the run resumes bitwise", "[train]") {
+  const auto cfg = tiny(config::ResidualType::mhc, 8);
+  TempRun whole("stop_whole"), stopped("stopped");
+  train_run(cfg, whole.dir);
+  std::atomic<bool> stop{true};  // as if SIGTERM arrived during the first step
+  const auto r = train::Trainer(cfg, {stopped.dir, false, &stop, false}).run();
+  CHECK(r.stopped_early);
+  CHECK(r.steps_done == 1);
+  CHECK(fs::exists(stopped.dir + "/checkpoints/step_00000001/model.safetensors"));
+  train_run(cfg, stopped.dir, true);
+  CHECK(losses(stopped.dir) == losses(whole.dir));
+}
+
+TEST_CASE("resuming with another model config is refused", "[train]") {
+  auto cfg = tiny(config::ResidualType::mhc, 2);
+  TempRun run("mismatch");
+  train_run(cfg, run.dir);
+  cfg.model.d_model = 64;
+  CHECK_THROWS_WITH(train_run(cfg, run.dir, true), Catch::Contains("another model/residual/data config"));
+}
+
+namespace {
+// Loss and gradients of one batch for a fresh model of cfg.
+struct OneBatch {
+  double loss;
+  std::unique_ptr<model::Model> model;
+};
+OneBatch one_batch(const config::Config& cfg) {
+  OneBatch r{0, std::make_unique<model::Model>(cfg, DType::f32, cfg.train.seed, cfg.train.micro_batch)};
+  const auto data = data::make_dataset(cfg);
+  const std::int64_t B = cfg.train.micro_batch, L = cfg.model.seq_len + 1;
+  std::vector<std::int32_t> rows(static_cast<std::size_t>(B * L));
+  for (std::int64_t b = 0; b < B; ++b) data->row(data::Split::train, static_cast<std::uint64_t>(b), L, rows.data() + b * L);
+  r.loss = r.model->forward_backward(Tensor(rows.data(), DType::i32, Shape{B, L}), 1.0);
+  return r;
+}
+}  // namespace
+
+TEST_CASE("hc with n = 1 and zero dynamic weights is the residual model", "[train]") {
+  auto res = tiny(config::ResidualType::residual, 1);
+  auto hc = tiny(config::ResidualType::hc, 1);
+  hc.residual.n_streams = 1;
+  const auto a = one_batch(res), b = one_batch(hc);
+  CHECK(a.loss == b.loss);
+  for (const auto& s : a.model->store().specs()) {  // every residual parameter exists in hc with the same gradient
+    INFO(s.name);
+    const Tensor ga = a.model->store().grad(s.name), gb = b.model->store().grad(s.name);
+    double diff = 0, norm = 0;
+    for (std::int64_t k = 0; k < ga.numel(); ++k) {
+      diff = std::fmax(diff, std::fabs(ga.ptr<float>()[k] - gb.ptr<float>()[k]));
+      norm = std::fmax(norm, std::fabs(ga.ptr<float>()[k]));
+    }
+    CHECK(diff <= 1e-6 * norm);
+  }
+}
+
+TEST_CASE("mhc with phi = 0 gives the loss of the residual model with the same F weights", "[train]") {
+  auto res = tiny(config::ResidualType::residual, 1);
+  auto m = tiny(config::ResidualType::mhc, 1);
+  m.residual.phi_init = config::PhiInit::zero;
+  m.residual.bias_init = config::BiasInit::identity;
+  const auto a = one_batch(res), b = one_batch(m);
+  CHECK(std::fabs(a.loss - b.loss) <= 1e-4 * a.loss);
+}
