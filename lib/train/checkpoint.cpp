@@ -224,13 +224,15 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointData& da
   guard.release();
   fsync_directory(checkpoints_dir.string());
 
-  // Prune the oldest: rename each to a .tmp-* name first so that no partly deleted step_* directory can remain.
-  const auto checkpoints = list_checkpoints(checkpoints_dir, "save_checkpoint");
-  const std::size_t excess = checkpoints.size() > static_cast<std::size_t>(keep)
-                                 ? checkpoints.size() - static_cast<std::size_t>(keep)
-                                 : 0;
+  // Prune the lowest steps, never the one just written: rename each to a .tmp-* name first so that no partly deleted
+  // step_* directory can remain.
+  auto others = list_checkpoints(checkpoints_dir, "save_checkpoint");
+  others.erase(std::remove_if(others.begin(), others.end(), [&](const auto& c) { return c.first == data.step; }),
+               others.end());
+  const auto others_kept = static_cast<std::size_t>(keep - 1);
+  const std::size_t excess = others.size() > others_kept ? others.size() - others_kept : 0;
   for (std::size_t i = 0; i < excess; ++i) {
-    const fs::path& old = checkpoints[i].second;
+    const fs::path& old = others[i].second;
     const fs::path doomed = checkpoints_dir / (std::string(kTempPrefix) + "pruned-" + old.filename().string());
     rename_or_throw(old, doomed);
     remove_all_or_throw(doomed);

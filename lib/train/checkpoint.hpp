@@ -25,7 +25,8 @@ struct CheckpointData {
 
 // Writes `data` into RUN_DIR/checkpoints/.tmp-step_XXXXXXXX/ (every file and the directory fsynced), then moves it to
 // step_XXXXXXXX (an existing checkpoint of the same step is swapped out atomically and deleted), then deletes all but
-// the newest `keep` (>= 1) checkpoints. Leftover .tmp-* directories of an earlier crashed save are removed first.
+// the newest `keep` (>= 1) checkpoints by step number, except that the one just written is always kept (it counts
+// towards `keep`; this matters only when saving a lower step than existing ones, e.g. after a rollback). Leftover .tmp-* directories of an earlier crashed save are removed first.
 // A crash at any moment leaves the newest complete checkpoint intact. Returns the final directory.
 // Throws ShapeError for bad arguments (negative step, keep < 1, state neither object nor null, bad tensors) and IoError
 // naming the path when the file system refuses.
