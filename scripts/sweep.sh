@@ -40,7 +40,7 @@ jobs=1
 user_sets=()
 python=${MHC_PYTHON:-python3}  # any Python 3 (standard library only)
 
-need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die_usage "$1 needs a value"; }
+need_value() { if [ $# -lt 2 ] || [ -z "$2" ]; then die_usage "$1 needs a value"; fi; }
 while [ $# -gt 0 ]; do
   case $1 in
     --out) need_value "$@"; out=$2; shift 2 ;;
