@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Tests of scripts/sweep.sh against tests/scripts/fake_trainer.sh (standard library only)."""
+import json
 import os
 import shutil
 import subprocess
@@ -124,6 +125,27 @@ class SweepTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("--out DIR is required", r.stderr)
         self.assertEqual(self.called(), [])
+
+
+class ConfigsTest(unittest.TestCase):
+    """The arms of each shipped comparison differ only in their residual section."""
+
+    def test_arms_differ_only_in_residual(self):
+        families = {}
+        for name in sorted(os.listdir(os.path.join(ROOT, "configs"))):
+            family, _, arm = name[:-len(".json")].rpartition("-")
+            if name.endswith(".json") and arm in ("residual", "hc", "mhc"):
+                with open(os.path.join(ROOT, "configs", name)) as f:
+                    config = json.load(f)
+                self.assertEqual(config["residual"]["type"], arm, name)
+                families.setdefault(family, {})[arm] = config
+        for family in ("tiny", "shakespeare-char", "gpt2-124m"):
+            self.assertIn(family, families)
+        for family, arms in families.items():
+            self.assertGreaterEqual(len(arms), 2, family)
+            stripped = [{k: v for k, v in c.items() if k != "residual"} for c in arms.values()]
+            for arm, other in zip(arms, stripped):
+                self.assertEqual(other, stripped[0], f"{family}-{arm} differs outside 'residual'")
 
 
 if __name__ == "__main__":
