@@ -34,6 +34,9 @@ expect plan-set 0 '"type": "hc"' -- "$bin" plan --set residual.type=hc
 for arm in residual hc mhc; do
   expect "plan-tiny-$arm" 0 "\"type\": \"$arm\"" -- "$bin" plan --config "$root/configs/tiny-$arm.json"
 done
+for cfg in "$root"/configs/*.json; do
+  expect "plan-$(basename "$cfg")" 0 "parameters by component" -- "$bin" plan --config "$cfg"
+done
 
 echo '{"model": {"d_model": 64}, "residual": {"n_stream": 4}}' >"$tmp/unknown.json"
 expect unknown-key 2 "residual.n_stream.*did you mean 'residual.n_streams'" -- "$bin" plan --config "$tmp/unknown.json"
