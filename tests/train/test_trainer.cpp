@@ -145,7 +145,7 @@ TEST_CASE("a stop request finishes the step, checkpoints, and the run resumes bi
 }
 
 TEST_CASE("resuming with another model config is refused", "[train]") {
-  auto cfg = tiny(config::ResidualType::mhc, 2);
+  auto cfg = tiny(config::ResidualType::mhc, 6);
   TempRun run("mismatch");
   train_run(cfg, run.dir);
   cfg.model.d_model = 64;
