@@ -8,6 +8,7 @@
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
 #include "ops/mhc_coeffs.hpp"
+#include "ops/sinkhorn.hpp"
 #include "ops/stream_mix.hpp"
 
 // Resolved by libgomp when the ops library links OpenMP; null otherwise (then both runs use one thread).
@@ -56,6 +57,7 @@ TEST_CASE("connection ops are bitwise identical with 1 and 2 OpenMP threads", "[
   const HostTensor cpre(DType::f32, Shape{N, n}), cpost(DType::f32, Shape{N, n}), clog(DType::f32, Shape{N, n, n});
   const HostTensor proj(DType::f32, Shape{N, K}), rstd(DType::f32, Shape{N});
   HostTensor dx(DType::f32, Shape{N, n, C});
+  const HostTensor h_post_sq = random_f32(Shape{N, n, n}, "dh");
 
   const std::vector<std::pair<const char*, std::function<std::vector<std::vector<unsigned char>>(int)>>> cases{
       {"stream_pre_apply_forward",
@@ -74,6 +76,10 @@ TEST_CASE("connection ops are bitwise identical with 1 and 2 OpenMP threads", "[
              th, [&] { ops::stream_post_res_backward(dx, dy, dh_res, dh_post, g, x, y, h_res, h_post); },
              {&dx, &dy, &dh_res, &dh_post});
        }},
+      {"sinkhorn_forward",
+       [&](int th) { return run_with(th, [&] { ops::sinkhorn_forward(clog, h_res, 20); }, {&clog}); }},
+      {"sinkhorn_backward",
+       [&](int th) { return run_with(th, [&] { ops::sinkhorn_backward(dh_res, h_post_sq, h_res, 20); }, {&dh_res}); }},
       {"mhc_coeffs_forward",
        [&](int th) {
          return run_with(
