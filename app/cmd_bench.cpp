@@ -57,7 +57,7 @@ nlohmann::json bench_matmul(int repeats) {
   return rows;
 }
 
-// One mHC residual layer's stream ops at (tokens N, streams n, width C), f32.
+// One mHC residual layer's connection ops (forward and backward) at (tokens N, streams n, width C), f32.
 nlohmann::json bench_mhc_ops(int repeats) {
   const std::int64_t N = 4096, n = 4, C = 512, K = n * n + 2 * n;
   const HostTensor x = random_f32(Shape{N, n, C}, "x"), y = random_f32(Shape{N, C}, "y");
@@ -67,6 +67,9 @@ nlohmann::json bench_mhc_ops(int repeats) {
   const HostTensor phi = random_f32(Shape{n * C, K}, "phi"), alpha = random_f32(Shape{3}, "alpha");
   const HostTensor bias = random_f32(Shape{K}, "bias"), proj(DType::f32, Shape{N, K}), rstd(DType::f32, Shape{N});
   const HostTensor cpre(DType::f32, Shape{N, n}), cpost(DType::f32, Shape{N, n}), clog(DType::f32, Shape{N, n, n});
+  const HostTensor dx(DType::f32, Shape{N, n, C}), dy(DType::f32, Shape{N, C}), dtilde(DType::f32, Shape{N, K});
+  const HostTensor dphi(DType::f32, Shape{n * C, K}), dalpha(DType::f32, Shape{3}), dbias(DType::f32, Shape{K});
+  const HostTensor dlogits(DType::f32, Shape{N, n, n});
   const double f = 4.0;  // bytes per f32
   const double nd = static_cast<double>(n), Cd = static_cast<double>(C), Nd = static_cast<double>(N);
 
@@ -82,6 +85,15 @@ nlohmann::json bench_mhc_ops(int repeats) {
       {"stream_pre_apply_forward", Nd * f * (nd * Cd + nd + Cd), [&] { ops::stream_pre_apply_forward(u, x, h_pre); }},
       {"stream_post_res_forward", Nd * f * ((nd + 1) * Cd + nd * nd + nd + nd * Cd),
        [&] { ops::stream_post_res_forward(x_out, x, y, h_res, h_post); }},
+      {"mhc_coeffs_backward_input", Nd * f * (3 * nd * Cd + 2 * nd + nd * nd + 2 * nd + 2 * K + 1) + f * nd * Cd * K,
+       [&] { ops::mhc_coeffs_backward_input(dx, dtilde, cpre, cpost, clog, x, phi, alpha, h_pre, h_post, proj, rstd); }},
+      {"mhc_coeffs_backward_weight", Nd * f * (nd * Cd + 2 * K + 1) + 2 * f * nd * Cd * K,
+       [&] { ops::mhc_coeffs_backward_weight(dphi, dalpha, dbias, dtilde, x, proj, rstd, alpha); }},
+      {"sinkhorn_backward", Nd * f * 3 * nd * nd, [&] { ops::sinkhorn_backward(dlogits, h_res, logits, 20); }},
+      {"stream_pre_apply_backward", Nd * f * (3 * nd * Cd + 2 * nd + Cd),
+       [&] { ops::stream_pre_apply_backward(dx, cpre, u, x, h_pre); }},
+      {"stream_post_res_backward", Nd * f * (4 * nd * Cd + 2 * Cd + 2 * nd * nd + 2 * nd),
+       [&] { ops::stream_post_res_backward(dx, dy, clog, cpost, x_out, x, y, h_res, h_post); }},
   };
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& c : cases) {

@@ -1,4 +1,5 @@
-// CPU Sinkhorn-Knopp: the fp reference for the CUDA kernel (same summation order: i ascending, then + eps).
+// CPU Sinkhorn-Knopp: the fp reference for the CUDA kernel (same summation order: i ascending, then + eps);
+// tokens split over OpenMP threads, each computed by one thread, so results do not depend on the thread count.
 #include "ops/cpu/sinkhorn_cpu.hpp"
 
 #include <cmath>
@@ -74,11 +75,41 @@ void normalise_rows_backward(T* g, const T* y, const T* m, int n, T eps) {
   }
 }
 
+// One token of sinkhorn_backward; its is scratch for the 2 iters + 1 iterates of n x n.
+template <typename T>
+void sinkhorn_backward_token(T* dlogits, const T* dh, const T* logits, T* its, int n, int iters, T eps) {
+  const int nn = n * n;
+  const T* l = logits;
+  shifted_exp(its, l, n);
+  for (int it = 0; it < iters; ++it) {
+    T* before = its + 2 * it * nn;
+    normalise_columns(before + nn, before, n, eps);
+    normalise_rows(before + 2 * nn, before + nn, n, eps);
+  }
+
+  T* g = dlogits;  // gradient w.r.t. the current iterate, walked back to the logits in place
+  for (int k = 0; k < nn; ++k) g[k] = dh[k];
+  for (int it = iters - 1; it >= 0; --it) {
+    const T* before = its + 2 * it * nn;
+    normalise_rows_backward(g, before + 2 * nn, before + nn, n, eps);
+    normalise_columns_backward(g, before + nn, before, n, eps);
+  }
+  // Through M = exp(l - max l): dl = dM * M, and the max (the first argmax) gets -sum(dM * M).
+  // The shift cancels except in the eps terms, so this last part is tiny but makes the gradient exact.
+  T shift_grad = 0;
+  for (int k = 0; k < nn; ++k) {
+    g[k] *= its[k];
+    shift_grad += g[k];
+  }
+  g[argmax(l, nn)] -= shift_grad;
+}
+
 }  // namespace
 
 template <typename T>
 void sinkhorn_forward(T* h, const T* logits, std::int64_t N, int n, int iters, T eps) {
   const std::int64_t nn = static_cast<std::int64_t>(n) * n;
+#pragma omp parallel for schedule(static)
   for (std::int64_t t = 0; t < N; ++t) {
     T* m = h + t * nn;
     shifted_exp(m, logits + t * nn, n);
@@ -92,32 +123,14 @@ void sinkhorn_forward(T* h, const T* logits, std::int64_t N, int n, int iters, T
 template <typename T>
 void sinkhorn_backward(T* dlogits, const T* dh, const T* logits, std::int64_t N, int n, int iters, T eps) {
   const int nn = n * n;
-  // Per-token iterates: its[0] = exp(logits - max), its[2k + 1] after column step k, its[2k + 2] after row step k.
-  std::vector<T> its(static_cast<std::size_t>(2 * iters + 1) * static_cast<std::size_t>(nn));
-  for (std::int64_t t = 0; t < N; ++t) {
-    const T* l = logits + t * nn;
-    shifted_exp(its.data(), l, n);
-    for (int it = 0; it < iters; ++it) {
-      T* before = its.data() + 2 * it * nn;
-      normalise_columns(before + nn, before, n, eps);
-      normalise_rows(before + 2 * nn, before + nn, n, eps);
-    }
-
-    T* g = dlogits + t * nn;  // gradient w.r.t. the current iterate, walked back to the logits in place
-    for (int k = 0; k < nn; ++k) g[k] = dh[t * nn + k];
-    for (int it = iters - 1; it >= 0; --it) {
-      const T* before = its.data() + 2 * it * nn;
-      normalise_rows_backward(g, before + 2 * nn, before + nn, n, eps);
-      normalise_columns_backward(g, before + nn, before, n, eps);
-    }
-    // Through M = exp(l - max l): dl = dM * M, and the max (the first argmax) gets -sum(dM * M).
-    // The shift cancels except in the eps terms, so this last part is tiny but makes the gradient exact.
-    T shift_grad = 0;
-    for (int k = 0; k < nn; ++k) {
-      g[k] *= its[static_cast<std::size_t>(k)];
-      shift_grad += g[k];
-    }
-    g[argmax(l, nn)] -= shift_grad;
+#pragma omp parallel
+  {
+    // Per-token iterates, one buffer per thread: its[0] = exp(logits - max), its[2k + 1] after column step k,
+    // its[2k + 2] after row step k.
+    std::vector<T> its(static_cast<std::size_t>(2 * iters + 1) * static_cast<std::size_t>(nn));
+#pragma omp for schedule(static)
+    for (std::int64_t t = 0; t < N; ++t)
+      sinkhorn_backward_token(dlogits + t * nn, dh + t * nn, logits + t * nn, its.data(), n, iters, eps);
   }
 }
 

@@ -1,55 +1,174 @@
-// CPU stream mixing: every per-token product is a small GEMM (ops::cpu::gemm) on the token's (n, C) stream block.
+// CPU stream mixing: one pass over each token's (n, C) stream block, the n x n coefficients held in registers.
+// Tokens are independent and each is computed by one thread in a fixed order, so results do not depend on the
+// OpenMP thread count. n = 1, 2, 4, 8 are compile-time constants (kN); other n take the runtime path (kN = 0),
+// which performs the same operations in the same order per element.
 #include "ops/cpu/stream_mix_cpu.hpp"
 
-#include "ops/cpu/matmul_cpu.hpp"
+#include <type_traits>
 
 namespace mhc::ops::cpu {
 
+namespace {
+
+// Calls fn(std::integral_constant<int, kN>) with kN = n for n in {1, 2, 4, 8}, else kN = 0 (runtime n).
+template <typename Fn>
+void with_stream_count(std::int64_t n, Fn&& fn) {
+  switch (n) {
+    case 1: fn(std::integral_constant<int, 1>{}); break;
+    case 2: fn(std::integral_constant<int, 2>{}); break;
+    case 4: fn(std::integral_constant<int, 4>{}); break;
+    case 8: fn(std::integral_constant<int, 8>{}); break;
+    default: fn(std::integral_constant<int, 0>{}); break;
+  }
+}
+
+// <a, b> over C elements in kLanes fixed partial sums (vectorisable without reassociation), then a fixed tree.
+constexpr int kLanes = 8;
+template <typename T>
+T lane_dot(const T* a, const T* b, std::int64_t C) {
+  T lane[kLanes] = {};
+  std::int64_t c = 0;
+  for (; c + kLanes <= C; c += kLanes)
+    for (int l = 0; l < kLanes; ++l) lane[l] += a[c + l] * b[c + l];
+  T tail = 0;
+  for (; c < C; ++c) tail += a[c] * b[c];
+  return (((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]))) + tail;
+}
+
+template <typename T, int kN>
+void pre_apply_token(T* u, const T* x, const T* h, std::int64_t n_rt, std::int64_t C) {
+  if constexpr (kN > 0) {
+    for (std::int64_t c = 0; c < C; ++c) {
+      T acc = h[0] * x[c];
+      for (int i = 1; i < kN; ++i) acc += h[i] * x[i * C + c];
+      u[c] = acc;
+    }
+  } else {
+    for (std::int64_t c = 0; c < C; ++c) u[c] = h[0] * x[c];
+    for (std::int64_t i = 1; i < n_rt; ++i)
+      for (std::int64_t c = 0; c < C; ++c) u[c] += h[i] * x[i * C + c];
+  }
+}
+
+template <typename T, int kN>
+void post_res_token(T* out, const T* x, const T* y, const T* h_res, const T* h_post, std::int64_t n_rt,
+                    std::int64_t C) {
+  if constexpr (kN > 0) {
+    T hr[kN * kN], hp[kN];
+    for (int k = 0; k < kN * kN; ++k) hr[k] = h_res[k];
+    for (int i = 0; i < kN; ++i) hp[i] = h_post[i];
+    for (std::int64_t c = 0; c < C; ++c) {
+      T xv[kN];
+      for (int j = 0; j < kN; ++j) xv[j] = x[j * C + c];
+      const T yc = y[c];
+      for (int i = 0; i < kN; ++i) {
+        T acc = hr[i * kN] * xv[0];
+        for (int j = 1; j < kN; ++j) acc += hr[i * kN + j] * xv[j];
+        out[i * C + c] = acc + hp[i] * yc;
+      }
+    }
+  } else {
+    const std::int64_t n = n_rt;
+    for (std::int64_t i = 0; i < n; ++i) {
+      T* o = out + i * C;
+      for (std::int64_t c = 0; c < C; ++c) o[c] = h_res[i * n] * x[c];
+      for (std::int64_t j = 1; j < n; ++j)
+        for (std::int64_t c = 0; c < C; ++c) o[c] += h_res[i * n + j] * x[j * C + c];
+      for (std::int64_t c = 0; c < C; ++c) o[c] += h_post[i] * y[c];
+    }
+  }
+}
+
+// dx[j] += sum_i h_res[i, j] g[i] and dy = sum_i h_post[i] g[i] for one token (sums in ascending i).
+template <typename T, int kN>
+void post_res_token_backward_streams(T* dx, T* dy, const T* g, const T* h_res, const T* h_post, std::int64_t n_rt,
+                                     std::int64_t C) {
+  if constexpr (kN > 0) {
+    T hr[kN * kN], hp[kN];
+    for (int k = 0; k < kN * kN; ++k) hr[k] = h_res[k];
+    for (int i = 0; i < kN; ++i) hp[i] = h_post[i];
+    for (std::int64_t c = 0; c < C; ++c) {
+      T gv[kN];
+      for (int i = 0; i < kN; ++i) gv[i] = g[i * C + c];
+      for (int j = 0; j < kN; ++j) {
+        T acc = hr[j] * gv[0];
+        for (int i = 1; i < kN; ++i) acc += hr[i * kN + j] * gv[i];
+        dx[j * C + c] += acc;
+      }
+      T acc = hp[0] * gv[0];
+      for (int i = 1; i < kN; ++i) acc += hp[i] * gv[i];
+      dy[c] = acc;
+    }
+  } else {
+    const std::int64_t n = n_rt;
+    for (std::int64_t c = 0; c < C; ++c) {
+      for (std::int64_t j = 0; j < n; ++j) {
+        T acc = h_res[j] * g[c];
+        for (std::int64_t i = 1; i < n; ++i) acc += h_res[i * n + j] * g[i * C + c];
+        dx[j * C + c] += acc;
+      }
+      T acc = h_post[0] * g[c];
+      for (std::int64_t i = 1; i < n; ++i) acc += h_post[i] * g[i * C + c];
+      dy[c] = acc;
+    }
+  }
+}
+
+}  // namespace
+
 template <typename T>
 void stream_pre_apply_forward(T* u, const T* x, const T* h_pre, std::int64_t N, std::int64_t n, std::int64_t C) {
-  for (std::int64_t t = 0; t < N; ++t) {
-    // u_t (1, C) = h_pre_t (1, n) x_t (n, C)
-    gemm<T>(false, false, 1, C, n, T(1), h_pre + t * n, n, x + t * n * C, C, T(0), u + t * C, C);
-  }
+  with_stream_count(n, [&](auto kn) {
+    constexpr int kN = decltype(kn)::value;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t t = 0; t < N; ++t) pre_apply_token<T, kN>(u + t * C, x + t * n * C, h_pre + t * n, n, C);
+  });
 }
 
 template <typename T>
 void stream_pre_apply_backward(T* dx, T* dh_pre, const T* du, const T* x, const T* h_pre, std::int64_t N,
                                std::int64_t n, std::int64_t C) {
+#pragma omp parallel for schedule(static)
   for (std::int64_t t = 0; t < N; ++t) {
-    // dx_t (n, C) += h_pre_t^T (n, 1) du_t (1, C)
-    gemm<T>(false, false, n, C, 1, T(1), h_pre + t * n, 1, du + t * C, C, T(1), dx + t * n * C, C);
-    // dh_pre_t (n, 1) = x_t (n, C) du_t^T (C, 1)
-    gemm<T>(false, true, n, 1, C, T(1), x + t * n * C, C, du + t * C, C, T(0), dh_pre + t * n, 1);
+    const T* g = du + t * C;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t row = (t * n + i) * C;
+      const T h = h_pre[t * n + i];
+      T* dxi = dx + row;
+      for (std::int64_t c = 0; c < C; ++c) dxi[c] += h * g[c];
+      dh_pre[t * n + i] = lane_dot(x + row, g, C);
+    }
   }
 }
 
 template <typename T>
 void stream_post_res_forward(T* x_out, const T* x, const T* y, const T* h_res, const T* h_post, std::int64_t N,
                              std::int64_t n, std::int64_t C) {
-  for (std::int64_t t = 0; t < N; ++t) {
-    T* out = x_out + t * n * C;
-    // out (n, C) = h_res_t (n, n) x_t (n, C) + h_post_t^T (n, 1) y_t (1, C)
-    gemm<T>(false, false, n, C, n, T(1), h_res + t * n * n, n, x + t * n * C, C, T(0), out, C);
-    gemm<T>(false, false, n, C, 1, T(1), h_post + t * n, 1, y + t * C, C, T(1), out, C);
-  }
+  with_stream_count(n, [&](auto kn) {
+    constexpr int kN = decltype(kn)::value;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t t = 0; t < N; ++t)
+      post_res_token<T, kN>(x_out + t * n * C, x + t * n * C, y + t * C, h_res + t * n * n, h_post + t * n, n, C);
+  });
 }
 
 template <typename T>
 void stream_post_res_backward(T* dx, T* dy, T* dh_res, T* dh_post, const T* dx_out, const T* x, const T* y,
                               const T* h_res, const T* h_post, std::int64_t N, std::int64_t n, std::int64_t C) {
-  for (std::int64_t t = 0; t < N; ++t) {
-    const T* g = dx_out + t * n * C;
-    const T* x_t = x + t * n * C;
-    // dx_t (n, C) += h_res_t^T (n, n) g (n, C)
-    gemm<T>(true, false, n, C, n, T(1), h_res + t * n * n, n, g, C, T(1), dx + t * n * C, C);
-    // dy_t (1, C) = h_post_t (1, n) g (n, C)
-    gemm<T>(false, false, 1, C, n, T(1), h_post + t * n, n, g, C, T(0), dy + t * C, C);
-    // dh_res_t (n, n) = g (n, C) x_t^T (C, n)
-    gemm<T>(false, true, n, n, C, T(1), g, C, x_t, C, T(0), dh_res + t * n * n, n);
-    // dh_post_t (n, 1) = g (n, C) y_t^T (C, 1)
-    gemm<T>(false, true, n, 1, C, T(1), g, C, y + t * C, C, T(0), dh_post + t * n, 1);
-  }
+  with_stream_count(n, [&](auto kn) {
+    constexpr int kN = decltype(kn)::value;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t t = 0; t < N; ++t) {
+      const T* g = dx_out + t * n * C;
+      const T* x_t = x + t * n * C;
+      post_res_token_backward_streams<T, kN>(dx + t * n * C, dy + t * C, g, h_res + t * n * n, h_post + t * n, n, C);
+      // dh_res[i, j] = <g[i], x[j]>; dh_post[i] = <g[i], y> (the token's block is still in cache).
+      for (std::int64_t i = 0; i < n; ++i) {
+        for (std::int64_t j = 0; j < n; ++j) dh_res[(t * n + i) * n + j] = lane_dot(g + i * C, x_t + j * C, C);
+        dh_post[t * n + i] = lane_dot(g + i * C, y + t * C, C);
+      }
+    }
+  });
 }
 
 #define MHC_INSTANTIATE_STREAM_MIX(T)                                                                                 \
