@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the main job on the embedded default config (no files needed).
+# Installs what is missing, builds, then the main job: trains the three tiny arms (residual, hc, mhc) on the
+# built-in synthetic task (no files needed) and prints their comparison; runs/demo/compare.png is the plot.
+# Usage: scripts/demo.sh [extra cmake -D options]
 set -euo pipefail
 source "$(dirname "$0")/lib/setup.sh"
 mhc_install_packages
 mhc_configure_and_build "$@"
+cd "$MHC_ROOT"
 bin="$MHC_BUILD/app/mhc-train"
+
 echo
-echo "== mhc-train plan (embedded default: tiny mHC model, synthetic data)"
-"$bin" plan
-for arm in residual hc mhc; do
-  echo
-  echo "== mhc-train plan --config configs/tiny-$arm.json"
-  "$bin" plan --config "$MHC_ROOT/configs/tiny-$arm.json" | sed -n '/^parameters/,$p'
-done
+echo "== mhc-train plan --config configs/tiny-mhc.json"
+"$bin" plan --config configs/tiny-mhc.json | sed -n '/^parameters/,$p'
+
+echo
+echo "== training residual, hc and mhc on the synthetic task (runs/demo)"
+scripts/sweep.sh --out runs/demo --config configs/tiny-mhc.json --types residual,hc,mhc --seeds 1 --bin "$bin"
+
+echo
+echo "== comparison (one seed per arm: run scripts/sweep.sh with --seeds 1,2,3 for p-values)"
+MHC_PY=$(mhc_python)
+"$MHC_PY" scripts/compare.py runs/demo --out runs/demo
+echo
+echo "plot: runs/demo/compare.png"

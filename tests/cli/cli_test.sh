@@ -59,5 +59,24 @@ expect data-prepare 0 "val_000000.bin: [0-9]+ tokens" -- "$bin" data prepare --t
 expect data-prepare-files 0 "train_000000.bin" -- ls "$tmp/shards"
 expect data-prepare-missing 1 "absent.txt" -- "$bin" data prepare --text "$tmp/absent.txt" --out "$tmp/x"
 
+# A short training run on the prepared shards, then eval, sample, resume and the refusals.
+small=(--set model.d_model=32 --set model.n_blocks=1 --set model.n_heads=2 --set model.ffn_hidden=64
+       --set model.seq_len=16 --set train.micro_batch=2 --set train.steps=3 --set train.warmup=1
+       --set train.eval_every=3 --set train.eval_batches=1 --set train.diag_every=3 --set train.log_every=1)
+expect train-tokens 0 "step 3/3" -- "$bin" train "${small[@]}" --set data.source=tokens --set "data.path=$tmp/shards" \
+  --out "$tmp/run"
+expect train-metrics 0 '"val_loss"' -- cat "$tmp/run/metrics.jsonl"
+expect train-resolved 0 '"source": "tokens"' -- cat "$tmp/run/config.resolved.json"
+expect eval 0 '"val_loss"' -- "$bin" eval --checkpoint "$tmp/run"
+expect sample 0 "^hello" -- "$bin" sample --checkpoint "$tmp/run/checkpoints/step_00000003" --prompt hello --tokens 5
+expect resume-extend 0 "resumed at step 3" -- "$bin" train --resume "$tmp/run" --set train.steps=4
+expect resume-metrics 0 '"step":4' -- tail -1 "$tmp/run/metrics.jsonl"
+expect resume-not-a-run 2 "no config.resolved.json" -- "$bin" train --resume "$tmp/shards"
+expect eval-no-checkpoint 1 "absent" -- "$bin" eval --checkpoint "$tmp/absent"
+truncate -s 100 "$tmp/run/checkpoints/step_00000004/model.safetensors"
+expect eval-truncated 1 "model.safetensors" -- "$bin" eval --checkpoint "$tmp/run"
+expect train-bad-vocab 1 "token id" -- "$bin" train "${small[@]}" --set data.source=tokens --set "data.path=$tmp/shards" \
+  --set model.vocab_size=65 --out "$tmp/run-vocab"
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
