@@ -271,7 +271,7 @@ def plot(rows, path, title):
         color = f"C{i}"
         steps, values = curve(row["runs_list"], "loss")
         if len(steps):
-            ax.plot(steps, values.mean(axis=0), color=color, lw=1.2, label=f"{row['arm']} train (n={row['runs']})")
+            ax.plot(steps, values.mean(axis=0), color=color, lw=1.2, label=f"{row['arm']} train ({row['runs']} run{'s' if row['runs'] != 1 else ''})")
             ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=color, alpha=0.2, lw=0)
         steps, values = curve(row["runs_list"], "val_loss")
         if len(steps):
