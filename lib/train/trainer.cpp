@@ -75,6 +75,13 @@ Trainer::Trainer(const config::Config& cfg, TrainOptions opts)
       rows_(static_cast<std::size_t>(cfg.train.micro_batch * (cfg.model.seq_len + 1))) {
   check_lr_schedule(lr_params(cfg_));
   MHC_CHECK(!opts_.run_dir.empty(), ConfigError, "no run directory: pass --out RUN_DIR");
+  // Not built yet: say so instead of silently training something else.
+  MHC_CHECK(cfg_.parallel.pp == 1 && cfg_.parallel.dp == 1, ConfigError, "parallel.pp = ", cfg_.parallel.pp,
+            ", parallel.dp = ", cfg_.parallel.dp, ": this build trains on one process only; set both to 1");
+  MHC_CHECK(cfg_.parallel.device == config::DeviceKind::cpu, ConfigError,
+            "parallel.device \"cuda\": this build's trainer runs on the CPU only; set parallel.device to \"cpu\"");
+  MHC_CHECK(!cfg_.recompute.mhc, ConfigError, "recompute.mhc = true: selective recomputation is not built yet; ",
+            "set it to false");
 }
 
 Trainer::~Trainer() = default;

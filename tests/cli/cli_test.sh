@@ -78,5 +78,31 @@ expect eval-truncated 1 "model.safetensors" -- "$bin" eval --checkpoint "$tmp/ru
 expect train-bad-vocab 1 "token id" -- "$bin" train "${small[@]}" --set data.source=tokens --set "data.path=$tmp/shards" \
   --set model.vocab_size=65 --out "$tmp/run-vocab"
 
+expect train-pp-refused 2 "parallel.pp = 2" -- "$bin" train "${small[@]}" --set model.n_blocks=2 --set parallel.pp=2 --out "$tmp/run-pp"
+expect train-cuda-refused 2 'parallel.device "cuda"' -- "$bin" train "${small[@]}" --set parallel.device=cuda \
+  --out "$tmp/run-cuda"
+
+# Divergence: a huge learning rate without clipping makes the loss non-finite; the skipped steps are logged and the
+# run stops with an error after 3 in a row, leaving the last good checkpoint.
+expect train-diverges 1 "consecutive steps with a non-finite loss" -- "$bin" train "${small[@]}" --set train.steps=20 \
+  --set train.lr=1e30 --set train.min_lr=0 --set train.grad_clip=0 --set checkpoint.every=1 --out "$tmp/run-nan"
+expect train-diverges-logged 0 '"skipped":true' -- cat "$tmp/run-nan/metrics.jsonl"
+expect train-diverges-checkpoint 0 '"val_loss"' -- "$bin" eval --checkpoint "$tmp/run-nan"
+
+# SIGTERM: the run finishes its step, writes a checkpoint and exits 0.
+"$bin" train "${small[@]}" --set train.steps=100000 --out "$tmp/run-term" >"$tmp/term.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -s "$tmp/run-term/metrics.jsonl" ] && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -eq 0 ] && ls "$tmp/run-term/checkpoints" | grep -q step_ && grep -q "stopped by signal" "$tmp/term.log"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  echo "FAIL: sigterm (exit $rc)"
+  sed 's/^/    /' "$tmp/term.log" | tail -5
+fi
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
