@@ -10,22 +10,13 @@
 #include "data/dataset.hpp"
 #include "data/synthetic.hpp"
 #include "data/token_file.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace mhc;
+using mhc::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh empty directory under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / ("mhc_test_" + name)) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& f) const { return (path / f).string(); }
-};
 
 std::vector<std::int32_t> synthetic(std::uint64_t seed, const std::string& split, std::uint64_t index, std::int64_t n) {
   std::vector<std::int32_t> v(static_cast<std::size_t>(n));
@@ -116,7 +107,7 @@ TEST_CASE("token datasets split train/val, check ids against the vocabulary, and
 
   config::Config cfg = config::default_config();
   cfg.data.source = config::DataSource::tokens;
-  cfg.data.path = dir.path.string();
+  cfg.data.path = dir.str();
   cfg.model.seq_len = 16;
   const auto ds = data::make_dataset(cfg);
   std::vector<std::int32_t> row(17), again(17);

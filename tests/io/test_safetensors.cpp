@@ -18,35 +18,15 @@
 #include <nlohmann/json.hpp>
 
 #include "core/host_tensor.hpp"
+#include "support/temp_dir.hpp"
 #include "io/safetensors.hpp"
 
 using namespace mhc;
+using mhc::test::TempDir;
 using namespace mhc::io;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system temp directory, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("mhc_io_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -16,36 +16,15 @@
 #include <nlohmann/json.hpp>
 
 #include "core/host_tensor.hpp"
+#include "support/temp_dir.hpp"
 #include "train/checkpoint.hpp"
 
 using namespace mhc;
+using mhc::test::TempDir;
 using namespace mhc::train;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system temp directory, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("mhc_ckpt_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string str() const { return path_.string(); }
-  fs::path path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // Deterministic, distinct bytes for every tensor (any dtype).
 HostTensor filled(DType dtype, Shape shape, int seed) {

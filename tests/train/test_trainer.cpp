@@ -8,9 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/temp_dir.hpp"
 #include "train/trainer.hpp"
 
 using namespace mhc;
+using TempRun = mhc::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -37,14 +39,6 @@ config::Config tiny(config::ResidualType type, std::int64_t steps) {
   c.checkpoint.keep = 3;
   return c;
 }
-
-struct TempRun {
-  std::string dir;
-  explicit TempRun(const std::string& name) : dir((fs::temp_directory_path() / ("mhc_trainer_" + name)).string()) {
-    fs::remove_all(dir);
-  }
-  ~TempRun() { fs::remove_all(dir); }
-};
 
 std::vector<nlohmann::json> read_metrics(const std::string& run_dir) {
   std::vector<nlohmann::json> out;
@@ -86,8 +80,8 @@ TEST_CASE("the loss falls on the synthetic task for every connection type", "[tr
   for (auto type : {config::ResidualType::residual, config::ResidualType::hc, config::ResidualType::mhc}) {
     INFO("type " << config::to_string(type));
     TempRun run("falls_" + config::to_string(type));
-    train_run(tiny(type, 60), run.dir);
-    const auto m = read_metrics(run.dir);
+    train_run(tiny(type, 60), run.str());
+    const auto m = read_metrics(run.str());
     REQUIRE(m.size() == 60);
     double last = 0;
     for (std::size_t k = 50; k < 60; ++k) last += m[k]["loss"].get<double>() / 10;
@@ -103,11 +97,11 @@ TEST_CASE("the loss falls on the synthetic task for every connection type", "[tr
 TEST_CASE("two identical runs are bitwise equal", "[train]") {
   TempRun a("det_a"), b("det_b");
   const auto cfg = tiny(config::ResidualType::mhc, 6);
-  train_run(cfg, a.dir);
-  train_run(cfg, b.dir);
-  CHECK(losses(a.dir) == losses(b.dir));
+  train_run(cfg, a.str());
+  train_run(cfg, b.str());
+  CHECK(losses(a.str()) == losses(b.str()));
   // Final weights: the checkpoints hold them.
-  train::Trainer ta(cfg, {a.dir, true, nullptr, false}), tb(cfg, {b.dir, true, nullptr, false});
+  train::Trainer ta(cfg, {a.str(), true, nullptr, false}), tb(cfg, {b.str(), true, nullptr, false});
   ta.run();
   tb.run();
   CHECK(weights(ta.model()) == weights(tb.model()));
@@ -119,14 +113,14 @@ TEST_CASE("10 steps, resume, 10 more steps equals 20 steps bitwise", "[train]") 
     auto cfg = tiny(type, 20);
     cfg.checkpoint.every = 10;
     TempRun whole("whole"), split("split");
-    train::Trainer t20(cfg, {whole.dir, false, nullptr, false});
+    train::Trainer t20(cfg, {whole.str(), false, nullptr, false});
     t20.run();
 
-    train_run(cfg, split.dir);
-    fs::remove_all(split.dir + "/checkpoints/step_00000020");  // as if the job died after step 10's checkpoint
-    train::Trainer resumed(cfg, {split.dir, true, nullptr, false});
+    train_run(cfg, split.str());
+    fs::remove_all(split.str() + "/checkpoints/step_00000020");  // as if the job died after step 10's checkpoint
+    train::Trainer resumed(cfg, {split.str(), true, nullptr, false});
     CHECK(resumed.run().steps_done == 20);
-    CHECK(losses(split.dir) == losses(whole.dir));
+    CHECK(losses(split.str()) == losses(whole.str()));
     CHECK(weights(resumed.model()) == weights(t20.model()));
   }
 }
@@ -134,22 +128,22 @@ TEST_CASE("10 steps, resume, 10 more steps equals 20 steps bitwise", "[train]") 
 TEST_CASE("a stop request finishes the step, checkpoints, and the run resumes bitwise", "[train]") {
   const auto cfg = tiny(config::ResidualType::mhc, 8);
   TempRun whole("stop_whole"), stopped("stopped");
-  train_run(cfg, whole.dir);
+  train_run(cfg, whole.str());
   std::atomic<bool> stop{true};  // as if SIGTERM arrived during the first step
-  const auto r = train::Trainer(cfg, {stopped.dir, false, &stop, false}).run();
+  const auto r = train::Trainer(cfg, {stopped.str(), false, &stop, false}).run();
   CHECK(r.stopped_early);
   CHECK(r.steps_done == 1);
-  CHECK(fs::exists(stopped.dir + "/checkpoints/step_00000001/model.safetensors"));
-  train_run(cfg, stopped.dir, true);
-  CHECK(losses(stopped.dir) == losses(whole.dir));
+  CHECK(fs::exists(stopped.str() + "/checkpoints/step_00000001/model.safetensors"));
+  train_run(cfg, stopped.str(), true);
+  CHECK(losses(stopped.str()) == losses(whole.str()));
 }
 
 TEST_CASE("resuming with another model config is refused", "[train]") {
   auto cfg = tiny(config::ResidualType::mhc, 6);
   TempRun run("mismatch");
-  train_run(cfg, run.dir);
+  train_run(cfg, run.str());
   cfg.model.d_model = 64;
-  CHECK_THROWS_WITH(train_run(cfg, run.dir, true), Catch::Contains("another model/residual/data config"));
+  CHECK_THROWS_WITH(train_run(cfg, run.str(), true), Catch::Contains("another model/residual/data config"));
 }
 
 namespace {
