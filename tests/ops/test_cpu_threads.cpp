@@ -46,7 +46,7 @@ std::vector<std::vector<unsigned char>> run_with(int threads, const std::functio
 }  // namespace
 
 TEST_CASE("connection ops are bitwise identical with 1 and 2 OpenMP threads", "[cpu][mhc][threads]") {
-  const std::int64_t N = 37, n = 4, C = 24, K = n * n + 2 * n;  // odd N: uneven thread split and a row-block tail
+  const std::int64_t N = 37, n = 4, C = 25, K = n * n + 2 * n;  // odd N, C: uneven splits and block tails
   const HostTensor x = random_f32(Shape{N, n, C}, "x"), y = random_f32(Shape{N, C}, "y");
   const HostTensor h_res = random_f32(Shape{N, n, n}, "h_res"), h_pre = random_f32(Shape{N, n}, "h_pre");
   const HostTensor h_post = random_f32(Shape{N, n}, "h_post"), g = random_f32(Shape{N, n, C}, "g");

@@ -1,8 +1,13 @@
 // CPU Sinkhorn-Knopp: the fp reference for the CUDA kernel (same summation order: i ascending, then + eps);
 // tokens split over OpenMP threads, each computed by one thread, so results do not depend on the thread count.
+// For n = 1, 2, 4, 8 groups of kLanes tokens run side by side in vector lanes (n a compile-time constant), with the
+// same operations per token as the scalar path; the group loops are compiled for AVX2 and for the baseline ISA.
 #include "ops/cpu/sinkhorn_cpu.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace mhc::ops::cpu {
@@ -104,34 +109,228 @@ void sinkhorn_backward_token(T* dlogits, const T* dh, const T* logits, T* its, i
   g[argmax(l, nn)] -= shift_grad;
 }
 
+#define MHC_INLINE __attribute__((always_inline)) inline
+// Every function taking or returning the vector type below is inlined, so no vector crosses a call boundary.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+constexpr int kLanes = 8;  // tokens per group
+template <typename T>
+struct LaneVector {
+  typedef T type __attribute__((vector_size(kLanes * sizeof(T))));
+};
+template <typename T>
+using Lanes = typename LaneVector<T>::type;
+
+// m[k] lane l = exp(logits of token t0 + l - their max), for the count <= kLanes tokens of the group (other lanes 1).
+template <typename T, int kN>
+MHC_INLINE void shifted_exp_group(Lanes<T>* m, const T* logits, int count) {
+  constexpr int nn = kN * kN;
+  for (int k = 0; k < nn; ++k) m[k] = Lanes<T>{} + T(1);
+  for (int l = 0; l < count; ++l) {
+    T e[nn];
+    shifted_exp(e, logits + l * nn, kN);
+    for (int k = 0; k < nn; ++k) m[k][l] = e[k];
+  }
+}
+
+template <typename T, int kN>
+MHC_INLINE void normalise_columns_group(Lanes<T>* out, const Lanes<T>* in, T eps) {
+  for (int j = 0; j < kN; ++j) {
+    Lanes<T> sum = {};
+    for (int i = 0; i < kN; ++i) sum += in[i * kN + j];
+    const Lanes<T> denom = sum + eps;
+    for (int i = 0; i < kN; ++i) out[i * kN + j] = in[i * kN + j] / denom;
+  }
+}
+
+template <typename T, int kN>
+MHC_INLINE void normalise_rows_group(Lanes<T>* out, const Lanes<T>* in, T eps) {
+  for (int i = 0; i < kN; ++i) {
+    Lanes<T> sum = {};
+    for (int j = 0; j < kN; ++j) sum += in[i * kN + j];
+    const Lanes<T> denom = sum + eps;
+    for (int j = 0; j < kN; ++j) out[i * kN + j] = in[i * kN + j] / denom;
+  }
+}
+
+template <typename T, int kN>
+MHC_INLINE void normalise_columns_backward_group(Lanes<T>* g, const Lanes<T>* y, const Lanes<T>* m, T eps) {
+  for (int j = 0; j < kN; ++j) {
+    Lanes<T> sum = {}, dot = {};
+    for (int i = 0; i < kN; ++i) {
+      sum += m[i * kN + j];
+      dot += g[i * kN + j] * y[i * kN + j];
+    }
+    const Lanes<T> denom = sum + eps;
+    for (int i = 0; i < kN; ++i) g[i * kN + j] = (g[i * kN + j] - dot) / denom;
+  }
+}
+
+template <typename T, int kN>
+MHC_INLINE void normalise_rows_backward_group(Lanes<T>* g, const Lanes<T>* y, const Lanes<T>* m, T eps) {
+  for (int i = 0; i < kN; ++i) {
+    Lanes<T> sum = {}, dot = {};
+    for (int j = 0; j < kN; ++j) {
+      sum += m[i * kN + j];
+      dot += g[i * kN + j] * y[i * kN + j];
+    }
+    const Lanes<T> denom = sum + eps;
+    for (int j = 0; j < kN; ++j) g[i * kN + j] = (g[i * kN + j] - dot) / denom;
+  }
+}
+
+// sinkhorn_forward for the count tokens of one group.
+template <typename T, int kN>
+MHC_INLINE void sinkhorn_forward_group(T* h, const T* logits, int count, int iters, T eps) {
+  constexpr int nn = kN * kN;
+  Lanes<T> m[nn];
+  shifted_exp_group<T, kN>(m, logits, count);
+  for (int it = 0; it < iters; ++it) {
+    normalise_columns_group<T, kN>(m, m, eps);
+    normalise_rows_group<T, kN>(m, m, eps);
+  }
+  for (int l = 0; l < count; ++l)
+    for (int k = 0; k < nn; ++k) h[l * nn + k] = m[k][l];
+}
+
+// sinkhorn_backward_token for the count tokens of one group; its holds the 2 iters + 1 iterates of nn vectors.
+template <typename T, int kN>
+MHC_INLINE void sinkhorn_backward_group(T* dlogits, const T* dh, const T* logits, Lanes<T>* its, int count, int iters,
+                                        T eps) {
+  constexpr int nn = kN * kN;
+  shifted_exp_group<T, kN>(its, logits, count);
+  for (int it = 0; it < iters; ++it) {
+    Lanes<T>* before = its + 2 * it * nn;
+    normalise_columns_group<T, kN>(before + nn, before, eps);
+    normalise_rows_group<T, kN>(before + 2 * nn, before + nn, eps);
+  }
+  Lanes<T> g[nn];
+  for (int k = 0; k < nn; ++k) g[k] = Lanes<T>{};
+  for (int l = 0; l < count; ++l)
+    for (int k = 0; k < nn; ++k) g[k][l] = dh[l * nn + k];
+  for (int it = iters - 1; it >= 0; --it) {
+    const Lanes<T>* before = its + 2 * it * nn;
+    normalise_rows_backward_group<T, kN>(g, before + 2 * nn, before + nn, eps);
+    normalise_columns_backward_group<T, kN>(g, before + nn, before, eps);
+  }
+  Lanes<T> shift_grad = {};
+  for (int k = 0; k < nn; ++k) {
+    g[k] *= its[k];
+    shift_grad += g[k];
+  }
+  for (int l = 0; l < count; ++l) {
+    T* out = dlogits + l * nn;
+    for (int k = 0; k < nn; ++k) out[k] = g[k][l];
+    out[argmax(logits + l * nn, nn)] -= shift_grad[l];
+  }
+}
+
+template <typename Body>
+__attribute__((target("avx2"))) void groups_avx2(const Body& body, std::int64_t g0, std::int64_t g1) {
+  for (std::int64_t g = g0; g < g1; ++g) body(g);
+}
+template <typename Body>
+void groups_generic(const Body& body, std::int64_t g0, std::int64_t g1) {
+  for (std::int64_t g = g0; g < g1; ++g) body(g);
+}
+
+// body(g) for every group g of kLanes tokens of N, split over OpenMP threads; body must be always_inline.
+template <typename Body>
+void for_each_group(std::int64_t N, const Body& body) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  constexpr std::int64_t kGroupsPerBlock = 4;
+  const std::int64_t groups = (N + kLanes - 1) / kLanes;
+  const std::int64_t blocks = (groups + kGroupsPerBlock - 1) / kGroupsPerBlock;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t b = 0; b < blocks; ++b) {
+    const std::int64_t g0 = b * kGroupsPerBlock, g1 = std::min(groups, g0 + kGroupsPerBlock);
+    if (avx2)
+      groups_avx2(body, g0, g1);
+    else
+      groups_generic(body, g0, g1);
+  }
+}
+
+// Calls fn(std::integral_constant<int, kN>) with kN = n for n in {1, 2, 4, 8}, else kN = 0 (the per-token path).
+template <typename Fn>
+void with_matrix_size(int n, Fn&& fn) {
+  switch (n) {
+    case 1: fn(std::integral_constant<int, 1>{}); break;
+    case 2: fn(std::integral_constant<int, 2>{}); break;
+    case 4: fn(std::integral_constant<int, 4>{}); break;
+    case 8: fn(std::integral_constant<int, 8>{}); break;
+    default: fn(std::integral_constant<int, 0>{}); break;
+  }
+}
+
 }  // namespace
 
 template <typename T>
 void sinkhorn_forward(T* h, const T* logits, std::int64_t N, int n, int iters, T eps) {
   const std::int64_t nn = static_cast<std::int64_t>(n) * n;
+  with_matrix_size(n, [&](auto kn) {
+    constexpr int kN = decltype(kn)::value;
+    if constexpr (kN > 0) {
+      for_each_group(N, [&](std::int64_t g) __attribute__((always_inline)) {
+        const std::int64_t t0 = g * kLanes;
+        const int count = static_cast<int>(std::min<std::int64_t>(kLanes, N - t0));
+        sinkhorn_forward_group<T, kN>(h + t0 * nn, logits + t0 * nn, count, iters, eps);
+      });
+    } else {
 #pragma omp parallel for schedule(static)
-  for (std::int64_t t = 0; t < N; ++t) {
-    T* m = h + t * nn;
-    shifted_exp(m, logits + t * nn, n);
-    for (int it = 0; it < iters; ++it) {
-      normalise_columns(m, m, n, eps);
-      normalise_rows(m, m, n, eps);
+      for (std::int64_t t = 0; t < N; ++t) {
+        T* m = h + t * nn;
+        shifted_exp(m, logits + t * nn, n);
+        for (int it = 0; it < iters; ++it) {
+          normalise_columns(m, m, n, eps);
+          normalise_rows(m, m, n, eps);
+        }
+      }
     }
-  }
+  });
 }
 
 template <typename T>
 void sinkhorn_backward(T* dlogits, const T* dh, const T* logits, std::int64_t N, int n, int iters, T eps) {
   const int nn = n * n;
+  with_matrix_size(n, [&](auto kn) {
+    constexpr int kN = decltype(kn)::value;
+    if constexpr (kN > 0) {
 #pragma omp parallel
-  {
-    // Per-token iterates, one buffer per thread: its[0] = exp(logits - max), its[2k + 1] after column step k,
-    // its[2k + 2] after row step k.
-    std::vector<T> its(static_cast<std::size_t>(2 * iters + 1) * static_cast<std::size_t>(nn));
+      {
+        // The group's iterates, one buffer per thread (as in the per-token path below), aligned for the vectors.
+        std::vector<T> its(static_cast<std::size_t>((2 * iters + 1) * nn + 1) * kLanes);
+        const auto misalign = reinterpret_cast<std::uintptr_t>(its.data()) % sizeof(Lanes<T>);
+        Lanes<T>* it_data = reinterpret_cast<Lanes<T>*>(
+            its.data() + (misalign == 0 ? 0 : (sizeof(Lanes<T>) - misalign) / sizeof(T)));
+        const std::int64_t groups = (N + kLanes - 1) / kLanes;
+        static const bool avx2 = __builtin_cpu_supports("avx2");
+        const auto body = [&](std::int64_t g) __attribute__((always_inline)) {
+          const std::int64_t t0 = g * kLanes;
+          const int count = static_cast<int>(std::min<std::int64_t>(kLanes, N - t0));
+          sinkhorn_backward_group<T, kN>(dlogits + t0 * nn, dh + t0 * nn, logits + t0 * nn, it_data, count, iters,
+                                         eps);
+        };
 #pragma omp for schedule(static)
-    for (std::int64_t t = 0; t < N; ++t)
-      sinkhorn_backward_token(dlogits + t * nn, dh + t * nn, logits + t * nn, its.data(), n, iters, eps);
-  }
+        for (std::int64_t g = 0; g < groups; ++g) {
+          if (avx2)
+            groups_avx2(body, g, g + 1);
+          else
+            groups_generic(body, g, g + 1);
+        }
+      }
+    } else {
+#pragma omp parallel
+      {
+        // Per-token iterates, one buffer per thread: its[0] = exp(logits - max), its[2k + 1] after column step k,
+        // its[2k + 2] after row step k.
+        std::vector<T> its(static_cast<std::size_t>(2 * iters + 1) * static_cast<std::size_t>(nn));
+#pragma omp for schedule(static)
+        for (std::int64_t t = 0; t < N; ++t)
+          sinkhorn_backward_token(dlogits + t * nn, dh + t * nn, logits + t * nn, its.data(), n, iters, eps);
+      }
+    }
+  });
 }
 
 template void sinkhorn_forward<float>(float*, const float*, std::int64_t, int, int, float);
