@@ -12,6 +12,7 @@ if [ "${1:-}" = "--prepare" ]; then
   rm -rf "$deps" && mkdir -p "$deps/include" "$deps/lib/cmake"
   cp -r /usr/include/catch2 "$deps/include/" || { echo "error: Catch2 headers missing (apt-get install catch2)" >&2; exit 1; }
   cp -r /usr/lib/cmake/Catch2 "$deps/lib/cmake/"
+  cp /usr/lib/libCatch2WithMain.a "$deps/lib/"  # the exported CMake package references it
   echo "prepared $deps ($(du -sh "$deps" | cut -f1)); carry it: run(carry=[\".gpu-deps\"], command=\"scripts/gpu-check.sh \$OUT\")"
   exit 0
 fi
