@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "model/model.hpp"
 #include "model/param_specs.hpp"
 
 namespace mhc::app {
@@ -39,12 +40,22 @@ void print_plan(const config::Config& cfg) {
   }
   std::printf("  %-12s %14lld  in %zu tensors\n\n", "total", static_cast<long long>(total), specs.size());
 
-  // fp32 parameters, fp32 gradients, two fp32 AdamW moments (activations: see the recompute plan, later).
-  const std::int64_t param_bytes = 4 * total;
+  // fp32 parameters, fp32 gradients, two fp32 AdamW moments; fp32 activations of one micro-batch in flight
+  // (exactly what Model::activation_bytes() measures; docs/math.md "Selective recomputation").
+  const std::int64_t param_bytes = 4 * total, batch = cfg.train.micro_batch;
+  const std::int64_t act_off = model::Model::predicted_activation_bytes(cfg, DType::f32, batch, false);
+  const std::int64_t act_on = model::Model::predicted_activation_bytes(cfg, DType::f32, batch, true);
+  const bool recompute = cfg.recompute.mhc && cfg.residual.type != config::ResidualType::residual;
   std::cout << "memory (per data-parallel replica, all stages together):\n"
             << "  parameters        " << human_bytes(param_bytes) << "\n"
             << "  gradients         " << human_bytes(param_bytes) << "\n"
-            << "  optimizer state   " << human_bytes(2 * param_bytes) << "\n";
+            << "  optimizer state   " << human_bytes(2 * param_bytes) << "\n"
+            << "  activations per micro-batch of " << batch << " sequences:\n"
+            << "    recompute off   " << human_bytes(act_off) << " (" << act_off << " B)\n"
+            << "    recompute on    " << human_bytes(act_on) << " (" << act_on << " B), L_r = "
+            << model::Model::resolve_block_layers(cfg) << " of " << 2 * cfg.model.n_blocks
+            << " residual layers (recompute.block_layers \"" << cfg.recompute.block_layers << "\")\n"
+            << "    this config     recompute " << (recompute ? "on" : "off") << "\n";
 }
 
 }  // namespace

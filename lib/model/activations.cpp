@@ -11,6 +11,12 @@ ActivationContext::ActivationContext(const std::string& name, const std::vector<
   }
 }
 
+ActivationContext ActivationContext::alias() const {
+  ActivationContext view;
+  view.tensors_ = tensors_;
+  return view;
+}
+
 Tensor ActivationContext::operator[](const std::string& name) const {
   const auto it = tensors_.find(name);
   MHC_CHECK(it != tensors_.end(), ShapeError, "activation context ", arena_.name(), " has no tensor ", name);

@@ -20,7 +20,10 @@ class ActivationContext {
 
   // The tensor of `name`; throws ShapeError naming the context and the name when the layout has no such entry.
   Tensor operator[](const std::string& name) const;
-  // Bytes held by this context (the arena capacity, alignment padding included).
+  // A non-owning view of the same tensors (bytes_held 0): one context shared by several layers in turn (the
+  // transient connection state of selective recomputation). Valid while this context lives.
+  ActivationContext alias() const;
+  // Bytes held by this context (the arena capacity, alignment padding included; 0 for an alias).
   std::int64_t bytes_held() const { return arena_.capacity(); }
   const std::string& name() const { return arena_.name(); }
 

@@ -35,7 +35,45 @@ void append(std::vector<TensorSpec>& specs, DType dtype, Shape shape, std::initi
   for (const char* name : names) specs.push_back({name, dtype, shape});
 }
 
+// hc saved: x, xb = per-stream RMSNorm(x), rstd_b, the coefficients, proj, y = F(u).
+// Backward buffers: dy, dh_pre/dh_post/dh_res, dproj, dxb (all kept for W), u/du/dx_norm (transient).
+std::vector<TensorSpec> hc_specs(std::int64_t N, std::int64_t n, std::int64_t C, DType t) {
+  std::vector<TensorSpec> specs;
+  append(specs, t, Shape{N, n, C}, {"x", "xb", "dxb", "dx_norm"});
+  append(specs, t, Shape{N, C}, {"u", "y", "dy", "du"});
+  append(specs, t, Shape{N * n}, {"rstd_b"});
+  append(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
+  append(specs, t, Shape{N, n, n}, {"h_res", "dh_res"});
+  append(specs, t, Shape{N, n, n + 2}, {"proj", "dproj"});
+  return specs;
+}
+
+// mhc saved: x, the coefficients (h_res and its logits), proj, rstd, y = F(u).
+// Backward buffers: dy, dh_pre/dh_post/dh_res/dres_logits (transient), dtilde (kept for W), u/du (transient).
+std::vector<TensorSpec> mhc_specs(std::int64_t N, std::int64_t n, std::int64_t C, DType t) {
+  const std::int64_t K = n * n + 2 * n;
+  std::vector<TensorSpec> specs;
+  append(specs, t, Shape{N, n, C}, {"x"});
+  append(specs, t, Shape{N, C}, {"u", "y", "dy", "du"});
+  append(specs, t, Shape{N}, {"rstd"});
+  append(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
+  append(specs, t, Shape{N, n, n}, {"res_logits", "h_res", "dh_res", "dres_logits"});
+  append(specs, t, Shape{N, K}, {"proj", "dtilde"});
+  return specs;
+}
+
 }  // namespace
+
+std::vector<TensorSpec> connection_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch) {
+  const std::int64_t N = batch * cfg.model.seq_len, n = cfg.residual.n_streams, C = cfg.model.d_model;
+  switch (cfg.residual.type) {
+    case config::ResidualType::residual: return {};
+    case config::ResidualType::hc: return hc_specs(N, n, C, dtype);
+    case config::ResidualType::mhc: return mhc_specs(N, n, C, dtype);
+  }
+  MHC_CHECK(false, ConfigError, "unknown residual.type");
+  return {};
+}
 
 // ---- residual --------------------------------------------------------------------------------------------------
 
@@ -70,31 +108,23 @@ void ResidualConnection::backward_input(const LayerContext& ctx, Tensor dx_out, 
 
 void ResidualConnection::backward_weight(const LayerContext& ctx, Sublayer& f) { f.backward_weight(ctx.sublayer); }
 
+void ResidualConnection::forward_from_f_output(const LayerContext&, Tensor, Tensor) {
+  MHC_CHECK(false, ConfigError, "residual connection ", prefix_, ": keeps no state, nothing to recompute");
+}
+
 // ---- hc --------------------------------------------------------------------------------------------------------
 
 HcConnection::HcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix)
     : Connection(cfg, prefix, cfg.residual.n_streams), store_(store) {}
 
-// Saved: x, xb = per-stream RMSNorm(x), rstd_b, the coefficients, proj, y = F(u).
-// Backward buffers: dy, dh_pre/dh_post/dh_res, dproj, dxb (all kept for W), u/du/dx_norm (transient).
 std::vector<TensorSpec> HcConnection::activation_specs(std::int64_t batch) const {
-  const std::int64_t N = batch * seq_len_, n = n_, C = d_model_;
-  const DType t = store_.dtype();
-  std::vector<TensorSpec> specs;
-  append(specs, t, Shape{N, n, C}, {"x", "xb", "dxb", "dx_norm"});
-  append(specs, t, Shape{N, C}, {"u", "y", "dy", "du"});
-  append(specs, t, Shape{N * n}, {"rstd_b"});
-  append(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
-  append(specs, t, Shape{N, n, n}, {"h_res", "dh_res"});
-  append(specs, t, Shape{N, n, n + 2}, {"proj", "dproj"});
-  return specs;
+  return hc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
 }
 
-void HcConnection::forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) {
-  const ActivationContext& c = ctx.connection;
-  check_streams(x_in, store_.dtype(), "hc forward x_in");
-  check_streams(x_out, store_.dtype(), "hc forward x_out");
-  expect_shape(x_in, c["x"].shape, "hc forward x_in");
+void HcConnection::coefficients_forward(const ActivationContext& c, Tensor x_in, Tensor x_out, const char* what) {
+  check_streams(x_in, store_.dtype(), what);
+  check_streams(x_out, store_.dtype(), what);
+  expect_shape(x_in, c["x"].shape, what);
   const Tensor x = c["x"];
   copy_tensor(x, x_in);
   const std::int64_t rows = x.dim(0) * n_;
@@ -102,9 +132,20 @@ void HcConnection::forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, S
                        param("norm.weight"), kNormEps);
   ops::hc_coeffs_forward(c["h_pre"], c["h_post"], c["h_res"], c["proj"], c["xb"], param("w"), param("s"),
                          param("am"), param("ar"), param("bb"));
-  ops::stream_pre_apply_forward(c["u"], x, c["h_pre"]);
+}
+
+void HcConnection::forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) {
+  const ActivationContext& c = ctx.connection;
+  coefficients_forward(c, x_in, x_out, "hc forward x_in/x_out");
+  ops::stream_pre_apply_forward(c["u"], c["x"], c["h_pre"]);
   f.forward(ctx.sublayer, c["u"], c["y"]);
-  ops::stream_post_res_forward(x_out, x, c["y"], c["h_res"], c["h_post"]);
+  ops::stream_post_res_forward(x_out, c["x"], c["y"], c["h_res"], c["h_post"]);
+}
+
+void HcConnection::forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) {
+  const ActivationContext& c = ctx.connection;
+  coefficients_forward(c, x_in, x_out, "hc recompute x_in/x_out");
+  ops::stream_post_res_forward(x_out, c["x"], c["y"], c["h_res"], c["h_post"]);
 }
 
 // x feeds three consumers: the post+res mix, the pre-apply and the per-stream RMSNorm of the coefficients.
@@ -146,34 +187,33 @@ MhcConnection::MhcConnection(const config::Config& cfg, const ParameterStore& st
       store_(store),
       sinkhorn_iters_(static_cast<int>(cfg.residual.sinkhorn_iters)) {}
 
-// Saved: x, the coefficients (h_res and its logits), proj, rstd, y = F(u).
-// Backward buffers: dy, dh_pre/dh_post/dh_res/dres_logits (transient), dtilde (kept for W), u/du (transient).
 std::vector<TensorSpec> MhcConnection::activation_specs(std::int64_t batch) const {
-  const std::int64_t N = batch * seq_len_, n = n_, C = d_model_, K = n * n + 2 * n;
-  const DType t = store_.dtype();
-  std::vector<TensorSpec> specs;
-  append(specs, t, Shape{N, n, C}, {"x"});
-  append(specs, t, Shape{N, C}, {"u", "y", "dy", "du"});
-  append(specs, t, Shape{N}, {"rstd"});
-  append(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
-  append(specs, t, Shape{N, n, n}, {"res_logits", "h_res", "dh_res", "dres_logits"});
-  append(specs, t, Shape{N, K}, {"proj", "dtilde"});
-  return specs;
+  return mhc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
 }
 
-void MhcConnection::forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) {
-  const ActivationContext& c = ctx.connection;
-  check_streams(x_in, store_.dtype(), "mhc forward x_in");
-  check_streams(x_out, store_.dtype(), "mhc forward x_out");
-  expect_shape(x_in, c["x"].shape, "mhc forward x_in");
+void MhcConnection::coefficients_forward(const ActivationContext& c, Tensor x_in, Tensor x_out, const char* what) {
+  check_streams(x_in, store_.dtype(), what);
+  check_streams(x_out, store_.dtype(), what);
+  expect_shape(x_in, c["x"].shape, what);
   const Tensor x = c["x"];
   copy_tensor(x, x_in);
   ops::mhc_coeffs_forward(c["h_pre"], c["h_post"], c["res_logits"], c["proj"], c["rstd"], x, param("phi"),
                           param("alpha"), param("bias"));
   ops::sinkhorn_forward(c["h_res"], c["res_logits"], sinkhorn_iters_);
-  ops::stream_pre_apply_forward(c["u"], x, c["h_pre"]);
+}
+
+void MhcConnection::forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) {
+  const ActivationContext& c = ctx.connection;
+  coefficients_forward(c, x_in, x_out, "mhc forward x_in/x_out");
+  ops::stream_pre_apply_forward(c["u"], c["x"], c["h_pre"]);
   f.forward(ctx.sublayer, c["u"], c["y"]);
-  ops::stream_post_res_forward(x_out, x, c["y"], c["h_res"], c["h_post"]);
+  ops::stream_post_res_forward(x_out, c["x"], c["y"], c["h_res"], c["h_post"]);
+}
+
+void MhcConnection::forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) {
+  const ActivationContext& c = ctx.connection;
+  coefficients_forward(c, x_in, x_out, "mhc recompute x_in/x_out");
+  ops::stream_post_res_forward(x_out, c["x"], c["y"], c["h_res"], c["h_post"]);
 }
 
 // x feeds three consumers: the post+res mix, the pre-apply and the coefficient projection (all accumulate).

@@ -32,6 +32,10 @@ class Connection {
   virtual void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) = 0;
   // W: f.backward_weight and the connection's weight gradients += (after backward_input on the same ctx).
   virtual void backward_weight(const LayerContext& ctx, Sublayer& f) = 0;
+  // Selective recomputation (spec 5): everything forward does except running F (and H_pre x, F's input, which F
+  // keeps itself), with F's output y already in ctx.connection["y"]. Rebuilds the coefficients in ctx and writes
+  // x_out bitwise equal to forward's (same deterministic ops on the same inputs). x_in may alias ctx's "x".
+  virtual void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) = 0;
 
  protected:
   Connection(const config::Config& cfg, std::string prefix, std::int64_t n);
@@ -42,7 +46,8 @@ class Connection {
   std::int64_t n_, seq_len_, d_model_;
 };
 
-// residual (n = 1): x_out = x_in + F(x_in). Keeps nothing: F saves its own input.
+// residual (n = 1): x_out = x_in + F(x_in). Keeps nothing: F saves its own input, so there is nothing to recompute
+// (forward_from_f_output throws ConfigError; Model keeps residual layers as they are when recompute is on).
 class ResidualConnection final : public Connection {
  public:
   ResidualConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
@@ -50,6 +55,7 @@ class ResidualConnection final : public Connection {
   void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
   void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
   void backward_weight(const LayerContext& ctx, Sublayer& f) override;
+  void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) override;
 
  private:
   DType dtype_;
@@ -64,8 +70,11 @@ class HcConnection final : public Connection {
   void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
   void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
   void backward_weight(const LayerContext& ctx, Sublayer& f) override;
+  void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) override;
 
  private:
+  // Copies x_in into ctx and computes the coefficients: the part forward and forward_from_f_output share.
+  void coefficients_forward(const ActivationContext& c, Tensor x_in, Tensor x_out, const char* what);
   Tensor param(const char* leaf) const { return store_.param(prefix_ + "." + leaf); }
   Tensor grad(const char* leaf) const { return store_.grad(prefix_ + "." + leaf); }
   const ParameterStore& store_;
@@ -80,13 +89,19 @@ class MhcConnection final : public Connection {
   void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
   void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
   void backward_weight(const LayerContext& ctx, Sublayer& f) override;
+  void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) override;
 
  private:
+  void coefficients_forward(const ActivationContext& c, Tensor x_in, Tensor x_out, const char* what);
   Tensor param(const char* leaf) const { return store_.param(prefix_ + "." + leaf); }
   Tensor grad(const char* leaf) const { return store_.grad(prefix_ + "." + leaf); }
   const ParameterStore& store_;
   int sinkhorn_iters_;
 };
+
+// The tensors one connection of cfg.residual.type keeps for a micro-batch of `batch` sequences, without building
+// it (the `plan` prediction); equal to make_connection(cfg, ...)->activation_specs(batch) for a store of `dtype`.
+std::vector<TensorSpec> connection_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch);
 
 // The connection of cfg.residual.type for the layer whose parameters live under `prefix` (e.g. "blocks.3.attn.conn").
 std::unique_ptr<Connection> make_connection(const config::Config& cfg, const ParameterStore& store,

@@ -1,6 +1,11 @@
 // The whole model: embedding -> expand -> residual layers -> merge -> final RMSNorm -> LM head -> cross-entropy.
 #include "model/model.hpp"
 
+#include <algorithm>
+#include <cmath>
+
+#include "core/copy.hpp"
+
 #include "ops/cross_entropy.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/embedding.hpp"
@@ -29,6 +34,27 @@ std::vector<TensorSpec> buffer_specs(const config::Config& cfg, DType t, std::in
   return s;
 }
 
+bool recompute_on(const config::Config& cfg) {
+  return cfg.recompute.mhc && cfg.residual.type != config::ResidualType::residual;
+}
+
+std::int64_t layer_count(const config::Config& cfg) { return 2 * cfg.model.n_blocks; }
+
+std::int64_t block_count(std::int64_t layers, std::int64_t block_layers) {
+  return (layers + block_layers - 1) / block_layers;
+}
+
+// The recompute store: every block's input stream state and every layer's F output.
+std::vector<TensorSpec> saved_specs(const config::Config& cfg, DType t, std::int64_t batch, std::int64_t block_layers) {
+  const std::int64_t N = batch * cfg.model.seq_len, C = cfg.model.d_model, n = cfg.residual.n_streams;
+  const std::int64_t L = layer_count(cfg);
+  std::vector<TensorSpec> s;
+  for (std::int64_t b = 0; b < block_count(L, block_layers); ++b)
+    s.push_back({"x_block." + std::to_string(b), t, Shape{N, n, C}});
+  for (std::int64_t l = 0; l < L; ++l) s.push_back({"y." + std::to_string(l), t, Shape{N, C}});
+  return s;
+}
+
 double mean_of(Tensor losses) {
   double sum = 0;
   const std::int64_t N = losses.numel();
@@ -45,13 +71,48 @@ Model::Model(const config::Config& cfg, DType dtype, std::uint64_t seed, std::in
       seq_len_(cfg.model.seq_len),
       n_(cfg.residual.n_streams),
       store_(model_parameter_specs(cfg), cfg, dtype, seed),
+      recompute_(recompute_on(cfg)),
+      block_layers_(resolve_block_layers(cfg)),
       buffers_("model buffers", buffer_specs(cfg, dtype, batch)) {
   MHC_CHECK(batch >= 1, ConfigError, "micro-batch size must be >= 1, got ", batch);
   for (std::int64_t b = 0; b < cfg.model.n_blocks; ++b) {
     layers_.emplace_back(cfg, store_, b, SublayerKind::attention);
     layers_.emplace_back(cfg, store_, b, SublayerKind::mlp);
   }
-  for (const auto& layer : layers_) contexts_.push_back(layer.make_context(batch));
+  if (!recompute_) {
+    for (const auto& layer : layers_) contexts_.push_back(layer.make_context(batch));
+    return;
+  }
+  // Every connection of a model has the same layout, so block position j of every block shares one context.
+  for (std::int64_t j = 0; j < block_layers_; ++j)
+    shared_.emplace_back("recompute block layer " + std::to_string(j), layers_[0].connection_specs(batch));
+  for (std::size_t l = 0; l < layers_.size(); ++l)
+    contexts_.push_back(layers_[l].make_context_sharing(batch, shared_[l % static_cast<std::size_t>(block_layers_)]));
+  saved_ = ActivationContext("recompute store", saved_specs(cfg, dtype, batch, block_layers_));
+}
+
+std::int64_t Model::resolve_block_layers(const config::Config& cfg) {
+  const std::int64_t L = layer_count(cfg), n = cfg.residual.n_streams;
+  if (cfg.recompute.block_layers == "stage") return L;
+  if (cfg.recompute.block_layers == "auto") {
+    const auto k = static_cast<std::int64_t>(std::llround(std::sqrt(static_cast<double>(n * L) / (n + 2.0))));
+    return std::clamp<std::int64_t>(k, 1, L);
+  }
+  return std::min(cfg.recompute.block_layers_value(), L);
+}
+
+std::int64_t Model::predicted_activation_bytes(const config::Config& cfg, DType dtype, std::int64_t batch,
+                                               bool recompute) {
+  const std::int64_t L = layer_count(cfg);
+  const std::int64_t f_bytes = Arena::bytes_needed(attention_activation_specs(cfg, dtype, batch)) +
+                               Arena::bytes_needed(mlp_activation_specs(cfg, dtype, batch));
+  const std::int64_t conn_bytes = Arena::bytes_needed(connection_activation_specs(cfg, dtype, batch));
+  std::int64_t total = Arena::bytes_needed(buffer_specs(cfg, dtype, batch)) + cfg.model.n_blocks * f_bytes;
+  config::Config c = cfg;
+  c.recompute.mhc = recompute;
+  if (!recompute_on(c)) return total + L * conn_bytes;
+  const std::int64_t block_layers = resolve_block_layers(cfg);
+  return total + block_layers * conn_bytes + Arena::bytes_needed(saved_specs(cfg, dtype, batch, block_layers));
 }
 
 void Model::forward(const std::int32_t* inputs) {
@@ -62,8 +123,11 @@ void Model::forward(const std::int32_t* inputs) {
   // Expansion x_0 = (h, ..., h): the backward of the stream sum writes dy to every stream.
   Tensor x = buffers_["x_a"], x_next = buffers_["x_b"];
   ops::stream_sum_backward(x, buffers_["h"]);
+  const auto Lr = static_cast<std::size_t>(block_layers_);
   for (std::size_t l = 0; l < layers_.size(); ++l) {
+    if (recompute_ && l % Lr == 0) copy_tensor(saved_["x_block." + std::to_string(l / Lr)], x);
     layers_[l].forward(contexts_[l], x, x_next);
+    if (recompute_) copy_tensor(saved_["y." + std::to_string(l)], contexts_[l].connection["y"]);
     std::swap(x, x_next);
   }
   x_final_ = x;
@@ -102,7 +166,14 @@ void Model::backward() {
   } else {
     ops::stream_sum_backward(dx, dy);
   }
+  // With recompute, a block's connection state is rebuilt when the backward enters it (its last layer); dx_prev
+  // is free then (backward_input overwrites it) and takes the block's unneeded last x_out. Each layer's W runs
+  // right after its B; W of a block may also wait until the block's B are all done, but must run before the
+  // next block's recompute reuses the shared contexts.
+  const auto Lr = static_cast<std::size_t>(block_layers_);
   for (std::size_t k = layers_.size(); k-- > 0;) {
+    if (recompute_ && (k % Lr == Lr - 1 || k + 1 == layers_.size()))
+      recompute_block(static_cast<std::int64_t>(k / Lr), dx_prev);
     layers_[k].backward_input(contexts_[k], dx, dx_prev);
     layers_[k].backward_weight(contexts_[k]);
     std::swap(dx, dx_prev);
@@ -145,15 +216,57 @@ Tensor Model::forward_logits(Tensor inputs) {
   return buffers_["logits"];
 }
 
-std::vector<Tensor> Model::last_h_res() const {
+void Model::recompute_block(std::int64_t b, Tensor scratch) {
+  const std::int64_t first = b * block_layers_;
+  const std::int64_t end = std::min(first + block_layers_, static_cast<std::int64_t>(layers_.size()));
+  Tensor x_in = saved_["x_block." + std::to_string(b)];
+  for (std::int64_t l = first; l < end; ++l) {
+    const LayerContext& ctx = contexts_[static_cast<std::size_t>(l)];
+    copy_tensor(ctx.connection["y"], saved_["y." + std::to_string(l)]);
+    // x_out of layer l is x_in of layer l + 1: written straight into that layer's saved x.
+    const Tensor x_out = l + 1 < end ? contexts_[static_cast<std::size_t>(l + 1)].connection["x"] : scratch;
+    layers_[static_cast<std::size_t>(l)].forward_from_f_output(ctx, x_in, x_out);
+    x_in = x_out;
+  }
+}
+
+std::vector<Tensor> Model::layer_inputs(std::int64_t block) {
+  MHC_CHECK(cfg_.residual.type != config::ResidualType::residual, ConfigError,
+            "layer_inputs: residual.type \"residual\" keeps no stream state x_l");
+  const std::int64_t L = static_cast<std::int64_t>(layers_.size());
+  MHC_CHECK(block >= 0 && block < block_count(L, block_layers_), ShapeError, "layer_inputs: block ", block,
+            " out of range [0, ", block_count(L, block_layers_), ")");
+  if (recompute_) recompute_block(block, x_final_.data == buffers_["x_a"].data ? buffers_["x_b"] : buffers_["x_a"]);
+  std::vector<Tensor> x;
+  for (std::int64_t l = block * block_layers_; l < std::min(L, (block + 1) * block_layers_); ++l)
+    x.push_back(contexts_[static_cast<std::size_t>(l)].connection["x"]);
+  return x;
+}
+
+std::vector<Tensor> Model::last_h_res() {
   std::vector<Tensor> h;
   if (cfg_.residual.type == config::ResidualType::residual) return h;
-  for (const auto& ctx : contexts_) h.push_back(ctx.connection["h_res"]);
+  if (!recompute_) {
+    for (const auto& ctx : contexts_) h.push_back(ctx.connection["h_res"]);
+    return h;
+  }
+  h_res_copies_.clear();
+  const std::int64_t L = static_cast<std::int64_t>(layers_.size());
+  for (std::int64_t b = 0; b < block_count(L, block_layers_); ++b) {
+    layer_inputs(b);
+    for (std::int64_t l = b * block_layers_; l < std::min(L, (b + 1) * block_layers_); ++l) {
+      const Tensor src = contexts_[static_cast<std::size_t>(l)].connection["h_res"];
+      h_res_copies_.emplace_back(src.dtype, src.shape);
+      copy_tensor(h_res_copies_.back().view(), src);
+    }
+  }
+  for (auto& t : h_res_copies_) h.push_back(t.view());
   return h;
 }
 
 std::int64_t Model::activation_bytes() const {
-  std::int64_t total = buffers_.bytes_held();
+  std::int64_t total = buffers_.bytes_held() + saved_.bytes_held();
+  for (const auto& ctx : shared_) total += ctx.bytes_held();
   for (const auto& ctx : contexts_) total += ctx.bytes_held();
   return total;
 }

@@ -34,6 +34,15 @@ class ResidualLayer {
   }
   // W: every weight gradient of the layer += .
   void backward_weight(const LayerContext& ctx) { connection_->backward_weight(ctx, *f_); }
+  // Recomputation: the connection's forward with F's output already in ctx.connection["y"] (F is not run).
+  void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) {
+    connection_->forward_from_f_output(ctx, x_in, x_out);
+  }
+  // The layer's context with the connection part replaced by a view of `connection` (shared, transient state).
+  LayerContext make_context_sharing(std::int64_t batch, const ActivationContext& connection) const {
+    return LayerContext{connection.alias(), f_->make_context(batch)};
+  }
+  std::vector<TensorSpec> connection_specs(std::int64_t batch) const { return connection_->activation_specs(batch); }
 
   std::int64_t n_streams() const { return connection_->n_streams(); }
   const std::string& prefix() const { return prefix_; }

@@ -10,6 +10,43 @@
 
 namespace mhc::model {
 
+namespace {
+
+// Saved: u, xn = RMSNorm(u), rstd, q and k after RoPE, v, the attention output o, lse.
+// Backward buffers: dy (kept for dWo), dq/dk/dv (before RoPE, kept for dWq/dWk/dWv), dxn (kept for the norm weight),
+// do (transient).
+std::vector<TensorSpec> attention_specs(std::int64_t batch, std::int64_t T, std::int64_t C, std::int64_t heads,
+                                        DType t) {
+  const std::int64_t N = batch * T;
+  std::vector<TensorSpec> specs;
+  for (const char* name : {"u", "xn", "q", "k", "v", "o", "dy", "dq", "dk", "dv", "dxn", "do"})
+    specs.push_back({name, t, Shape{N, C}});
+  specs.push_back({"rstd", t, Shape{N}});
+  specs.push_back({"lse", t, Shape{batch, heads, T}});
+  return specs;
+}
+
+// Saved: u, xn = RMSNorm(u), rstd, gate and up projections, h = swiglu(gate, up).
+// Backward buffers: dy (kept for dWdown), dgate/dup (kept for dWgate/dWup), dxn (kept for the norm weight).
+// dgate first holds dh = dy Wdown (swiglu_backward may overwrite its dout).
+std::vector<TensorSpec> mlp_specs(std::int64_t N, std::int64_t C, std::int64_t F, DType t) {
+  std::vector<TensorSpec> specs;
+  for (const char* name : {"u", "xn", "dy", "dxn"}) specs.push_back({name, t, Shape{N, C}});
+  for (const char* name : {"gate", "up", "h", "dgate", "dup"}) specs.push_back({name, t, Shape{N, F}});
+  specs.push_back({"rstd", t, Shape{N}});
+  return specs;
+}
+
+}  // namespace
+
+std::vector<TensorSpec> attention_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch) {
+  return attention_specs(batch, cfg.model.seq_len, cfg.model.d_model, cfg.model.n_heads, dtype);
+}
+
+std::vector<TensorSpec> mlp_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch) {
+  return mlp_specs(batch * cfg.model.seq_len, cfg.model.d_model, cfg.model.ffn_hidden, dtype);
+}
+
 Sublayer::Sublayer(const config::Config& cfg, const ParameterStore& store, std::string prefix)
     : store_(store),
       prefix_(std::move(prefix)),
@@ -35,18 +72,8 @@ AttentionSublayer::AttentionSublayer(const config::Config& cfg, const ParameterS
             "attention ", prefix, ": d_model ", d_model_, " must split into ", n_heads_, " heads of even size");
 }
 
-// Saved: u, xn = RMSNorm(u), rstd, q and k after RoPE, v, the attention output o, lse.
-// Backward buffers: dy (kept for dWo), dq/dk/dv (before RoPE, kept for dWq/dWk/dWv), dxn (kept for the norm weight),
-// do (transient).
 std::vector<TensorSpec> AttentionSublayer::activation_specs(std::int64_t batch) const {
-  const std::int64_t N = batch_rows(batch);
-  const Shape rows{N, d_model_};
-  std::vector<TensorSpec> specs;
-  for (const char* name : {"u", "xn", "q", "k", "v", "o", "dy", "dq", "dk", "dv", "dxn", "do"})
-    specs.push_back({name, dtype_, rows});
-  specs.push_back({"rstd", dtype_, Shape{N}});
-  specs.push_back({"lse", dtype_, Shape{batch, n_heads_, seq_len_}});
-  return specs;
+  return attention_specs(batch, seq_len_, d_model_, n_heads_, dtype_);
 }
 
 void AttentionSublayer::forward(const ActivationContext& ctx, Tensor u, Tensor y) {
@@ -97,16 +124,8 @@ void AttentionSublayer::backward_weight(const ActivationContext& ctx) {
 MlpSublayer::MlpSublayer(const config::Config& cfg, const ParameterStore& store, const std::string& prefix)
     : Sublayer(cfg, store, prefix), ffn_hidden_(cfg.model.ffn_hidden) {}
 
-// Saved: u, xn = RMSNorm(u), rstd, gate and up projections, h = swiglu(gate, up).
-// Backward buffers: dy (kept for dWdown), dgate/dup (kept for dWgate/dWup), dxn (kept for the norm weight).
-// dgate first holds dh = dy Wdown (swiglu_backward may overwrite its dout).
 std::vector<TensorSpec> MlpSublayer::activation_specs(std::int64_t batch) const {
-  const std::int64_t N = batch_rows(batch);
-  std::vector<TensorSpec> specs;
-  for (const char* name : {"u", "xn", "dy", "dxn"}) specs.push_back({name, dtype_, Shape{N, d_model_}});
-  for (const char* name : {"gate", "up", "h", "dgate", "dup"}) specs.push_back({name, dtype_, Shape{N, ffn_hidden_}});
-  specs.push_back({"rstd", dtype_, Shape{N}});
-  return specs;
+  return mlp_specs(batch * seq_len_, d_model_, ffn_hidden_, dtype_);
 }
 
 void MlpSublayer::forward(const ActivationContext& ctx, Tensor u, Tensor y) {

@@ -77,4 +77,9 @@ class MlpSublayer final : public Sublayer {
   std::int64_t ffn_hidden_;
 };
 
+// The tensors F keeps for a micro-batch of `batch` sequences, without building F (the `plan` prediction); equal to
+// the activation_specs of AttentionSublayer / MlpSublayer bound to a store of `dtype`.
+std::vector<TensorSpec> attention_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch);
+std::vector<TensorSpec> mlp_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch);
+
 }  // namespace mhc::model

@@ -80,8 +80,6 @@ Trainer::Trainer(const config::Config& cfg, TrainOptions opts)
             ", parallel.dp = ", cfg_.parallel.dp, ": this build trains on one process only; set both to 1");
   MHC_CHECK(cfg_.parallel.device == config::DeviceKind::cpu, ConfigError,
             "parallel.device \"cuda\": this build's trainer runs on the CPU only; set parallel.device to \"cpu\"");
-  MHC_CHECK(!cfg_.recompute.mhc, ConfigError, "recompute.mhc = true: selective recomputation is not built yet; ",
-            "set it to false");
 }
 
 Trainer::~Trainer() = default;

@@ -189,3 +189,24 @@ TEST_CASE("mhc with phi = 0 gives the loss of the residual model with the same F
   const auto a = one_batch(res), b = one_batch(m);
   CHECK(std::fabs(a.loss - b.loss) <= 1e-4 * a.loss);
 }
+
+TEST_CASE("training with recompute.mhc on is bitwise the run with it off", "[train][recompute]") {
+  for (auto type : {config::ResidualType::hc, config::ResidualType::mhc}) {
+    INFO("type " << config::to_string(type));
+    TempRun off("recompute_off_" + config::to_string(type)), on("recompute_on_" + config::to_string(type));
+    auto cfg = tiny(type, 6);
+    train_run(cfg, off.str());
+    cfg.recompute.mhc = true;
+    cfg.recompute.block_layers = "stage";
+    train_run(cfg, on.str());
+    const auto m_off = read_metrics(off.str()), m_on = read_metrics(on.str());
+    REQUIRE(m_on.size() == m_off.size());
+    for (std::size_t k = 0; k < m_on.size(); ++k) {
+      for (const char* key : {"loss", "grad_norm", "amax_fwd", "amax_bwd", "hres_dist_identity", "val_loss"}) {
+        INFO("record " << k << " " << key);
+        CHECK(m_on[k].contains(key) == m_off[k].contains(key));
+        if (m_on[k].contains(key)) CHECK(m_on[k][key].get<double>() == m_off[k][key].get<double>());
+      }
+    }
+  }
+}

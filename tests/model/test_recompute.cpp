@@ -1,0 +1,147 @@
+// Selective recomputation (spec 5): bitwise-equal losses, gradients and x_l with recompute on and off, and the
+// measured activation bytes against the plan's prediction.
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "model/model.hpp"
+#include "model_test_util.hpp"
+
+using namespace mhc;
+using namespace mhc::model;
+using RT = config::ResidualType;
+
+namespace {
+
+constexpr std::int64_t kBatch = 2;
+
+config::Config recompute_config(RT type, bool on, const std::string& block_layers) {
+  config::Config cfg = test::tiny_config(type, type == RT::residual ? 1 : 4, 3);  // L = 6 residual layers
+  cfg.recompute.mhc = on;
+  cfg.recompute.block_layers = block_layers;
+  return cfg;
+}
+
+HostTensor random_tokens(const config::Config& cfg, std::uint64_t seed) {
+  HostTensor t(DType::i32, Shape{kBatch, cfg.model.seq_len + 1});
+  std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (std::int64_t k = 0; k < t.numel(); ++k) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    t.ptr<std::int32_t>()[k] = static_cast<std::int32_t>((s >> 33) % static_cast<std::uint64_t>(cfg.model.vocab_size));
+  }
+  return t;
+}
+
+// p -= 0.05 g for every parameter (the same arithmetic in both models, so their weights stay bitwise equal).
+void sgd_step(Model& m) {
+  for (const auto& s : m.store().specs()) {
+    const Tensor p = m.store().param(s.name), g = m.store().grad(s.name);
+    for (std::int64_t k = 0; k < p.numel(); ++k) p.ptr<float>()[k] -= 0.05f * g.ptr<float>()[k];
+  }
+}
+
+}  // namespace
+
+TEST_CASE("recompute on and off give bitwise-equal losses and gradients over several steps", "[recompute][model]") {
+  for (const RT type : {RT::residual, RT::hc, RT::mhc}) {
+    for (const std::string lr : {"1", "2", "4", "auto", "stage"}) {
+      INFO("type " << config::to_string(type) << ", block_layers " << lr);
+      Model off(recompute_config(type, false, lr), DType::f32, 5, kBatch);
+      Model on(recompute_config(type, true, lr), DType::f32, 5, kBatch);
+      CHECK(on.recompute() == (type != RT::residual));
+      CHECK_FALSE(off.recompute());
+      for (std::int64_t step = 0; step < 3; ++step) {
+        off.store().zero_grads();
+        on.store().zero_grads();
+        for (std::int64_t micro = 0; micro < 2; ++micro) {
+          const HostTensor tokens =
+              random_tokens(recompute_config(type, false, lr), static_cast<std::uint64_t>(step * 2 + micro));
+          const double loss_off = off.forward_backward(tokens.view(), 0.5);
+          const double loss_on = on.forward_backward(tokens.view(), 0.5);
+          REQUIRE(loss_off == loss_on);
+        }
+        for (const auto& s : off.store().specs()) {
+          INFO("step " << step << " gradient " << s.name);
+          REQUIRE(test::bitwise_equal(off.store().grad(s.name), on.store().grad(s.name)));
+        }
+        sgd_step(off);
+        sgd_step(on);
+      }
+    }
+  }
+}
+
+TEST_CASE("auto and stage resolve L_r as spec 5 says", "[recompute][model]") {
+  config::Config cfg = recompute_config(RT::mhc, true, "auto");
+  CHECK(Model::resolve_block_layers(cfg) == 2);  // round(sqrt(4 * 6 / 6))
+  cfg.model.n_blocks = 24;                        // L = 48: sqrt(32) = 5.66
+  CHECK(Model::resolve_block_layers(cfg) == 6);
+  cfg.recompute.block_layers = "stage";
+  CHECK(Model::resolve_block_layers(cfg) == 48);
+  cfg.recompute.block_layers = "100";
+  CHECK(Model::resolve_block_layers(cfg) == 48);
+  cfg.recompute.block_layers = "3";
+  CHECK(Model::resolve_block_layers(cfg) == 3);
+}
+
+TEST_CASE("the recomputed x_l and H_res equal the forward's bitwise", "[recompute][model]") {
+  for (const RT type : {RT::hc, RT::mhc}) {
+    for (const std::string lr : {"1", "2", "4", "stage"}) {
+      INFO("type " << config::to_string(type) << ", block_layers " << lr);
+      const config::Config cfg_off = recompute_config(type, false, lr), cfg_on = recompute_config(type, true, lr);
+      Model off(cfg_off, DType::f32, 9, kBatch);
+      Model on(cfg_on, DType::f32, 9, kBatch);
+      const HostTensor tokens = random_tokens(cfg_off, 77);
+      REQUIRE(off.forward_loss(tokens.view()) == on.forward_loss(tokens.view()));
+      const std::int64_t L = 6, Lr = on.block_layers(), blocks = (L + Lr - 1) / Lr;
+      std::int64_t layers_seen = 0;
+      for (std::int64_t b = blocks; b-- > 0;) {  // the backward's order
+        const auto x_off = off.layer_inputs(b), x_on = on.layer_inputs(b);
+        REQUIRE(x_off.size() == x_on.size());
+        for (std::size_t j = 0; j < x_on.size(); ++j) {
+          INFO("block " << b << " layer " << j);
+          CHECK(test::bitwise_equal(x_off[j], x_on[j]));
+        }
+        layers_seen += static_cast<std::int64_t>(x_on.size());
+      }
+      CHECK(layers_seen == L);
+      const auto h_off = off.last_h_res(), h_on = on.last_h_res();
+      REQUIRE(h_on.size() == static_cast<std::size_t>(L));
+      for (std::size_t l = 0; l < h_on.size(); ++l) CHECK(test::bitwise_equal(h_off[l], h_on[l]));
+    }
+  }
+}
+
+TEST_CASE("measured activation bytes per micro-batch equal the plan's prediction", "[recompute][model]") {
+  for (const RT type : {RT::residual, RT::hc, RT::mhc}) {
+    for (const std::string lr : {"1", "2", "auto", "stage"}) {
+      for (const bool on : {false, true}) {
+        INFO("type " << config::to_string(type) << ", block_layers " << lr << ", recompute " << on);
+        const config::Config cfg = recompute_config(type, on, lr);
+        for (const DType dtype : {DType::f32, DType::f64}) {
+          const Model m(cfg, dtype, 1, kBatch);
+          CHECK(m.activation_bytes() == Model::predicted_activation_bytes(cfg, dtype, kBatch, on));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("recompute saves L - L_r connection contexts and adds the block inputs and F outputs", "[recompute][model]") {
+  // N C * 4 bytes a multiple of the arena alignment, so the recompute store has no padding: the difference is the
+  // spec's count, nC per token per block plus C per token per layer, against the dropped per-layer contexts.
+  config::Config cfg = recompute_config(RT::mhc, true, "auto");
+  cfg.model.d_model = 64;
+  cfg.model.seq_len = 4;
+  cfg.model.n_blocks = 8;  // L = 16, L_r = round(sqrt(64 / 6)) = 3, 6 blocks
+  const std::int64_t N = kBatch * 4, C = 64, n = 4, L = 16;
+  const std::int64_t Lr = Model::resolve_block_layers(cfg);
+  REQUIRE(Lr == 3);
+  const std::int64_t conn = Arena::bytes_needed(connection_activation_specs(cfg, DType::f32, kBatch));
+  const std::int64_t off = Model::predicted_activation_bytes(cfg, DType::f32, kBatch, false);
+  const std::int64_t on = Model::predicted_activation_bytes(cfg, DType::f32, kBatch, true);
+  CHECK(on - off == (Lr - L) * conn + 6 * N * n * C * 4 + L * N * C * 4);
+  CHECK(on < off);
+  const Model m(cfg, DType::f32, 1, kBatch);
+  CHECK(m.activation_bytes() == on);
+}
