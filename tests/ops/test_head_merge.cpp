@@ -14,6 +14,7 @@ using mhc::test::converted;
 using mhc::test::dot;
 using mhc::test::max_abs_diff;
 using mhc::test::random_tensor;
+using mhc::test::rel_diff;
 
 namespace {
 
@@ -90,14 +91,6 @@ Grads backward(const Case& c) {
 }
 
 double sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
-
-// Largest |a - b| relative to the largest |b| (at least 1).
-double rel_diff(const Tensor& a, const Tensor& b) {
-  double scale = 1.0;
-  for (std::int64_t k = 0; k < b.numel(); ++k)
-    scale = std::fmax(scale, std::fabs(b.dtype == DType::f64 ? b.ptr<double>()[k] : b.ptr<float>()[k]));
-  return max_abs_diff(a, b) / scale;
-}
 
 }  // namespace
 

@@ -72,4 +72,12 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   return m;
 }
 
+// Largest |a - b| relative to the largest |b| (at least 1).
+inline double rel_diff(const Tensor& a, const Tensor& b) {
+  double scale = 1.0;
+  for (std::int64_t k = 0; k < b.numel(); ++k)
+    scale = std::fmax(scale, std::fabs(b.dtype == DType::f64 ? b.ptr<double>()[k] : b.ptr<float>()[k]));
+  return max_abs_diff(a, b) / scale;
+}
+
 }  // namespace mhc::test
