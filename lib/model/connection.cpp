@@ -114,66 +114,84 @@ void ResidualConnection::forward_from_f_output(const LayerContext&, Tensor, Tens
 
 // ---- hc --------------------------------------------------------------------------------------------------------
 
-HcConnection::HcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix)
-    : Connection(cfg, prefix, cfg.residual.n_streams), store_(store) {}
+// ---- shared by hc and mhc --------------------------------------------------------------------------------------
 
-std::vector<TensorSpec> HcConnection::activation_specs(std::int64_t batch) const {
-  return hc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
+MixingConnection::MixingConnection(const config::Config& cfg, const ParameterStore& store, std::string prefix,
+                                   const char* kind)
+    : Connection(cfg, std::move(prefix), cfg.residual.n_streams), store_(store), kind_(kind) {}
+
+void MixingConnection::prepare_forward(const ActivationContext& c, Tensor x_in, Tensor x_out, const char* phase) {
+  const std::string what = kind_ + " " + phase + " x_in/x_out";
+  check_streams(x_in, store_.dtype(), what.c_str());
+  check_streams(x_out, store_.dtype(), what.c_str());
+  expect_shape(x_in, c["x"].shape, what.c_str());
+  copy_tensor(c["x"], x_in);
+  coefficients_forward(c);
 }
 
-void HcConnection::coefficients_forward(const ActivationContext& c, Tensor x_in, Tensor x_out, const char* what) {
-  check_streams(x_in, store_.dtype(), what);
-  check_streams(x_out, store_.dtype(), what);
-  expect_shape(x_in, c["x"].shape, what);
-  const Tensor x = c["x"];
-  copy_tensor(x, x_in);
-  const std::int64_t rows = x.dim(0) * n_;
-  ops::rmsnorm_forward(c["xb"].reshape(Shape{rows, d_model_}), c["rstd_b"], x.reshape(Shape{rows, d_model_}),
-                       param("norm.weight"), kNormEps);
-  ops::hc_coeffs_forward(c["h_pre"], c["h_post"], c["h_res"], c["proj"], c["xb"], param("w"), param("s"),
-                         param("am"), param("ar"), param("bb"));
-}
-
-void HcConnection::forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) {
+void MixingConnection::forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) {
   const ActivationContext& c = ctx.connection;
-  coefficients_forward(c, x_in, x_out, "hc forward x_in/x_out");
+  prepare_forward(c, x_in, x_out, "forward");
   ops::stream_pre_apply_forward(c["u"], c["x"], c["h_pre"]);
   f.forward(ctx.sublayer, c["u"], c["y"]);
   ops::stream_post_res_forward(x_out, c["x"], c["y"], c["h_res"], c["h_post"]);
 }
 
-void HcConnection::forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) {
+void MixingConnection::forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) {
   const ActivationContext& c = ctx.connection;
-  coefficients_forward(c, x_in, x_out, "hc recompute x_in/x_out");
+  prepare_forward(c, x_in, x_out, "recompute");
   ops::stream_post_res_forward(x_out, c["x"], c["y"], c["h_res"], c["h_post"]);
 }
 
-// x feeds three consumers: the post+res mix, the pre-apply and the per-stream RMSNorm of the coefficients.
-void HcConnection::backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) {
+// x feeds three consumers: the post+res mix, the pre-apply and the coefficients (all accumulate into dx_in).
+void MixingConnection::backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) {
   const ActivationContext& c = ctx.connection;
-  check_streams(dx_out, store_.dtype(), "hc backward dx_out");
-  check_streams(dx_in, store_.dtype(), "hc backward dx_in");
-  expect_shape(dx_out, c["x"].shape, "hc backward dx_out");
-  expect_shape(dx_in, c["x"].shape, "hc backward dx_in");
-  MHC_CHECK(dx_in.data != dx_out.data, ShapeError, "hc backward: dx_in must not alias dx_out");
+  const std::string out_name = kind_ + " backward dx_out", in_name = kind_ + " backward dx_in";
+  check_streams(dx_out, store_.dtype(), out_name.c_str());
+  check_streams(dx_in, store_.dtype(), in_name.c_str());
+  expect_shape(dx_out, c["x"].shape, out_name.c_str());
+  expect_shape(dx_in, c["x"].shape, in_name.c_str());
+  MHC_CHECK(dx_in.data != dx_out.data, ShapeError, kind_, " backward: dx_in must not alias dx_out");
   const Tensor x = c["x"];
   fill_constant(dx_in, 0.0);
   ops::stream_post_res_backward(dx_in, c["dy"], c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_res"],
                                 c["h_post"]);  // dx_in += H_res^T dx_out
   f.backward_input(ctx.sublayer, c["dy"], c["du"]);
   ops::stream_pre_apply_backward(dx_in, c["dh_pre"], c["du"], x, c["h_pre"]);  // dx_in += h_pre du
+  coefficients_backward_input(c, dx_in);
+}
+
+void MixingConnection::backward_weight(const LayerContext& ctx, Sublayer& f) {
+  f.backward_weight(ctx.sublayer);
+  coefficients_backward_weight(ctx.connection);
+}
+
+// ---- hc --------------------------------------------------------------------------------------------------------
+
+HcConnection::HcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix)
+    : MixingConnection(cfg, store, prefix, "hc") {}
+
+std::vector<TensorSpec> HcConnection::activation_specs(std::int64_t batch) const {
+  return hc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
+}
+
+void HcConnection::coefficients_forward(const ActivationContext& c) {
+  const Shape flat{c["x"].dim(0) * n_, d_model_};
+  ops::rmsnorm_forward(c["xb"].reshape(flat), c["rstd_b"], c["x"].reshape(flat), param("norm.weight"), kNormEps);
+  ops::hc_coeffs_forward(c["h_pre"], c["h_post"], c["h_res"], c["proj"], c["xb"], param("w"), param("s"),
+                         param("am"), param("ar"), param("bb"));
+}
+
+void HcConnection::coefficients_backward_input(const ActivationContext& c, Tensor dx_in) {
   ops::hc_coeffs_backward_input(c["dxb"], c["dproj"], c["dh_pre"], c["dh_post"], c["dh_res"], c["proj"],
                                 param("w"), param("s"));
-  const std::int64_t rows = x.dim(0) * n_;
-  const Shape flat{rows, d_model_};
-  ops::rmsnorm_backward_input(c["dx_norm"].reshape(flat), c["dxb"].reshape(flat), x.reshape(flat),
+  const Shape flat{c["x"].dim(0) * n_, d_model_};
+  ops::rmsnorm_backward_input(c["dx_norm"].reshape(flat), c["dxb"].reshape(flat), c["x"].reshape(flat),
                               param("norm.weight"), c["rstd_b"]);
   ops::axpby(dx_in, 1.0f, dx_in, 1.0f, c["dx_norm"]);
 }
 
-void HcConnection::backward_weight(const LayerContext& ctx, Sublayer& f) {
-  const ActivationContext& c = ctx.connection;
-  f.backward_weight(ctx.sublayer);
+void HcConnection::coefficients_backward_weight(const ActivationContext& c) {
   ops::hc_coeffs_backward_weight(grad("w"), grad("s"), grad("am"), grad("ar"), grad("bb"), c["dproj"], c["dh_pre"],
                                  c["dh_post"], c["dh_res"], c["xb"], c["proj"]);
   const Shape flat{c["x"].dim(0) * n_, d_model_};
@@ -183,61 +201,25 @@ void HcConnection::backward_weight(const LayerContext& ctx, Sublayer& f) {
 // ---- mhc -------------------------------------------------------------------------------------------------------
 
 MhcConnection::MhcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix)
-    : Connection(cfg, prefix, cfg.residual.n_streams),
-      store_(store),
-      sinkhorn_iters_(static_cast<int>(cfg.residual.sinkhorn_iters)) {}
+    : MixingConnection(cfg, store, prefix, "mhc"), sinkhorn_iters_(static_cast<int>(cfg.residual.sinkhorn_iters)) {}
 
 std::vector<TensorSpec> MhcConnection::activation_specs(std::int64_t batch) const {
   return mhc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
 }
 
-void MhcConnection::coefficients_forward(const ActivationContext& c, Tensor x_in, Tensor x_out, const char* what) {
-  check_streams(x_in, store_.dtype(), what);
-  check_streams(x_out, store_.dtype(), what);
-  expect_shape(x_in, c["x"].shape, what);
-  const Tensor x = c["x"];
-  copy_tensor(x, x_in);
-  ops::mhc_coeffs_forward(c["h_pre"], c["h_post"], c["res_logits"], c["proj"], c["rstd"], x, param("phi"),
+void MhcConnection::coefficients_forward(const ActivationContext& c) {
+  ops::mhc_coeffs_forward(c["h_pre"], c["h_post"], c["res_logits"], c["proj"], c["rstd"], c["x"], param("phi"),
                           param("alpha"), param("bias"));
   ops::sinkhorn_forward(c["h_res"], c["res_logits"], sinkhorn_iters_);
 }
 
-void MhcConnection::forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) {
-  const ActivationContext& c = ctx.connection;
-  coefficients_forward(c, x_in, x_out, "mhc forward x_in/x_out");
-  ops::stream_pre_apply_forward(c["u"], c["x"], c["h_pre"]);
-  f.forward(ctx.sublayer, c["u"], c["y"]);
-  ops::stream_post_res_forward(x_out, c["x"], c["y"], c["h_res"], c["h_post"]);
-}
-
-void MhcConnection::forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) {
-  const ActivationContext& c = ctx.connection;
-  coefficients_forward(c, x_in, x_out, "mhc recompute x_in/x_out");
-  ops::stream_post_res_forward(x_out, c["x"], c["y"], c["h_res"], c["h_post"]);
-}
-
-// x feeds three consumers: the post+res mix, the pre-apply and the coefficient projection (all accumulate).
-void MhcConnection::backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) {
-  const ActivationContext& c = ctx.connection;
-  check_streams(dx_out, store_.dtype(), "mhc backward dx_out");
-  check_streams(dx_in, store_.dtype(), "mhc backward dx_in");
-  expect_shape(dx_out, c["x"].shape, "mhc backward dx_out");
-  expect_shape(dx_in, c["x"].shape, "mhc backward dx_in");
-  MHC_CHECK(dx_in.data != dx_out.data, ShapeError, "mhc backward: dx_in must not alias dx_out");
-  const Tensor x = c["x"];
-  fill_constant(dx_in, 0.0);
-  ops::stream_post_res_backward(dx_in, c["dy"], c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_res"],
-                                c["h_post"]);
-  f.backward_input(ctx.sublayer, c["dy"], c["du"]);
-  ops::stream_pre_apply_backward(dx_in, c["dh_pre"], c["du"], x, c["h_pre"]);
+void MhcConnection::coefficients_backward_input(const ActivationContext& c, Tensor dx_in) {
   ops::sinkhorn_backward(c["dres_logits"], c["dh_res"], c["res_logits"], sinkhorn_iters_);
-  ops::mhc_coeffs_backward_input(dx_in, c["dtilde"], c["dh_pre"], c["dh_post"], c["dres_logits"], x, param("phi"),
-                                 param("alpha"), c["h_pre"], c["h_post"], c["proj"], c["rstd"]);
+  ops::mhc_coeffs_backward_input(dx_in, c["dtilde"], c["dh_pre"], c["dh_post"], c["dres_logits"], c["x"],
+                                 param("phi"), param("alpha"), c["h_pre"], c["h_post"], c["proj"], c["rstd"]);
 }
 
-void MhcConnection::backward_weight(const LayerContext& ctx, Sublayer& f) {
-  const ActivationContext& c = ctx.connection;
-  f.backward_weight(ctx.sublayer);
+void MhcConnection::coefficients_backward_weight(const ActivationContext& c) {
   ops::mhc_coeffs_backward_weight(grad("phi"), grad("alpha"), grad("bias"), c["dtilde"], c["x"], c["proj"],
                                   c["rstd"], param("alpha"));
 }

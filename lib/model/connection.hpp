@@ -61,41 +61,59 @@ class ResidualConnection final : public Connection {
   DType dtype_;
 };
 
+// hc and mhc: x_out = H_res x + H_post^T F(H_pre x) with coefficients computed from x. The update, the order of
+// the backward (post+res, F, pre-apply, then the coefficients, all accumulating into dx_in) and the recompute are
+// shared here; subclasses supply the coefficient math.
+class MixingConnection : public Connection {
+ public:
+  void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) final;
+  void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) final;
+  void backward_weight(const LayerContext& ctx, Sublayer& f) final;
+  void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) final;
+
+ protected:
+  MixingConnection(const config::Config& cfg, const ParameterStore& store, std::string prefix, const char* kind);
+  // From c["x"] (already a copy of x_in): h_pre, h_post, h_res and whatever the backward needs.
+  virtual void coefficients_forward(const ActivationContext& c) = 0;
+  // From c["dh_pre"], c["dh_post"], c["dh_res"]: dx_in += the coefficients' share of dL/dx.
+  virtual void coefficients_backward_input(const ActivationContext& c, Tensor dx_in) = 0;
+  // The connection's own weight gradients += .
+  virtual void coefficients_backward_weight(const ActivationContext& c) = 0;
+
+  Tensor param(const char* leaf) const { return store_.param(prefix_ + "." + leaf); }
+  Tensor grad(const char* leaf) const { return store_.grad(prefix_ + "." + leaf); }
+  const ParameterStore& store_;
+
+ private:
+  // Checks x_in/x_out, copies x_in into ctx and computes the coefficients.
+  void prepare_forward(const ActivationContext& c, Tensor x_in, Tensor x_out, const char* phase);
+  std::string kind_;  // "hc" or "mhc", for messages
+};
+
 // hc (spec 2.2): xb_i = RMSNorm(x_i) with the shared weight <prefix>.norm.weight, coefficients by hc_coeffs from
-// <prefix>.w .s .am .ar .bb, then the shared pre-apply / post+res update.
-class HcConnection final : public Connection {
+// <prefix>.w .s .am .ar .bb.
+class HcConnection final : public MixingConnection {
  public:
   HcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
   std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
-  void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
-  void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
-  void backward_weight(const LayerContext& ctx, Sublayer& f) override;
-  void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) override;
 
  private:
-  // Copies x_in into ctx and computes the coefficients: the part forward and forward_from_f_output share.
-  void coefficients_forward(const ActivationContext& c, Tensor x_in, Tensor x_out, const char* what);
-  Tensor param(const char* leaf) const { return store_.param(prefix_ + "." + leaf); }
-  Tensor grad(const char* leaf) const { return store_.grad(prefix_ + "." + leaf); }
-  const ParameterStore& store_;
+  void coefficients_forward(const ActivationContext& c) override;
+  void coefficients_backward_input(const ActivationContext& c, Tensor dx_in) override;
+  void coefficients_backward_weight(const ActivationContext& c) override;
 };
 
 // mhc (spec 2.3-2.4): coefficients by mhc_coeffs from <prefix>.phi .alpha .bias, H_res = Sinkhorn(res logits)
-// with residual.sinkhorn_iters iterations, then the shared pre-apply / post+res update.
-class MhcConnection final : public Connection {
+// with residual.sinkhorn_iters iterations.
+class MhcConnection final : public MixingConnection {
  public:
   MhcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
   std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
-  void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
-  void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
-  void backward_weight(const LayerContext& ctx, Sublayer& f) override;
-  void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) override;
 
  private:
-  void coefficients_forward(const ActivationContext& c, Tensor x_in, Tensor x_out, const char* what);
-  Tensor param(const char* leaf) const { return store_.param(prefix_ + "." + leaf); }
-  Tensor grad(const char* leaf) const { return store_.grad(prefix_ + "." + leaf); }
-  const ParameterStore& store_;
+  void coefficients_forward(const ActivationContext& c) override;
+  void coefficients_backward_input(const ActivationContext& c, Tensor dx_in) override;
+  void coefficients_backward_weight(const ActivationContext& c) override;
   int sinkhorn_iters_;
 };
 
