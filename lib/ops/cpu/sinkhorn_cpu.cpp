@@ -4,6 +4,8 @@
 // same operations per token as the scalar path; the group loops are compiled for AVX2 and for the baseline ISA.
 #include "ops/cpu/sinkhorn_cpu.hpp"
 
+#include "ops/cpu/parallel_for.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -225,30 +227,10 @@ MHC_INLINE void sinkhorn_backward_group(T* dlogits, const T* dh, const T* logits
   }
 }
 
-template <typename Body>
-__attribute__((target("avx2"))) void groups_avx2(const Body& body, std::int64_t g0, std::int64_t g1) {
-  for (std::int64_t g = g0; g < g1; ++g) body(g);
-}
-template <typename Body>
-void groups_generic(const Body& body, std::int64_t g0, std::int64_t g1) {
-  for (std::int64_t g = g0; g < g1; ++g) body(g);
-}
-
 // body(g) for every group g of kLanes tokens of N, split over OpenMP threads; body must be always_inline.
 template <typename Body>
 void for_each_group(std::int64_t N, const Body& body) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  constexpr std::int64_t kGroupsPerBlock = 4;
-  const std::int64_t groups = (N + kLanes - 1) / kLanes;
-  const std::int64_t blocks = (groups + kGroupsPerBlock - 1) / kGroupsPerBlock;
-#pragma omp parallel for schedule(static)
-  for (std::int64_t b = 0; b < blocks; ++b) {
-    const std::int64_t g0 = b * kGroupsPerBlock, g1 = std::min(groups, g0 + kGroupsPerBlock);
-    if (avx2)
-      groups_avx2(body, g0, g1);
-    else
-      groups_generic(body, g0, g1);
-  }
+  parallel_for_blocks((N + kLanes - 1) / kLanes, 4, body);
 }
 
 // Calls fn(std::integral_constant<int, kN>) with kN = n for n in {1, 2, 4, 8}, else kN = 0 (the per-token path).
@@ -314,9 +296,9 @@ void sinkhorn_backward(T* dlogits, const T* dh, const T* logits, std::int64_t N,
 #pragma omp for schedule(static)
         for (std::int64_t g = 0; g < groups; ++g) {
           if (avx2)
-            groups_avx2(body, g, g + 1);
+            index_range_avx2(body, g, g + 1);
           else
-            groups_generic(body, g, g + 1);
+            index_range_generic(body, g, g + 1);
         }
       }
     } else {

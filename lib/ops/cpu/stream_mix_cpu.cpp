@@ -5,6 +5,8 @@
 // and for the baseline ISA (plain multiply and add, no FMA), giving the same bits either way.
 #include "ops/cpu/stream_mix_cpu.hpp"
 
+#include "ops/cpu/parallel_for.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
@@ -29,30 +31,10 @@ void with_stream_count(std::int64_t n, Fn&& fn) {
 // Every function taking or returning the vector types below is inlined, so no vector crosses a call boundary.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-template <typename Body>
-__attribute__((target("avx2"))) void token_range_avx2(const Body& body, std::int64_t t0, std::int64_t t1) {
-  for (std::int64_t t = t0; t < t1; ++t) body(t);
-}
-template <typename Body>
-void token_range_generic(const Body& body, std::int64_t t0, std::int64_t t1) {
-  for (std::int64_t t = t0; t < t1; ++t) body(t);
-}
-
-// body(t) for every token t in [0, N), split over OpenMP threads in blocks of tokens; body must be always_inline so
-// that it is compiled into both token_range variants.
+// body(t) for every token t in [0, N), split over OpenMP threads in blocks of 16 tokens.
 template <typename Body>
 void for_each_token(std::int64_t N, const Body& body) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  constexpr std::int64_t kBlock = 16;
-  const std::int64_t blocks = (N + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
-  for (std::int64_t b = 0; b < blocks; ++b) {
-    const std::int64_t t0 = b * kBlock, t1 = std::min(N, t0 + kBlock);
-    if (avx2)
-      token_range_avx2(body, t0, t1);
-    else
-      token_range_generic(body, t0, t1);
-  }
+  parallel_for_blocks(N, 16, body);
 }
 
 // <a, b> over C elements in kLanes fixed partial sums (vectorisable without reassociation), then a fixed tree.
