@@ -1,25 +1,48 @@
-// Checked entry points of RMSNorm.
+// Checked entry points of RMSNorm; dispatch to the CPU oracle or the CUDA kernels.
 #include "ops/rmsnorm.hpp"
 
-#include <utility>
-
 #include "ops/cpu/rmsnorm_cpu.hpp"
+#include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
+
+#ifdef MHC_HAVE_CUDA
+#include "kernels/rmsnorm.cuh"
+#endif
 
 namespace mhc::ops {
 
-void rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor w, double eps) {
+namespace {
+
+// x (N, C) f32 or f64 on any device.
+void check_x(const Tensor& x) {
   expect_rank(x, 2, "rmsnorm x");
-  expect_cpu_float(x, "rmsnorm x");
+  expect_float(x, "rmsnorm x");
+}
+
+// A float tensor of the given shape with x's dtype and device.
+void expect_like_x(const Tensor& t, const Shape& shape, const Tensor& x, const char* name) {
+  expect_shape(t, shape, name);
+  expect_float(t, name);
+  expect_same_dtype(t, x, name, "x");
+  expect_device(t, x.device, name);
+}
+
+}  // namespace
+
+void rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor w, double eps) {
+  check_x(x);
   const std::int64_t N = x.dim(0), C = x.dim(1);
-  expect_shape(out, Shape{N, C}, "rmsnorm out");
-  expect_shape(rstd, Shape{N}, "rmsnorm rstd");
-  expect_shape(w, Shape{C}, "rmsnorm w");
-  for (const auto& [t, name] : {std::pair{out, "rmsnorm out"}, {rstd, "rmsnorm rstd"}, {w, "rmsnorm w"}}) {
-    expect_cpu_float(t, name);
-    expect_same_dtype(t, x, name, "x");
-  }
+  expect_like_x(out, Shape{N, C}, x, "rmsnorm out");
+  expect_like_x(rstd, Shape{N}, x, "rmsnorm rstd");
+  expect_like_x(w, Shape{C}, x, "rmsnorm w");
   MHC_CHECK(eps >= 0, ShapeError, "eps must be >= 0, got ", eps);
+  if (on_cuda(x, "rmsnorm_forward")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_rmsnorm_forward(out.ptr<float>(), rstd.ptr<float>(), x.ptr<float>(), w.ptr<float>(), N, C, eps,
+                                    cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(x.dtype, "rmsnorm_forward", [&](auto zero) {
     using T = decltype(zero);
     cpu::rmsnorm_forward<T>(out.ptr<T>(), rstd.ptr<T>(), x.ptr<T>(), w.ptr<T>(), N, C, eps);
@@ -27,17 +50,18 @@ void rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor w, double eps) {
 }
 
 void rmsnorm_backward_input(Tensor dx, Tensor dout, Tensor x, Tensor w, Tensor rstd) {
-  expect_rank(x, 2, "rmsnorm x");
-  expect_cpu_float(x, "rmsnorm x");
+  check_x(x);
   const std::int64_t N = x.dim(0), C = x.dim(1);
-  expect_shape(dx, Shape{N, C}, "rmsnorm dx");
-  expect_shape(dout, Shape{N, C}, "rmsnorm dout");
-  expect_shape(w, Shape{C}, "rmsnorm w");
-  expect_shape(rstd, Shape{N}, "rmsnorm rstd");
-  for (const auto& [t, name] :
-       {std::pair{dx, "rmsnorm dx"}, {dout, "rmsnorm dout"}, {w, "rmsnorm w"}, {rstd, "rmsnorm rstd"}}) {
-    expect_cpu_float(t, name);
-    expect_same_dtype(t, x, name, "x");
+  expect_like_x(dx, Shape{N, C}, x, "rmsnorm dx");
+  expect_like_x(dout, Shape{N, C}, x, "rmsnorm dout");
+  expect_like_x(w, Shape{C}, x, "rmsnorm w");
+  expect_like_x(rstd, Shape{N}, x, "rmsnorm rstd");
+  if (on_cuda(x, "rmsnorm_backward_input")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_rmsnorm_backward_input(dx.ptr<float>(), dout.ptr<float>(), x.ptr<float>(), w.ptr<float>(),
+                                           rstd.ptr<float>(), N, C, cuda_stream());
+#endif
+    return;
   }
   dispatch_cpu_float(x.dtype, "rmsnorm_backward_input", [&](auto zero) {
     using T = decltype(zero);
@@ -46,15 +70,17 @@ void rmsnorm_backward_input(Tensor dx, Tensor dout, Tensor x, Tensor w, Tensor r
 }
 
 void rmsnorm_backward_weight(Tensor dw, Tensor dout, Tensor x, Tensor rstd) {
-  expect_rank(x, 2, "rmsnorm x");
-  expect_cpu_float(x, "rmsnorm x");
+  check_x(x);
   const std::int64_t N = x.dim(0), C = x.dim(1);
-  expect_shape(dw, Shape{C}, "rmsnorm dw");
-  expect_shape(dout, Shape{N, C}, "rmsnorm dout");
-  expect_shape(rstd, Shape{N}, "rmsnorm rstd");
-  for (const auto& [t, name] : {std::pair{dw, "rmsnorm dw"}, {dout, "rmsnorm dout"}, {rstd, "rmsnorm rstd"}}) {
-    expect_cpu_float(t, name);
-    expect_same_dtype(t, x, name, "x");
+  expect_like_x(dw, Shape{C}, x, "rmsnorm dw");
+  expect_like_x(dout, Shape{N, C}, x, "rmsnorm dout");
+  expect_like_x(rstd, Shape{N}, x, "rmsnorm rstd");
+  if (on_cuda(x, "rmsnorm_backward_weight")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_rmsnorm_backward_weight(dw.ptr<float>(), dout.ptr<float>(), x.ptr<float>(), rstd.ptr<float>(), N,
+                                            C, cuda_stream());
+#endif
+    return;
   }
   dispatch_cpu_float(x.dtype, "rmsnorm_backward_weight", [&](auto zero) {
     using T = decltype(zero);

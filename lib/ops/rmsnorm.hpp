@@ -1,4 +1,5 @@
 // RMSNorm with a learned weight: forward saving the per-row reciprocal RMS, backward split into B and W.
+// Every tensor f32 or f64 on the CPU, or f32 on CUDA (all on one device).
 #pragma once
 
 #include "core/tensor.hpp"
@@ -13,7 +14,8 @@ void rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor w, double eps);
 // dout (N, C), x (N, C), w (C), rstd (N) from the forward.
 void rmsnorm_backward_input(Tensor dx, Tensor dout, Tensor x, Tensor w, Tensor rstd);
 
-// W: dw (C) += sum_n dout (N, C) * x (N, C) * rstd (N)  (accumulates; rows summed in order, in double).
+// W: dw (C) += sum_n dout (N, C) * x (N, C) * rstd (N)  (accumulates; in double: rows in order on the CPU, fixed
+// row chunks then the chunks in order on CUDA, so every run repeats its bits).
 void rmsnorm_backward_weight(Tensor dw, Tensor dout, Tensor x, Tensor rstd);
 
 }  // namespace mhc::ops
