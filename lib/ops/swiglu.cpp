@@ -1,20 +1,42 @@
-// Checked entry points of SwiGLU.
+// Checked entry points of SwiGLU; dispatch to the CPU oracle or the CUDA kernels.
 #include "ops/swiglu.hpp"
 
+#include <initializer_list>
 #include <utility>
 
 #include "ops/cpu/swiglu_cpu.hpp"
+#include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
+
+#ifdef MHC_HAVE_CUDA
+#include "kernels/swiglu.cuh"
+#endif
 
 namespace mhc::ops {
 
-void swiglu_forward(Tensor out, Tensor gate, Tensor up) {
+namespace {
+
+// gate (N, F) f32 or f64 on any device, and each other tensor of its shape, dtype and device.
+void check_like_gate(const Tensor& gate, std::initializer_list<std::pair<Tensor, const char*>> others) {
   expect_rank(gate, 2, "swiglu gate");
-  expect_cpu_float(gate, "swiglu gate");
-  for (const auto& [t, name] : {std::pair{up, "swiglu up"}, {out, "swiglu out"}}) {
+  expect_float(gate, "swiglu gate");
+  for (const auto& [t, name] : others) {
     expect_shape(t, gate.shape, name);
-    expect_cpu_float(t, name);
+    expect_float(t, name);
     expect_same_dtype(t, gate, name, "gate");
+    expect_device(t, gate.device, name);
+  }
+}
+
+}  // namespace
+
+void swiglu_forward(Tensor out, Tensor gate, Tensor up) {
+  check_like_gate(gate, {{up, "swiglu up"}, {out, "swiglu out"}});
+  if (on_cuda(gate, "swiglu_forward")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_swiglu_forward(out.ptr<float>(), gate.ptr<float>(), up.ptr<float>(), gate.numel(), cuda_stream());
+#endif
+    return;
   }
   dispatch_cpu_float(gate.dtype, "swiglu_forward", [&](auto zero) {
     using T = decltype(zero);
@@ -23,15 +45,15 @@ void swiglu_forward(Tensor out, Tensor gate, Tensor up) {
 }
 
 void swiglu_backward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up) {
-  expect_rank(gate, 2, "swiglu gate");
-  expect_cpu_float(gate, "swiglu gate");
-  for (const auto& [t, name] :
-       {std::pair{up, "swiglu up"}, {dout, "swiglu dout"}, {dgate, "swiglu dgate"}, {dup, "swiglu dup"}}) {
-    expect_shape(t, gate.shape, name);
-    expect_cpu_float(t, name);
-    expect_same_dtype(t, gate, name, "gate");
-  }
+  check_like_gate(gate, {{up, "swiglu up"}, {dout, "swiglu dout"}, {dgate, "swiglu dgate"}, {dup, "swiglu dup"}});
   MHC_CHECK(dgate.data != dup.data || dgate.numel() == 0, ShapeError, "dgate and dup must not alias");
+  if (on_cuda(gate, "swiglu_backward")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_swiglu_backward(dgate.ptr<float>(), dup.ptr<float>(), dout.ptr<float>(), gate.ptr<float>(),
+                                    up.ptr<float>(), gate.numel(), cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(gate.dtype, "swiglu_backward", [&](auto zero) {
     using T = decltype(zero);
     cpu::swiglu_backward<T>(dgate.ptr<T>(), dup.ptr<T>(), dout.ptr<T>(), gate.ptr<T>(), up.ptr<T>(), gate.numel());

@@ -1,4 +1,5 @@
 // SwiGLU gating of the MLP: out = silu(gate) * up, forward and backward.
+// Every tensor f32 or f64 on the CPU, or f32 on CUDA (all on one device); element math in double on both.
 #pragma once
 
 #include "core/tensor.hpp"
