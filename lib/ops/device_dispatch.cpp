@@ -23,4 +23,23 @@ void expect_no_cuda_kernel(const Tensor& t, const char* op) {
   MHC_CHECK(t.device != Device::cuda, DeviceError, op, " has no CUDA kernel yet, got ", t.describe());
 }
 
+std::vector<std::int32_t> download_i32(const Tensor& t, const char* what) {
+  expect_dtype(t, DType::i32, what);
+  expect_device(t, Device::cuda, what);
+  expect_defined(t, what);
+#ifdef MHC_HAVE_CUDA
+  std::vector<std::int32_t> host(static_cast<std::size_t>(t.numel()));
+  if (host.empty()) return host;
+  const cudaStream_t stream = cuda_stream();
+  cudaError_t e = cudaMemcpyAsync(host.data(), t.data, static_cast<std::size_t>(t.bytes()), cudaMemcpyDeviceToHost,
+                                  stream);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
+  MHC_CHECK(e == cudaSuccess, DeviceError, what, ": copy to the host failed: ", cudaGetErrorString(e));
+  return host;
+#else
+  throw DeviceError(
+      detail::concat(what, ": got a cuda tensor (", t.describe(), ") but this build has no CUDA backend"));
+#endif
+}
+
 }  // namespace mhc::ops

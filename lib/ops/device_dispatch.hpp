@@ -1,6 +1,9 @@
 // Device dispatch of op entry points: device-agnostic float checks, then the CPU oracle (f32/f64) or CUDA (f32).
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include "core/tensor.hpp"
 
 #ifdef MHC_HAVE_CUDA
@@ -20,6 +23,10 @@ bool on_cuda(const Tensor& t, const char* op);
 
 // For ops without a CUDA kernel yet: throws DeviceError naming `op` when `t` lives on the GPU.
 void expect_no_cuda_kernel(const Tensor& t, const char* op);
+
+// A host copy of the i32 GPU tensor `t` (e.g. token ids to validate), read on the current stream after the work
+// queued there; synchronizes that stream. Throws DeviceError in a build without CUDA.
+std::vector<std::int32_t> download_i32(const Tensor& t, const char* what);
 
 #ifdef MHC_HAVE_CUDA
 // The calling thread's current stream (core/stream.hpp), as kernel launchers take it.
