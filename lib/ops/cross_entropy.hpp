@@ -1,4 +1,6 @@
 // Fused softmax cross-entropy over the vocabulary: per-row loss and log-sum-exp, and the logits gradient.
+// Float tensors f32 or f64 on the CPU, or f32 on CUDA (math in double on both); targets live on the same device as
+// the logits. On CUDA the entry points validate the targets through a host copy, which synchronizes the stream.
 #pragma once
 
 #include "core/tensor.hpp"
