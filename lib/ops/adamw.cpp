@@ -1,20 +1,26 @@
-// Checked entry point of the AdamW step.
+// Checked entry point of the AdamW step; dispatch to the CPU oracle or the CUDA kernel.
 #include "ops/adamw.hpp"
 
 #include <cmath>
 #include <utility>
 
 #include "ops/cpu/adamw_cpu.hpp"
+#include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
+
+#ifdef MHC_HAVE_CUDA
+#include "kernels/adamw.cuh"
+#endif
 
 namespace mhc::ops {
 
 void adamw_step(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams& p) {
-  expect_cpu_float(param, "adamw param");
+  expect_float(param, "adamw param");
   for (const auto& [t, name] : {std::pair{grad, "adamw grad"}, {m, "adamw m"}, {v, "adamw v"}}) {
     expect_shape(t, param.shape, name);
-    expect_cpu_float(t, name);
+    expect_float(t, name);
     expect_same_dtype(t, param, name, "param");
+    expect_device(t, param.device, name);
   }
   MHC_CHECK(p.step >= 1, ConfigError, "step is 1-based, got ", p.step);
   MHC_CHECK(p.beta1 >= 0 && p.beta1 < 1, ConfigError, "beta1 must be in [0, 1), got ", p.beta1);
@@ -29,6 +35,13 @@ void adamw_step(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams
   s.step_size = p.lr / (1.0 - std::pow(p.beta1, step));
   s.inv_sqrt_bc2 = 1.0 / std::sqrt(1.0 - std::pow(p.beta2, step));
   s.eps = p.eps;
+  if (on_cuda(param, "adamw_step")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_adamw_step(param.ptr<float>(), grad.ptr<float>(), m.ptr<float>(), v.ptr<float>(), param.numel(), s,
+                               cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(param.dtype, "adamw_step", [&](auto zero) {
     using T = decltype(zero);
     cpu::adamw_step<T>(param.ptr<T>(), grad.ptr<T>(), m.ptr<T>(), v.ptr<T>(), param.numel(), s);

@@ -8,10 +8,13 @@
 namespace mhc::ops {
 
 // sum over grads[0], grads[1], ... (in that order) of sum_k g[k]^2, accumulated in double in element order.
-// Each tensor f32 or f64 on the CPU, any shape (empty allowed). Take the sqrt for the norm.
+// Each tensor f32 or f64 on the CPU, or f32 on CUDA, any shape (empty allowed). Take the sqrt for the norm.
+// CUDA tensors are summed on the GPU in double in a fixed (not element) order, reproducible from run to run, and
+// read back with one sync of the current stream.
 double grad_norm_squared(const std::vector<Tensor>& grads);
 
-// t (any shape, f32 or f64) *= s in place (s rounded to t's dtype first), e.g. s = max_norm / norm when clipping.
+// t (any shape, f32 or f64 on the CPU, f32 on CUDA) *= s in place (s rounded to t's dtype first), e.g.
+// s = max_norm / norm when clipping.
 void scale_inplace(Tensor t, double s);
 
 }  // namespace mhc::ops
