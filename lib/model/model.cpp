@@ -17,16 +17,18 @@ namespace mhc::model {
 
 namespace {
 
-std::vector<TensorSpec> buffer_specs(const config::Config& cfg, DType t, std::int64_t batch) {
+std::vector<TensorSpec> buffer_specs(const config::Config& cfg, DType t, std::int64_t batch, const StagePart& part) {
   const std::int64_t N = batch * cfg.model.seq_len, C = cfg.model.d_model, V = cfg.model.vocab_size;
   const std::int64_t n = cfg.residual.n_streams;
-  std::vector<TensorSpec> s{
-      {"ids", DType::i32, Shape{N}},      {"targets", DType::i32, Shape{N}},  {"h", t, Shape{N, C}},
-      {"x_a", t, Shape{N, n, C}},         {"x_b", t, Shape{N, n, C}},         {"y", t, Shape{N, C}},
-      {"y_norm", t, Shape{N, C}},         {"norm_rstd", t, Shape{N}},         {"logits", t, Shape{N, V}},
-      {"lse", t, Shape{N}},               {"losses", t, Shape{N}},            {"dy_norm", t, Shape{N, C}},
-      {"dy", t, Shape{N, C}},             {"dh", t, Shape{N, C}},
-  };
+  std::vector<TensorSpec> s{{"x_a", t, Shape{N, n, C}}, {"x_b", t, Shape{N, n, C}}};
+  if (part.embedding)
+    for (TensorSpec e : {TensorSpec{"ids", DType::i32, Shape{N}}, {"h", t, Shape{N, C}}, {"dh", t, Shape{N, C}}})
+      s.push_back(e);
+  if (!part.head) return s;
+  for (TensorSpec e : {TensorSpec{"targets", DType::i32, Shape{N}}, {"y", t, Shape{N, C}}, {"y_norm", t, Shape{N, C}},
+                       {"norm_rstd", t, Shape{N}}, {"logits", t, Shape{N, V}}, {"lse", t, Shape{N}},
+                       {"losses", t, Shape{N}}, {"dy_norm", t, Shape{N, C}}, {"dy", t, Shape{N, C}}})
+    s.push_back(e);
   if (cfg.residual.head_merge == config::HeadMerge::gate) {
     for (const char* name : {"gate_w", "gate_proj", "gate_dlogit"}) s.push_back({name, t, Shape{N, n}});
     s.push_back({"gate_rstd", t, Shape{N}});
@@ -44,10 +46,10 @@ std::int64_t block_count(std::int64_t layers, std::int64_t block_layers) {
   return (layers + block_layers - 1) / block_layers;
 }
 
-// The recompute store: every block's input stream state and every layer's F output.
-std::vector<TensorSpec> saved_specs(const config::Config& cfg, DType t, std::int64_t batch, std::int64_t block_layers) {
+// The recompute store of a stage of L residual layers: every block's input stream state and every layer's F output.
+std::vector<TensorSpec> saved_specs(const config::Config& cfg, DType t, std::int64_t batch, std::int64_t L,
+                                    std::int64_t block_layers) {
   const std::int64_t N = batch * cfg.model.seq_len, C = cfg.model.d_model, n = cfg.residual.n_streams;
-  const std::int64_t L = layer_count(cfg);
   std::vector<TensorSpec> s;
   for (std::int64_t b = 0; b < block_count(L, block_layers); ++b)
     s.push_back({"x_block." + std::to_string(b), t, Shape{N, n, C}});
@@ -65,21 +67,59 @@ double mean_of(Tensor losses) {
 
 }  // namespace
 
+StagePart StagePart::whole(const config::Config& cfg) { return StagePart{0, layer_count(cfg), true, true}; }
+
+StagePart StagePart::of_stage(const config::Config& cfg, std::int64_t stage) {
+  const auto layout = config::resolved_layout(cfg);
+  const auto stages = static_cast<std::int64_t>(layout.size());
+  MHC_CHECK(stage >= 0 && stage < stages, ConfigError, "pipeline stage ", stage, " out of range [0, ", stages, ")");
+  std::int64_t first_block = 0;
+  for (std::int64_t s = 0; s < stage; ++s) first_block += layout[static_cast<std::size_t>(s)];
+  const std::int64_t end_block = first_block + layout[static_cast<std::size_t>(stage)];
+  return StagePart{2 * first_block, 2 * end_block, stage == 0, stage == stages - 1};
+}
+
+std::vector<ParamSpec> stage_parameter_specs(const config::Config& cfg, const StagePart& part) {
+  std::vector<ParamSpec> out;
+  for (auto& s : model_parameter_specs(cfg)) {
+    const bool in_blocks = s.layer >= part.first_layer && s.layer < part.end_layer;
+    const bool embedding = s.name == "embed.weight" && (part.embedding || (part.head && cfg.model.tie_embeddings));
+    const bool head = s.block < 0 && s.name != "embed.weight" && part.head;
+    if (in_blocks || embedding || head) out.push_back(std::move(s));
+  }
+  return out;
+}
+
 Model::Model(const config::Config& cfg, DType dtype, std::uint64_t seed, std::int64_t batch)
+    : Model(cfg, std::make_unique<ParameterStore>(model_parameter_specs(cfg), cfg, dtype, seed), batch) {}
+
+Model::Model(const config::Config& cfg, std::unique_ptr<ParameterStore> owned, std::int64_t batch)
+    : Model(cfg, *owned, batch, StagePart::whole(cfg)) {
+  owned_store_ = std::move(owned);
+}
+
+Model::Model(const config::Config& cfg, ParameterStore& store, std::int64_t batch, const StagePart& part)
     : cfg_(cfg),
       batch_(batch),
       seq_len_(cfg.model.seq_len),
       n_(cfg.residual.n_streams),
-      store_(model_parameter_specs(cfg), cfg, dtype, seed),
+      store_(&store),
+      part_(part),
       recompute_(recompute_on(cfg)),
-      block_layers_(resolve_block_layers(cfg)),
-      buffers_("model buffers", buffer_specs(cfg, dtype, batch)) {
+      block_layers_(resolve_block_layers(cfg, part)),
+      buffers_("model buffers", buffer_specs(cfg, store.dtype(), batch, part)) {
   MHC_CHECK(batch >= 1, ConfigError, "micro-batch size must be >= 1, got ", batch);
-  for (std::int64_t b = 0; b < cfg.model.n_blocks; ++b) {
-    layers_.emplace_back(cfg, store_, b, SublayerKind::attention);
-    layers_.emplace_back(cfg, store_, b, SublayerKind::mlp);
+  MHC_CHECK(part.first_layer % 2 == 0 && part.end_layer % 2 == 0 && part.first_layer <= part.end_layer &&
+                part.end_layer <= layer_count(cfg),
+            ConfigError, "stage layers [", part.first_layer, ", ", part.end_layer,
+            ") are not whole transformer blocks of the model's ", layer_count(cfg), " residual layers");
+  for (std::int64_t b = part.first_layer / 2; b < part.end_layer / 2; ++b) {
+    layers_.emplace_back(cfg, store, b, SublayerKind::attention);
+    layers_.emplace_back(cfg, store, b, SublayerKind::mlp);
   }
-  if (!recompute_) {
+  w_pending_.assign(layers_.size(), false);
+  if (!recompute_ || layers_.empty()) {
+    recompute_ = false;
     for (const auto& layer : layers_) contexts_.push_back(layer.make_context(batch));
     return;
   }
@@ -88,11 +128,16 @@ Model::Model(const config::Config& cfg, DType dtype, std::uint64_t seed, std::in
     shared_.emplace_back("recompute block layer " + std::to_string(j), layers_[0].connection_specs(batch));
   for (std::size_t l = 0; l < layers_.size(); ++l)
     contexts_.push_back(layers_[l].make_context_sharing(batch, shared_[l % static_cast<std::size_t>(block_layers_)]));
-  saved_ = ActivationContext("recompute store", saved_specs(cfg, dtype, batch, block_layers_));
+  saved_ = ActivationContext("recompute store",
+                             saved_specs(cfg, store.dtype(), batch, part.layers(), block_layers_));
 }
 
 std::int64_t Model::resolve_block_layers(const config::Config& cfg) {
-  const std::int64_t L = layer_count(cfg), n = cfg.residual.n_streams;
+  return resolve_block_layers(cfg, StagePart::whole(cfg));
+}
+
+std::int64_t Model::resolve_block_layers(const config::Config& cfg, const StagePart& part) {
+  const std::int64_t L = std::max<std::int64_t>(part.layers(), 1), n = cfg.residual.n_streams;
   if (cfg.recompute.block_layers == "stage") return L;
   if (cfg.recompute.block_layers == "auto") {
     const auto k = static_cast<std::int64_t>(std::llround(std::sqrt(static_cast<double>(n * L) / (n + 2.0))));
@@ -103,26 +148,44 @@ std::int64_t Model::resolve_block_layers(const config::Config& cfg) {
 
 std::int64_t Model::predicted_activation_bytes(const config::Config& cfg, DType dtype, std::int64_t batch,
                                                bool recompute) {
-  const std::int64_t L = layer_count(cfg);
+  return predicted_activation_bytes(cfg, dtype, batch, recompute, StagePart::whole(cfg));
+}
+
+std::int64_t Model::predicted_activation_bytes(const config::Config& cfg, DType dtype, std::int64_t batch,
+                                               bool recompute, const StagePart& part) {
+  const std::int64_t L = part.layers();
   const std::int64_t f_bytes = Arena::bytes_needed(attention_activation_specs(cfg, dtype, batch)) +
                                Arena::bytes_needed(mlp_activation_specs(cfg, dtype, batch));
   const std::int64_t conn_bytes = Arena::bytes_needed(connection_activation_specs(cfg, dtype, batch));
-  std::int64_t total = Arena::bytes_needed(buffer_specs(cfg, dtype, batch)) + cfg.model.n_blocks * f_bytes;
+  std::int64_t total = Arena::bytes_needed(buffer_specs(cfg, dtype, batch, part)) + L / 2 * f_bytes;
   config::Config c = cfg;
   c.recompute.mhc = recompute;
-  if (!recompute_on(c)) return total + L * conn_bytes;
-  const std::int64_t block_layers = resolve_block_layers(cfg);
-  return total + block_layers * conn_bytes + Arena::bytes_needed(saved_specs(cfg, dtype, batch, block_layers));
+  if (!recompute_on(c) || L == 0) return total + L * conn_bytes;
+  const std::int64_t block_layers = resolve_block_layers(cfg, part);
+  return total + block_layers * conn_bytes + Arena::bytes_needed(saved_specs(cfg, dtype, batch, L, block_layers));
 }
 
-void Model::forward(const std::int32_t* inputs) {
-  const std::int64_t N = batch_ * seq_len_;
-  Tensor ids = buffers_["ids"];
-  std::copy(inputs, inputs + N, ids.ptr<std::int32_t>());
-  ops::embedding_forward(buffers_["h"], ids, store_.param("embed.weight"));
-  // Expansion x_0 = (h, ..., h): the backward of the stream sum writes dy to every stream.
+void Model::check_part(bool embedding, bool head, const char* call) const {
+  MHC_CHECK((!embedding || part_.embedding) && (!head || part_.head), ConfigError, call, ": this stage (layers [",
+            part_.first_layer, ", ", part_.end_layer, ")) has no ", embedding ? "embedding" : "head");
+}
+
+Tensor Model::stream_input() {
+  MHC_CHECK(!part_.embedding, ConfigError, "stream_input: the first stage starts from token ids");
+  return buffers_["x_a"];
+}
+
+void Model::forward_stage(const std::int32_t* inputs) {
   Tensor x = buffers_["x_a"], x_next = buffers_["x_b"];
-  ops::stream_sum_backward(x, buffers_["h"]);
+  if (part_.embedding) {
+    MHC_CHECK(inputs != nullptr, ConfigError, "forward_stage: the first stage needs token ids");
+    const std::int64_t N = batch_ * seq_len_;
+    Tensor ids = buffers_["ids"];
+    std::copy(inputs, inputs + N, ids.ptr<std::int32_t>());
+    ops::embedding_forward(buffers_["h"], ids, store_->param("embed.weight"));
+    // Expansion x_0 = (h, ..., h): the backward of the stream sum writes dy to every stream.
+    ops::stream_sum_backward(x, buffers_["h"]);
+  }
   const auto Lr = static_cast<std::size_t>(block_layers_);
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     if (recompute_ && l % Lr == 0) copy_tensor(saved_["x_block." + std::to_string(l / Lr)], x);
@@ -131,78 +194,123 @@ void Model::forward(const std::int32_t* inputs) {
     std::swap(x, x_next);
   }
   x_final_ = x;
+  if (!part_.head) return;
   Tensor y = buffers_["y"];
   if (cfg_.residual.head_merge == config::HeadMerge::gate) {
     ops::head_merge_gate_forward(y, buffers_["gate_w"], buffers_["gate_proj"], buffers_["gate_rstd"], x,
-                                 store_.param("head_merge.phi"), store_.param("head_merge.alpha"),
-                                 store_.param("head_merge.bias"));
+                                 store_->param("head_merge.phi"), store_->param("head_merge.alpha"),
+                                 store_->param("head_merge.bias"));
   } else {
     ops::stream_sum_forward(y, x);
   }
-  ops::rmsnorm_forward(buffers_["y_norm"], buffers_["norm_rstd"], y, store_.param("final_norm.weight"), kNormEps);
+  ops::rmsnorm_forward(buffers_["y_norm"], buffers_["norm_rstd"], y, store_->param("final_norm.weight"), kNormEps);
   const char* head = cfg_.model.tie_embeddings ? "embed.weight" : "lm_head.weight";
-  ops::linear_forward(buffers_["logits"], buffers_["y_norm"], store_.param(head));
+  ops::linear_forward(buffers_["logits"], buffers_["y_norm"], store_->param(head));
 }
 
-void Model::backward() {
+Tensor Model::stream_output() const {
+  MHC_CHECK(!part_.head, ConfigError, "stream_output: the last stage ends in the loss");
+  return x_final_;
+}
+
+double Model::head_loss(const std::int32_t* targets, double loss_weight) {
+  check_part(false, true, "head_loss");
+  const std::int64_t N = batch_ * seq_len_;
+  Tensor t = buffers_["targets"];
+  std::copy(targets, targets + N, t.ptr<std::int32_t>());
+  Tensor logits = buffers_["logits"], lse = buffers_["lse"], losses = buffers_["losses"];
+  ops::softmax_xent_forward(losses, lse, logits, t);
+  const double loss = mean_of(losses);
+  if (loss_weight != 0.0)
+    ops::softmax_xent_backward(logits, logits, lse, t, loss_weight / static_cast<double>(N));  // dlogits in place
+  return loss;
+}
+
+Tensor Model::grad_output() {
+  // Stream gradients ping-pong between the stream buffer not holding x_L and x_L's own buffer (x_L is no longer
+  // needed then: every layer saved what its backward reads).
+  return x_final_.data == buffers_["x_a"].data ? buffers_["x_b"] : buffers_["x_a"];
+}
+
+void Model::head_backward() {
   const char* head = cfg_.model.tie_embeddings ? "embed.weight" : "lm_head.weight";
   Tensor dlogits = buffers_["logits"], y_norm = buffers_["y_norm"], dy_norm = buffers_["dy_norm"];
-  ops::linear_backward_input(dy_norm, dlogits, store_.param(head));
-  ops::linear_backward_weight(store_.grad(head), dlogits, y_norm);
+  ops::linear_backward_input(dy_norm, dlogits, store_->param(head));
+  ops::linear_backward_weight(store_->grad(head), dlogits, y_norm);
   Tensor y = buffers_["y"], dy = buffers_["dy"];
-  ops::rmsnorm_backward_input(dy, dy_norm, y, store_.param("final_norm.weight"), buffers_["norm_rstd"]);
-  ops::rmsnorm_backward_weight(store_.grad("final_norm.weight"), dy_norm, y, buffers_["norm_rstd"]);
-
-  // Stream gradients ping-pong between the two stream buffers not holding x_L's gradient input.
-  Tensor dx = x_final_.data == buffers_["x_a"].data ? buffers_["x_b"] : buffers_["x_a"];
-  Tensor dx_prev = x_final_;  // x_L itself is no longer needed: every layer saved what its backward reads
+  ops::rmsnorm_backward_input(dy, dy_norm, y, store_->param("final_norm.weight"), buffers_["norm_rstd"]);
+  ops::rmsnorm_backward_weight(store_->grad("final_norm.weight"), dy_norm, y, buffers_["norm_rstd"]);
+  Tensor dx = grad_output();
   if (cfg_.residual.head_merge == config::HeadMerge::gate) {
-    ops::head_merge_gate_backward_input(dx, buffers_["gate_dlogit"], dy, x_final_, store_.param("head_merge.phi"),
-                                        store_.param("head_merge.alpha"), buffers_["gate_w"], buffers_["gate_proj"],
+    ops::head_merge_gate_backward_input(dx, buffers_["gate_dlogit"], dy, x_final_, store_->param("head_merge.phi"),
+                                        store_->param("head_merge.alpha"), buffers_["gate_w"], buffers_["gate_proj"],
                                         buffers_["gate_rstd"]);
-    ops::head_merge_gate_backward_weight(store_.grad("head_merge.phi"), store_.grad("head_merge.alpha"),
-                                         store_.grad("head_merge.bias"), buffers_["gate_dlogit"], x_final_,
-                                         buffers_["gate_proj"], buffers_["gate_rstd"], store_.param("head_merge.alpha"));
+    ops::head_merge_gate_backward_weight(store_->grad("head_merge.phi"), store_->grad("head_merge.alpha"),
+                                         store_->grad("head_merge.bias"), buffers_["gate_dlogit"], x_final_,
+                                         buffers_["gate_proj"], buffers_["gate_rstd"],
+                                         store_->param("head_merge.alpha"));
   } else {
     ops::stream_sum_backward(dx, dy);
   }
+}
+
+void Model::backward_input_stage() {
+  if (part_.head) head_backward();
+  Tensor dx = grad_output();
+  Tensor dx_prev = x_final_;
   // With recompute, a block's connection state is rebuilt when the backward enters it (its last layer); dx_prev
-  // is free then (backward_input overwrites it) and takes the block's unneeded last x_out. Each layer's W runs
-  // right after its B; W of a block may also wait until the block's B are all done, but must run before the
-  // next block's recompute reuses the shared contexts.
+  // is free then (backward_input overwrites it) and takes the block's unneeded last x_out. The shared contexts
+  // are reused by the next block's recompute, so the W of every block but the stage's first runs before that.
   const auto Lr = static_cast<std::size_t>(block_layers_);
   for (std::size_t k = layers_.size(); k-- > 0;) {
-    if (recompute_ && (k % Lr == Lr - 1 || k + 1 == layers_.size()))
+    if (recompute_ && (k % Lr == Lr - 1 || k + 1 == layers_.size())) {
+      for (std::size_t j = k + 1; j < layers_.size() && w_pending_[j]; ++j) {
+        layers_[j].backward_weight(contexts_[j]);
+        w_pending_[j] = false;
+      }
       recompute_block(static_cast<std::int64_t>(k / Lr), dx_prev);
+    }
     layers_[k].backward_input(contexts_[k], dx, dx_prev);
-    layers_[k].backward_weight(contexts_[k]);
+    w_pending_[k] = true;
     std::swap(dx, dx_prev);
   }
-  // dx holds dL/dx_0; the expansion's backward sums the streams.
-  Tensor dh = buffers_["dh"];
-  ops::stream_sum_forward(dh, dx);
-  ops::embedding_backward_weight(store_.grad("embed.weight"), dh, buffers_["ids"]);
+  dx_in_ = dx;  // dL/dx_0 of the stage
+  // The expansion's backward sums the streams.
+  if (part_.embedding) ops::stream_sum_forward(buffers_["dh"], dx);
+}
+
+Tensor Model::grad_input() const {
+  MHC_CHECK(!part_.embedding, ConfigError, "grad_input: the first stage ends in the embedding's gradient");
+  return dx_in_;
+}
+
+void Model::backward_weight_stage() {
+  for (std::size_t k = layers_.size(); k-- > 0;) {
+    if (!w_pending_[k]) continue;
+    layers_[k].backward_weight(contexts_[k]);
+    w_pending_[k] = false;
+  }
+  if (part_.embedding)
+    ops::embedding_backward_weight(store_->grad("embed.weight"), buffers_["dh"], buffers_["ids"]);
 }
 
 double Model::forward_backward(Tensor tokens, double loss_weight) {
+  check_part(true, true, "forward_backward");
   const std::int64_t N = batch_ * seq_len_;
   expect_shape(tokens, Shape{batch_, seq_len_ + 1}, "tokens");
   expect_dtype(tokens, DType::i32, "tokens");
-  std::vector<std::int32_t> inputs(static_cast<std::size_t>(N));
-  std::int32_t* targets = buffers_["targets"].ptr<std::int32_t>();
+  std::vector<std::int32_t> inputs(static_cast<std::size_t>(N)), targets(static_cast<std::size_t>(N));
   const std::int32_t* rows = tokens.ptr<std::int32_t>();
   for (std::int64_t b = 0; b < batch_; ++b)
     for (std::int64_t t = 0; t < seq_len_; ++t) {
       inputs[static_cast<std::size_t>(b * seq_len_ + t)] = rows[b * (seq_len_ + 1) + t];
-      targets[b * seq_len_ + t] = rows[b * (seq_len_ + 1) + t + 1];
+      targets[static_cast<std::size_t>(b * seq_len_ + t)] = rows[b * (seq_len_ + 1) + t + 1];
     }
-  forward(inputs.data());
-  Tensor logits = buffers_["logits"], lse = buffers_["lse"], losses = buffers_["losses"];
-  ops::softmax_xent_forward(losses, lse, logits, buffers_["targets"]);
-  const double loss = mean_of(losses);
+  forward_stage(inputs.data());
+  const double loss = head_loss(targets.data(), loss_weight);
   if (loss_weight != 0.0) {
-    ops::softmax_xent_backward(logits, logits, lse, buffers_["targets"], loss_weight / static_cast<double>(N));
-    backward();
+    backward_input_stage();
+    backward_weight_stage();
   }
   return loss;
 }
@@ -210,9 +318,10 @@ double Model::forward_backward(Tensor tokens, double loss_weight) {
 double Model::forward_loss(Tensor tokens) { return forward_backward(tokens, 0.0); }
 
 Tensor Model::forward_logits(Tensor inputs) {
+  check_part(true, true, "forward_logits");
   expect_shape(inputs, Shape{batch_, seq_len_}, "inputs");
   expect_dtype(inputs, DType::i32, "inputs");
-  forward(inputs.ptr<std::int32_t>());
+  forward_stage(inputs.ptr<std::int32_t>());
   return buffers_["logits"];
 }
 

@@ -1,5 +1,5 @@
-// Model: the whole n-stream decoder on one process - embedding, stream expansion, residual layers, stream merge,
-// final RMSNorm, LM head and loss - with buffers for one micro-batch of `batch` sequences sized up front.
+// Model: the n-stream decoder - embedding, stream expansion, residual layers, stream merge, final RMSNorm, LM head
+// and loss - or one pipeline stage of it, with buffers for one micro-batch of `batch` sequences sized up front.
 #pragma once
 
 #include <cstdint>
@@ -15,13 +15,38 @@
 
 namespace mhc::model {
 
+// The part of the model a pipeline stage runs: residual layers [first_layer, end_layer) (global indices, whole
+// transformer blocks), with the embedding and stream expansion when `embedding`, and the stream merge, final norm,
+// LM head and loss when `head`.
+struct StagePart {
+  std::int64_t first_layer = 0;
+  std::int64_t end_layer = 0;
+  bool embedding = true;
+  bool head = true;
+
+  std::int64_t layers() const { return end_layer - first_layer; }
+  static StagePart whole(const config::Config& cfg);
+  // Pipeline stage `stage` of cfg's resolved layout (config::resolved_layout, blocks per stage).
+  static StagePart of_stage(const config::Config& cfg, std::int64_t stage);
+};
+
+// The parameter specs (model_parameter_specs order) that `part` reads: its blocks, plus embed.weight for the
+// embedding and head_merge.*, final_norm.weight and lm_head.weight (embed.weight when tied) for the head.
+std::vector<ParamSpec> stage_parameter_specs(const config::Config& cfg, const StagePart& part);
+
 class Model {
  public:
-  // Parameters initialised from (seed, name); buffers for micro-batches of `batch` rows of cfg.model.seq_len.
+  // The whole model with its own parameters, initialised from (seed, name); buffers for micro-batches of `batch`
+  // rows of cfg.model.seq_len.
   Model(const config::Config& cfg, DType dtype, std::uint64_t seed, std::int64_t batch);
+  // One micro-batch slot of a pipeline stage: binds to the parameters of `part` in `store` (which must hold
+  // stage_parameter_specs(cfg, part) and outlive the model); several slots may share one store and accumulate
+  // into its gradients.
+  Model(const config::Config& cfg, ParameterStore& store, std::int64_t batch, const StagePart& part);
 
-  ParameterStore& store() { return store_; }
-  const ParameterStore& store() const { return store_; }
+  ParameterStore& store() { return *store_; }
+  const ParameterStore& store() const { return *store_; }
+  const StagePart& part() const { return part_; }
   std::int64_t batch() const { return batch_; }
   std::int64_t seq_len() const { return seq_len_; }
 
@@ -43,28 +68,59 @@ class Model {
   // it (the `plan` prediction; docs/math.md "Selective recomputation").
   static std::int64_t predicted_activation_bytes(const config::Config& cfg, DType dtype, std::int64_t batch,
                                                  bool recompute);
+  // The same for one slot of a pipeline stage.
+  static std::int64_t predicted_activation_bytes(const config::Config& cfg, DType dtype, std::int64_t batch,
+                                                 bool recompute, const StagePart& part);
+
+  // Stage interface, one micro-batch: stream_input (non-first stage) or the token ids, forward_stage, then
+  // stream_output (non-last) or head_loss (last); then grad_output filled (non-last), backward_input_stage (B:
+  // every input gradient; the head's and, with recompute, all but the stage's first block's weight gradients too)
+  // and backward_weight_stage (W: the remaining weight gradients +=). The single-process calls above are this
+  // sequence on the whole model.
+  // x_in (batch * T, n, C) of a non-first stage: written by the caller before forward_stage.
+  Tensor stream_input();
+  // inputs (batch * T) i32 token ids for a stage with the embedding, nullptr otherwise.
+  void forward_stage(const std::int32_t* inputs);
+  // x_out (batch * T, n, C) of a non-last stage after forward_stage (valid until backward_input_stage).
+  Tensor stream_output() const;
+  // Last stage: the mean token loss against targets (batch * T) i32; with loss_weight != 0 also dL/dlogits for
+  // the backward, L = loss_weight * mean loss.
+  double head_loss(const std::int32_t* targets, double loss_weight);
+  // dL/dx_out (batch * T, n, C) of a non-last stage: written by the caller after forward_stage, before B.
+  Tensor grad_output();
+  void backward_input_stage();
+  // dL/dx_in (batch * T, n, C) of a non-first stage after backward_input_stage (valid until the next forward).
+  Tensor grad_input() const;
+  void backward_weight_stage();
 
   // Selective recomputation (spec 5) is on: cfg.recompute.mhc with an hc or mhc connection.
   bool recompute() const { return recompute_; }
   // L_r for cfg: "auto" = round(sqrt(n L / (n + 2))) (spec 5's minimum), "stage" = L, k = min(k, L); L = 2 blocks.
   static std::int64_t resolve_block_layers(const config::Config& cfg);
+  // The same with L = the residual layers of `part` (blocks never cross a stage boundary).
+  static std::int64_t resolve_block_layers(const config::Config& cfg, const StagePart& part);
   // L_r, the residual layers per recompute block (resolved from recompute.block_layers).
   std::int64_t block_layers() const { return block_layers_; }
-  // x_l (batch * T, n, C) of the layers of recompute block `block` (layers [block * L_r, ...)) from the last forward;
+  // x_l (batch * T, n, C) of the stage's layers of recompute block `block` (stage layers [block * L_r, ...)) from
+  // the last forward;
   // with recompute on they are rebuilt from the stored block input (views valid until the next call; the last
   // forward can then no longer be backpropagated). Type residual keeps no x_l: ConfigError.
   std::vector<Tensor> layer_inputs(std::int64_t block);
 
  private:
-  void forward(const std::int32_t* inputs);  // fills logits_
-  void backward();                            // from dlogits (in logits_) to every gradient
+  Model(const config::Config& cfg, std::unique_ptr<ParameterStore> owned, std::int64_t batch);
   // Rebuilds the connection state of the layers of block b from its stored input and F outputs; the last
   // layer's x_out (not needed) goes to `scratch` (N, n, C).
   void recompute_block(std::int64_t b, Tensor scratch);
 
+  void check_part(bool embedding, bool head, const char* call) const;
+  void head_backward();  // dlogits -> dL/dx_L into grad_output(), head weight gradients +=
+
   config::Config cfg_;
   std::int64_t batch_, seq_len_, n_;
-  ParameterStore store_;
+  std::unique_ptr<ParameterStore> owned_store_;  // the whole model's own parameters; null for a stage slot
+  ParameterStore* store_;
+  StagePart part_;
   std::vector<ResidualLayer> layers_;
   std::vector<LayerContext> contexts_;  // with recompute: connection parts are views of shared_
   bool recompute_;
@@ -74,6 +130,8 @@ class Model {
   std::vector<HostTensor> h_res_copies_;   // recompute: last_h_res results
   ActivationContext buffers_;  // ids, targets, streams, head activations and their gradients
   Tensor x_final_;             // the stream buffer holding x_L after forward
+  Tensor dx_in_;               // the stream buffer holding dL/dx_0 after backward_input_stage
+  std::vector<bool> w_pending_;  // per stage layer: B done, W not yet (backward_weight_stage runs it)
 };
 
 }  // namespace mhc::model
