@@ -1,4 +1,5 @@
-// `mhc-train train`: one process; SIGINT/SIGTERM finish the current step, write a checkpoint and exit 0.
+// `mhc-train train`: one process, or parallel.pp x parallel.dp ranks under mpirun; SIGINT/SIGTERM finish the
+// current step on every rank, write a checkpoint and exit 0.
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -7,6 +8,7 @@
 #include <memory>
 
 #include "commands.hpp"
+#include "dist/communicator.hpp"
 #include "train/trainer.hpp"
 
 namespace mhc::app {
@@ -50,14 +52,15 @@ void run_train(const TrainFlags& f) {
   opts.stop_flag = &g_stop;
   train::Trainer trainer(cfg, opts);
   const auto result = trainer.run();
-  if (result.stopped_early) spdlog::info("stopped by signal after step {}; resume with --resume {}", result.steps_done, run_dir);
+  if (result.stopped_early && dist::world().rank() == 0)
+    spdlog::info("stopped by signal after step {}; resume with --resume {}", result.steps_done, run_dir);
 }
 
 }  // namespace
 
 void register_train(CLI::App& app) {
   auto flags = std::make_shared<TrainFlags>();
-  auto* train = app.add_subcommand("train", "train a model (one process)");
+  auto* train = app.add_subcommand("train", "train a model (one process, or parallel.pp x parallel.dp ranks under mpirun)");
   add_common_flags(train, flags->common);
   train->add_option("--resume", flags->resume_dir, "continue the run in RUN_DIR bitwise from its newest checkpoint")
       ->type_name("RUN_DIR");

@@ -66,48 +66,135 @@ double validation_loss(model::Model& model, const data::Dataset& data, const con
   return sum / static_cast<double>(cfg.train.eval_batches);
 }
 
+namespace {
+
+dist::Communicator& world_of(const TrainOptions& opts) { return opts.world != nullptr ? *opts.world : dist::world(); }
+
+}  // namespace
+
 Trainer::Trainer(const config::Config& cfg, TrainOptions opts)
-    : cfg_(cfg),
-      opts_(std::move(opts)),
-      data_(data::make_dataset(cfg)),
-      model_(std::make_unique<model::Model>(cfg, DType::f32, cfg.train.seed, cfg.train.micro_batch)),
-      optimizer_(std::make_unique<AdamW>(model_->store())),
-      rows_(static_cast<std::size_t>(cfg.train.micro_batch * (cfg.model.seq_len + 1))) {
+    : cfg_(cfg), opts_(std::move(opts)), world_(world_of(opts_)) {
   check_lr_schedule(lr_params(cfg_));
   MHC_CHECK(!opts_.run_dir.empty(), ConfigError, "no run directory: pass --out RUN_DIR");
-  // Not built yet: say so instead of silently training something else.
-  MHC_CHECK(cfg_.parallel.pp == 1 && cfg_.parallel.dp == 1, ConfigError, "parallel.pp = ", cfg_.parallel.pp,
-            ", parallel.dp = ", cfg_.parallel.dp, ": this build trains on one process only; set both to 1");
+  const std::int64_t pp = cfg_.parallel.pp, dp = cfg_.parallel.dp;
+  MHC_CHECK(world_.size() == pp * dp, ConfigError, "this job has ", world_.size(), " rank",
+            world_.size() == 1 ? "" : "s", " but parallel.pp x parallel.dp = ", pp, " x ", dp, " = ", pp * dp,
+            "; launch it with mpirun -np ", pp * dp, " or change parallel.pp / parallel.dp");
   MHC_CHECK(cfg_.parallel.device == config::DeviceKind::cpu, ConfigError,
             "parallel.device \"cuda\": this build's trainer runs on the CPU only; set parallel.device to \"cpu\"");
+  const int rank = world_.rank(), pp_rank = rank % static_cast<int>(pp), dp_rank = rank / static_cast<int>(pp);
+  pipe_ = world_.split(dp_rank, pp_rank);
+  data_parallel_ = world_.split(pp_rank, dp_rank);
+  data_ = data::make_dataset(cfg_);
+  pipeline_ = std::make_unique<PipelineExecutor>(cfg_, *pipe_, cfg_.train.seed);
+  optimizer_ = std::make_unique<AdamW>(pipeline_->store());
+  rows_.resize(static_cast<std::size_t>(cfg_.train.micro_batch * (cfg_.model.seq_len + 1)));
 }
 
 Trainer::~Trainer() = default;
 
-void Trainer::fill_rows(data::Split split, std::uint64_t first_row) {
+void Trainer::fill_rows(data::Split split, std::uint64_t first_row, std::int32_t* rows) const {
   const std::int64_t B = cfg_.train.micro_batch, L = cfg_.model.seq_len + 1;
-  for (std::int64_t r = 0; r < B; ++r)
-    data_->row(split, first_row + static_cast<std::uint64_t>(r), L, rows_.data() + r * L);
+  for (std::int64_t r = 0; r < B; ++r) data_->row(split, first_row + static_cast<std::uint64_t>(r), L, rows + r * L);
 }
 
-double Trainer::train_step(std::int64_t step) {
-  const std::int64_t B = cfg_.train.micro_batch, M = cfg_.train.micro_batches, L = cfg_.model.seq_len + 1;
-  model_->store().zero_grads();
-  double loss = 0;
-  for (std::int64_t m = 0; m < M; ++m) {
-    fill_rows(data::Split::train, static_cast<std::uint64_t>((step * M + m) * B));
-    loss += model_->forward_backward(Tensor(rows_.data(), DType::i32, Shape{B, L}), 1.0 / static_cast<double>(M));
+// Replica d takes micro-batches d*M .. d*M + M-1 of the step's dp*M: the global batch, and so the loss curve,
+// do not depend on how it is split over replicas.
+double Trainer::train_step(std::int64_t step, dist::TraceRecorder* trace) {
+  const std::int64_t B = cfg_.train.micro_batch, M = cfg_.train.micro_batches, dp = cfg_.parallel.dp;
+  const std::int64_t first_mb = step * M * dp + data_parallel_->rank() * M;
+  pipeline_->store().zero_grads();
+  const RowsFn rows = [&](std::int64_t mb, std::int32_t* out) {
+    fill_rows(data::Split::train, static_cast<std::uint64_t>((first_mb + mb) * B), out);
+  };
+  double loss = pipeline_->forward_backward(rows, 1.0 / static_cast<double>(M * dp), trace);
+  if (dp > 1) {
+    const std::int64_t start = trace != nullptr ? trace->now_us() : 0;
+    sum_data_parallel_gradients();
+    data_parallel_->allreduce_sum(&loss, 1);
+    if (trace != nullptr) trace->add("allreduce", "allreduce", start, trace->now_us() - start, -1, -1);
   }
-  return loss / static_cast<double>(M);
+  return loss / static_cast<double>(M * dp);
 }
 
-double Trainer::evaluate() { return validation_loss(*model_, *data_, cfg_); }
+// Gradients summed over the replicas in buckets of about 4 MiB (one message per bucket, not per tensor).
+void Trainer::sum_data_parallel_gradients() {
+  constexpr std::int64_t kBucketFloats = std::int64_t{1} << 20;
+  std::vector<float> bucket;
+  std::vector<Tensor> members;
+  auto flush = [&] {
+    if (bucket.empty()) return;
+    data_parallel_->allreduce_sum(bucket.data(), static_cast<std::int64_t>(bucket.size()));
+    std::size_t offset = 0;
+    for (const Tensor& g : members) {
+      std::copy_n(bucket.data() + offset, g.numel(), g.ptr<float>());
+      offset += static_cast<std::size_t>(g.numel());
+    }
+    bucket.clear();
+    members.clear();
+  };
+  for (const auto& spec : pipeline_->store().specs()) {
+    const Tensor g = pipeline_->store().grad(spec.name);
+    bucket.insert(bucket.end(), g.ptr<float>(), g.ptr<float>() + g.numel());
+    members.push_back(g);
+    if (static_cast<std::int64_t>(bucket.size()) >= kBucketFloats) flush();
+  }
+  flush();
+}
 
+double Trainer::evaluate() {
+  const std::int64_t B = cfg_.train.micro_batch;
+  double sum = 0;
+  for (std::int64_t e = 0; e < cfg_.train.eval_batches; ++e) {
+    fill_rows(data::Split::val, static_cast<std::uint64_t>(e * B), rows_.data());
+    sum += pipeline_->forward_loss(rows_.data());
+  }
+  return sum / static_cast<double>(cfg_.train.eval_batches);
+}
+
+nlohmann::json Trainer::diagnostics() {
+  fill_rows(data::Split::val, 0, rows_.data());
+  pipeline_->forward_loss(rows_.data());
+  const std::vector<HostTensor> h_res = pipeline_->gather_h_res();
+  nlohmann::json rec = nlohmann::json::object();
+  if (pipe_->rank() != 0) return rec;
+  if (cfg_.residual.type == config::ResidualType::residual) {  // H_res = 1 in every layer
+    rec["amax_fwd"] = rec["amax_bwd"] = rec["amax_fwd_max"] = rec["amax_bwd_max"] = 1.0;
+    rec["hres_dist_identity"] = 0.0;
+    return rec;
+  }
+  std::vector<Tensor> h;
+  for (const auto& t : h_res) h.push_back(t.view());
+  const auto d = ops::hres_diagnostics(h);
+  rec["amax_fwd"] = d.composite_forward_gain.mean;
+  rec["amax_bwd"] = d.composite_backward_gain.mean;
+  rec["amax_fwd_max"] = d.composite_forward_gain.max;
+  rec["amax_bwd_max"] = d.composite_backward_gain.max;
+  rec["layer_fwd_gain"] = gains(d, true);
+  rec["layer_bwd_gain"] = gains(d, false);
+  rec["hres_dist_identity"] = d.identity_distance;
+  return rec;
+}
+
+// One checkpoint of the whole model, whatever the layout: pipeline rank 0 of replica 0 gathers every parameter
+// and its AdamW moments from their owners and writes them under their global names.
 std::string Trainer::save(std::int64_t step) {
+  if (data_parallel_->rank() != 0) return "";
+  std::vector<std::string> names;
+  for (const auto& s : model::model_parameter_specs(cfg_)) names.push_back(s.name);
+  const auto state = optimizer_->state_tensors();
+  auto& store = pipeline_->store();
+  const auto params = pipeline_->gather_to_first(names, [&](const std::string& n) { return store.param(n); });
+  const auto m = pipeline_->gather_to_first(names, [&](const std::string& n) { return state.at("m." + n); });
+  const auto v = pipeline_->gather_to_first(names, [&](const std::string& n) { return state.at("v." + n); });
+  if (!leader()) return "";
   CheckpointData data;
   data.step = step;
-  for (const auto& s : model_->store().specs()) data.model.push_back({s.name, model_->store().param(s.name)});
-  for (const auto& [name, t] : optimizer_->state_tensors()) data.optimizer.push_back({name, t});
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    data.model.push_back({names[k], params[k].view()});
+    data.optimizer.push_back({"m." + names[k], m[k].view()});
+    data.optimizer.push_back({"v." + names[k], v[k].view()});
+  }
   data.state = {{"adam_updates", optimizer_->updates()},
                 {"consecutive_skips", consecutive_skips_},
                 {"identity", identity_of(cfg_)},
@@ -115,16 +202,21 @@ std::string Trainer::save(std::int64_t step) {
   return save_checkpoint(opts_.run_dir, data, cfg_.checkpoint.keep);
 }
 
+// Every rank reads the checkpoint and takes the tensors of the parameters it holds, so a checkpoint of any
+// pipeline layout resumes in any other.
 std::int64_t Trainer::restore() {
   const LoadedCheckpoint ck = load_checkpoint(opts_.run_dir);
   MHC_CHECK(ck.state.contains("identity") && ck.state["identity"] == identity_of(cfg_), ConfigError,
             "checkpoint '", ck.dir, "' was written for another model/residual/data config than this run's; resume with ",
             "the run's own config (", (fs::path(opts_.run_dir) / "config.resolved.json").string(), ")");
   std::vector<io::NamedTensor> params, state;
-  for (const auto& s : model_->store().specs()) params.push_back({s.name, model_->store().param(s.name)});
+  auto& store = pipeline_->store();
+  for (const auto& s : store.specs()) params.push_back({s.name, store.param(s.name)});
   for (const auto& [name, t] : optimizer_->state_tensors()) state.push_back({name, t});
-  restore_tensors(ck.model, params, false);
-  restore_tensors(ck.optimizer, state, false);
+  const bool subset = static_cast<std::int64_t>(store.specs().size()) < static_cast<std::int64_t>(
+                                                                            model::model_parameter_specs(cfg_).size());
+  restore_tensors(ck.model, params, subset);
+  restore_tensors(ck.optimizer, state, subset);
   optimizer_->set_updates(ck.state.at("adam_updates").get<std::int64_t>());
   consecutive_skips_ = ck.state.at("consecutive_skips").get<std::int64_t>();
   return ck.step;
@@ -133,39 +225,56 @@ std::int64_t Trainer::restore() {
 TrainResult Trainer::run() {
   fs::create_directories(opts_.run_dir);
   std::int64_t step = opts_.resume ? restore() : 0;
-  write_file_atomic((fs::path(opts_.run_dir) / "config.resolved.json").string(), config::to_json(cfg_).dump(2) + "\n");
-  MetricsWriter metrics(opts_.run_dir, opts_.resume ? step : -1);
+  if (leader())
+    write_file_atomic((fs::path(opts_.run_dir) / "config.resolved.json").string(),
+                      config::to_json(cfg_).dump(2) + "\n");
+  std::unique_ptr<MetricsWriter> metrics;
+  if (leader()) metrics = std::make_unique<MetricsWriter>(opts_.run_dir, opts_.resume ? step : -1);
+  const bool console = opts_.console && leader();
   const auto lr_p = lr_params(cfg_);
   const auto& t = cfg_.train;
-  const std::int64_t tokens_per_step = t.micro_batch * t.micro_batches * cfg_.model.seq_len;
-  if (opts_.console)
-    spdlog::info("{}: {} parameters, {} | {} steps of {} tokens{}", opts_.run_dir,
-                 model::count_parameters(model_->store().specs()), data_->describe(), t.steps, tokens_per_step,
+  const std::int64_t tokens_per_step = t.micro_batch * t.micro_batches * cfg_.parallel.dp * cfg_.model.seq_len;
+  if (console)
+    spdlog::info("{}: {} parameters, {} | {} steps of {} tokens{}{}", opts_.run_dir,
+                 model::count_parameters(model::model_parameter_specs(cfg_)), data_->describe(), t.steps,
+                 tokens_per_step,
+                 world_.size() > 1 ? fmt::format(" | pp {} x dp {} ({})", cfg_.parallel.pp, cfg_.parallel.dp,
+                                                 config::to_string(cfg_.parallel.schedule))
+                                   : "",
                  opts_.resume ? " | resumed at step " + std::to_string(step) : "");
 
   TrainResult result;
+  dist::TraceRecorder trace;
+  trace.start_epoch(world_);
+  const std::int64_t trace_from = std::max(step, t.steps - opts_.trace_steps);
   const auto run_start = std::chrono::steady_clock::now();
   const std::int64_t first_step = step;
   while (step < t.steps) {
     const auto start = std::chrono::steady_clock::now();
     const double lr = learning_rate(step, lr_p);
-    const double loss = train_step(step);
-    std::vector<Tensor> grads;
-    for (const auto& s : model_->store().specs()) grads.push_back(model_->store().grad(s.name));
-    const double grad_norm = std::sqrt(ops::grad_norm_squared(grads));
+    dist::TraceRecorder* step_trace = opts_.trace_steps > 0 && step >= trace_from ? &trace : nullptr;
+    const std::int64_t step_start_us = trace.now_us();
+    const double loss = train_step(step, step_trace);
+    double norm_squared = pipeline_->owned_grad_norm_squared();
+    pipe_->allreduce_sum(&norm_squared, 1);
+    const double grad_norm = std::sqrt(norm_squared);
     const bool finite = std::isfinite(loss) && std::isfinite(grad_norm);
     if (finite) {
       consecutive_skips_ = 0;
+      auto& store = pipeline_->store();
       if (t.grad_clip > 0 && grad_norm > t.grad_clip)
-        for (auto& g : grads) ops::scale_inplace(g, t.grad_clip / grad_norm);
-      optimizer_->step(model_->store(), lr, t);
+        for (const auto& s : store.specs()) ops::scale_inplace(store.grad(s.name), t.grad_clip / grad_norm);
+      optimizer_->step(store, lr, t);
     } else {
       ++consecutive_skips_;
-      spdlog::warn("step {}: non-finite loss {} or gradient norm {}; update skipped", step + 1, loss, grad_norm);
+      if (leader())
+        spdlog::warn("step {}: non-finite loss {} or gradient norm {}; update skipped", step + 1, loss, grad_norm);
       MHC_CHECK(consecutive_skips_ < opts_.max_consecutive_skips, Error, consecutive_skips_,
                 " consecutive steps with a non-finite loss or gradient norm (last loss ", loss, ", grad norm ",
                 grad_norm, "); stopping. The newest checkpoint in '", opts_.run_dir, "/checkpoints' is intact");
     }
+    if (step_trace != nullptr)
+      trace.add("step " + std::to_string(step + 1), "step", step_start_us, trace.now_us() - step_start_us);
     ++step;
     const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result.last_loss = loss;
@@ -179,26 +288,9 @@ TrainResult Trainer::run() {
                          {"tok_s", static_cast<double>(tokens_per_step) / step_s}};
       if (!finite) rec["skipped"] = true;
       if (eval) rec["val_loss"] = evaluate();
-      if (diag) {
-        fill_rows(data::Split::val, 0);
-        model_->forward_loss(Tensor(rows_.data(), DType::i32, Shape{t.micro_batch, cfg_.model.seq_len + 1}));
-        const auto h = model_->last_h_res();
-        if (!h.empty()) {
-          const auto d = ops::hres_diagnostics(h);
-          rec["amax_fwd"] = d.composite_forward_gain.mean;
-          rec["amax_bwd"] = d.composite_backward_gain.mean;
-          rec["amax_fwd_max"] = d.composite_forward_gain.max;
-          rec["amax_bwd_max"] = d.composite_backward_gain.max;
-          rec["layer_fwd_gain"] = gains(d, true);
-          rec["layer_bwd_gain"] = gains(d, false);
-          rec["hres_dist_identity"] = d.identity_distance;
-        } else {  // residual: H_res = 1 in every layer
-          rec["amax_fwd"] = rec["amax_bwd"] = rec["amax_fwd_max"] = rec["amax_bwd_max"] = 1.0;
-          rec["hres_dist_identity"] = 0.0;
-        }
-      }
-      metrics.write(rec);
-      if (opts_.console && log) {
+      if (diag) rec.update(diagnostics());
+      if (metrics) metrics->write(rec);
+      if (console && log) {
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
         const double eta = elapsed / static_cast<double>(step - first_step) * static_cast<double>(t.steps - step);
         spdlog::info("step {}/{} | loss {:.4f}{} | lr {:.2e} | gnorm {:.3f} | {:.0f} tok/s | ETA {}", step, t.steps,
@@ -207,13 +299,19 @@ TrainResult Trainer::run() {
       }
     }
     if (cfg_.checkpoint.every > 0 && step % cfg_.checkpoint.every == 0 && step < t.steps) save(step);
-    if (opts_.stop_flag != nullptr && opts_.stop_flag->load()) {
+    // Every rank stops at the same step: a signal may reach the ranks at different times.
+    double stop = opts_.stop_flag != nullptr && opts_.stop_flag->load() ? 1.0 : 0.0;
+    if (world_.size() > 1) world_.allreduce_sum(&stop, 1);
+    if (stop > 0) {
       result.stopped_early = step < t.steps;
       break;
     }
   }
   const std::string dir = save(step);
-  if (opts_.console) spdlog::info("checkpoint {}", dir);
+  if (console) spdlog::info("checkpoint {}", dir);
+  if (opts_.trace_steps > 0) {
+    trace.write_chrome_trace(world_, (fs::path(opts_.run_dir) / "trace.json").string());
+  }
   result.steps_done = step;
   return result;
 }

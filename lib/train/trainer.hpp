@@ -1,5 +1,6 @@
-// Trainer: the single-process training loop - micro-batches with gradient accumulation, clipping, AdamW, LR
-// schedule, evaluation, stability diagnostics, metrics, checkpoints, resume, graceful stop.
+// Trainer: the training loop on one process or many (parallel.pp pipeline ranks x parallel.dp data-parallel
+// replicas) - micro-batches through the pipeline executor, data-parallel gradient sums, clipping by the global
+// norm, AdamW, LR schedule, evaluation, stability diagnostics, metrics, checkpoints, resume, graceful stop.
 #pragma once
 
 #include <atomic>
@@ -7,10 +8,15 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "config/config.hpp"
 #include "data/dataset.hpp"
+#include "dist/communicator.hpp"
+#include "dist/trace.hpp"
 #include "model/model.hpp"
 #include "train/optimizer.hpp"
+#include "train/pipeline.hpp"
 
 namespace mhc::train {
 
@@ -20,6 +26,8 @@ struct TrainOptions {
   const std::atomic<bool>* stop_flag = nullptr;     // set by a signal: finish the step, checkpoint, return
   bool console = true;                              // one log line per log step
   std::int64_t max_consecutive_skips = 3;           // non-finite steps in a row before the run fails
+  dist::Communicator* world = nullptr;              // the job's ranks; null = dist::world()
+  std::int64_t trace_steps = 10;                    // the last this many steps go to RUN_DIR/trace.json (0 = none)
 };
 
 struct TrainResult {
@@ -28,25 +36,35 @@ struct TrainResult {
   bool stopped_early = false;   // by the stop flag
 };
 
+// World rank w is pipeline rank w % pp of data-parallel replica w / pp. Every rank constructs the Trainer and
+// calls run(); world rank 0 alone writes metrics, config.resolved.json, checkpoints and trace.json.
 class Trainer {
  public:
+  // ConfigError (on every rank) when the world size is not parallel.pp x parallel.dp.
   Trainer(const config::Config& cfg, TrainOptions opts);
   ~Trainer();
   TrainResult run();
 
-  model::Model& model() { return *model_; }
+  // This rank's parameters (its stages' share of the model).
+  model::ParameterStore& store() { return pipeline_->store(); }
 
  private:
-  double train_step(std::int64_t step);    // returns the step loss; gradients accumulated in the store
+  double train_step(std::int64_t step, dist::TraceRecorder* trace);  // the step loss; gradients summed
   double evaluate();                       // mean val loss over eval_batches
-  void fill_rows(data::Split split, std::uint64_t first_row);
-  std::string save(std::int64_t step);     // checkpoint of the state after `step` completed steps
+  nlohmann::json diagnostics();            // amax and H_res statistics on val rows (world rank 0; {} elsewhere)
+  void fill_rows(data::Split split, std::uint64_t first_row, std::int32_t* rows) const;
+  void sum_data_parallel_gradients();
+  std::string save(std::int64_t step);     // checkpoint of the state after `step` completed steps ("" off rank 0)
   std::int64_t restore();                  // from the newest checkpoint; returns its step
+  bool leader() const { return world_.rank() == 0; }
 
   config::Config cfg_;
   TrainOptions opts_;
+  dist::Communicator& world_;
+  std::unique_ptr<dist::Communicator> pipe_;  // the ranks of this replica's pipeline
+  std::unique_ptr<dist::Communicator> data_parallel_;  // the ranks of the same pipeline rank in every replica
   std::unique_ptr<data::Dataset> data_;
-  std::unique_ptr<model::Model> model_;
+  std::unique_ptr<PipelineExecutor> pipeline_;
   std::unique_ptr<AdamW> optimizer_;
   std::vector<std::int32_t> rows_;          // (micro_batch, T + 1)
   std::int64_t consecutive_skips_ = 0;

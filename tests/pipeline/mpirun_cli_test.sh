@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# mhc-train under mpirun, end to end: a 2-rank pipeline run writes metrics, a whole-model checkpoint and a Chrome
+# trace; a wrong rank count is one error on every rank; a rank that fails alone (its data file is unreadable,
+# as on a node without the file) ends the whole job within seconds with that rank's message.
+# Usage: mpirun_cli_test.sh MPIEXEC PATH/TO/mhc-train REPO_ROOT
+set -u
+mpiexec=$1
+bin=$2
+root=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+run=("$mpiexec" --oversubscribe)
+failed=0
+fail() { echo "FAIL: $*"; failed=1; }
+
+small=(--set model.d_model=32 --set model.n_heads=2 --set model.ffn_hidden=64 --set model.seq_len=16
+       --set train.micro_batch=2 --set train.steps=4 --set train.eval_every=4 --set train.diag_every=4)
+
+# A 2-rank DualPipeV run.
+out=$("${run[@]}" -np 2 "$bin" train --config "$root/configs/pp2-dualpipev-mhc.json" "${small[@]}" \
+      --out "$tmp/pp2" 2>&1)
+rc=$?
+[ $rc -eq 0 ] || fail "pp2 run exited $rc: $(echo "$out" | tail -5)"
+[ "$(wc -l <"$tmp/pp2/metrics.jsonl")" -eq 4 ] || fail "pp2 run: metrics.jsonl has not 4 lines"
+grep -q '"val_loss"' "$tmp/pp2/metrics.jsonl" || fail "pp2 run: no val_loss"
+grep -q '"amax_fwd"' "$tmp/pp2/metrics.jsonl" || fail "pp2 run: no diagnostics"
+[ -f "$tmp/pp2/checkpoints/step_00000004/model.safetensors" ] || fail "pp2 run: no checkpoint"
+python3 - "$tmp/pp2/trace.json" <<'PY' || fail "pp2 run: trace.json is not a 2-row Chrome trace"
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+spans = [e for e in ev if e.get("ph") == "X"]
+assert {e["tid"] for e in spans} == {0, 1}, "one row per rank"
+assert {"F", "B", "W", "step"} <= {e["cat"] for e in spans}, "compute and step spans"
+PY
+summary=$(python3 "$root/scripts/trace_summary.py" "$tmp/pp2/trace.json") || fail "trace_summary.py failed: $summary"
+grep -q "mean bubble over ranks" <<<"$summary" || fail "trace_summary.py printed no bubble: $summary"
+
+# Wrong rank count: every rank says so, exit 2.
+out=$("${run[@]}" -np 3 "$bin" train --config "$root/configs/pp2-1f1b-mhc.json" "${small[@]}" --out "$tmp/bad" 2>&1)
+rc=$?
+[ $rc -ne 0 ] || fail "3 ranks for pp 2 x dp 1 exited 0"
+grep -q "this job has 3 ranks but parallel.pp x parallel.dp = 2 x 1 = 2" <<<"$out" || fail "no rank-count error: $out"
+
+# Rank 1 alone cannot read its data file; rank 0 would wait for it forever without error propagation.
+head -c 20000 "$root/README.md" >"$tmp/corpus.txt"
+text=(--set data.source=text)
+start=$(date +%s)
+out=$(timeout 60 "${run[@]}" -np 1 "$bin" train --config "$root/configs/pp2-1f1b-mhc.json" "${small[@]}" "${text[@]}" \
+        --set data.path="$tmp/corpus.txt" --out "$tmp/fault" : \
+      -np 1 "$bin" train --config "$root/configs/pp2-1f1b-mhc.json" "${small[@]}" "${text[@]}" \
+        --set data.path="$tmp/missing/corpus.txt" --out "$tmp/fault" 2>&1)
+rc=$?
+secs=$(( $(date +%s) - start ))
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "failing rank: job exit $rc (124 = hung until the timeout)"
+[ $secs -le 30 ] || fail "failing rank: the job took $secs s to end"
+grep -q "rank 1 of 2" <<<"$out" || fail "failing rank: no 'rank 1 of 2' in the output: $out"
+grep -q "missing/corpus.txt" <<<"$out" || fail "failing rank: rank 1's message (the path) is missing: $out"
+
+[ $failed -eq 0 ] && echo "mpirun cli tests passed"
+exit $failed
