@@ -1,4 +1,5 @@
-// `mhc-train plan`: the resolved config, parameter counts per component and a static memory estimate.
+// `mhc-train plan`: the resolved config, parameter counts per component, a static memory estimate and, with
+// pipeline parallelism, the schedule's simulated per-rank timeline and bubble.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -6,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "dist/schedule.hpp"
+#include "dist/simulator.hpp"
 #include "model/model.hpp"
 #include "model/param_specs.hpp"
 
@@ -24,6 +27,34 @@ std::string human_bytes(std::int64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", v, units[u]);
   return buf;
+}
+
+// The schedule simulated with unit costs: per-rank timeline and bubble fraction (idle time / makespan).
+void print_pipeline(const config::Config& cfg) {
+  const auto& p = cfg.parallel;
+  const dist::ScheduleKind kind = dist::parse_schedule_kind(config::to_string(p.schedule));
+  const int ranks = static_cast<int>(p.pp), micro_batches = static_cast<int>(cfg.train.micro_batches);
+  // F, B and W cost the same: every linear layer's forward is one GEMM and its backward two of the same size, one
+  // for the input gradient (B) and one for the weight gradient (W). Communication is taken as free.
+  const dist::Costs costs{1.0, 1.0, 1.0, 0.0};
+  const dist::SimResult sim = dist::simulate(dist::build_schedule(kind, ranks, micro_batches), costs);
+  std::string layout;
+  for (std::int64_t blocks : config::resolved_layout(cfg)) {
+    layout += (layout.empty() ? "" : ", ") + std::to_string(blocks);
+  }
+  std::cout << "\npipeline schedule \"" << config::to_string(p.schedule) << "\": " << ranks << " ranks, "
+            << dist::stage_count(kind, ranks) << " stages (blocks per stage: " << layout << "), " << micro_batches
+            << " micro-batches per step";
+  if (p.dp > 1) std::cout << ", the same on each of the " << p.dp << " data-parallel replicas";
+  std::cout << "\n  simulated with unit costs F = B = W = 1 (forward, input-gradient and weight-gradient GEMMs are "
+               "equally large)\n  and communication time 0; every stage costs the same whatever its block count. "
+               "Lower-case: a rank's second stage.\n"
+            << dist::render_timeline(sim, costs);
+  std::printf("bubble (time a rank does not compute / makespan %g):\n", sim.makespan);
+  for (std::size_t r = 0; r < sim.bubble_per_rank.size(); ++r) {
+    std::printf("  rank %-3zu %6.3f\n", r, sim.bubble_per_rank[r] / sim.makespan);
+  }
+  std::printf("  overall  %6.3f (mean over ranks)\n", sim.bubble_mean / sim.makespan);
 }
 
 void print_plan(const config::Config& cfg) {
@@ -56,13 +87,15 @@ void print_plan(const config::Config& cfg) {
             << model::Model::resolve_block_layers(cfg) << " of " << 2 * cfg.model.n_blocks
             << " residual layers (recompute.block_layers \"" << cfg.recompute.block_layers << "\")\n"
             << "    this config     recompute " << (recompute ? "on" : "off") << "\n";
+  if (cfg.parallel.pp > 1) print_pipeline(cfg);
 }
 
 }  // namespace
 
 void register_plan(CLI::App& app) {
   auto flags = std::make_shared<CommonFlags>();
-  auto* plan = app.add_subcommand("plan", "print the resolved config, parameter counts and memory estimate");
+  auto* plan = app.add_subcommand(
+      "plan", "print the resolved config, parameter counts, memory estimate and pipeline timeline");
   add_common_flags(plan, *flags);
   plan->callback([flags] { print_plan(load_config_from_flags(*flags)); });
 }
