@@ -78,7 +78,7 @@ expect eval-truncated 1 "model.safetensors" -- "$bin" eval --checkpoint "$tmp/ru
 expect train-bad-vocab 1 "token id" -- "$bin" train "${small[@]}" --set data.source=tokens --set "data.path=$tmp/shards" \
   --set model.vocab_size=65 --out "$tmp/run-vocab"
 
-expect train-pp-refused 2 "parallel.pp = 2" -- "$bin" train "${small[@]}" --set model.n_blocks=2 --set parallel.pp=2 --out "$tmp/run-pp"
+expect train-pp-needs-ranks 2 "this job has 1 rank but parallel.pp x parallel.dp = 2 x 1 = 2" -- "$bin" train "${small[@]}" --set model.n_blocks=2 --set parallel.pp=2 --out "$tmp/run-pp"
 expect train-cuda-refused 2 'parallel.device "cuda"' -- "$bin" train "${small[@]}" --set parallel.device=cuda \
   --out "$tmp/run-cuda"
 

@@ -15,7 +15,8 @@ failed=0
 fail() { echo "FAIL: $*"; failed=1; }
 
 small=(--set model.d_model=32 --set model.n_heads=2 --set model.ffn_hidden=64 --set model.seq_len=16
-       --set train.micro_batch=2 --set train.steps=4 --set train.eval_every=4 --set train.diag_every=4)
+       --set train.micro_batch=2 --set train.steps=4 --set train.warmup=1 --set train.eval_every=4 --set train.log_every=1
+       --set train.diag_every=4)
 
 # A 2-rank DualPipeV run.
 out=$("${run[@]}" -np 2 "$bin" train --config "$root/configs/pp2-dualpipev-mhc.json" "${small[@]}" \
