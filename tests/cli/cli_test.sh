@@ -31,6 +31,8 @@ expect version 0 "^mhc-train [0-9]+\.[0-9]+\.[0-9]+" -- "$bin" --version
 expect no-subcommand 2 "subcommand" -- "$bin"
 expect plan-default 0 "parameters by component" -- "$bin" plan
 expect plan-set 0 '"type": "hc"' -- "$bin" plan --set residual.type=hc
+expect plan-pipeline 0 "overall +0\.200 " -- "$bin" plan --set parallel.pp=4 --set train.micro_batches=8
+expect plan-dualpipe 0 "rank 3 +[0-9.]+" -- "$bin" plan --set parallel.pp=4 --set parallel.schedule=dualpipe --set train.micro_batches=8
 for arm in residual hc mhc; do
   expect "plan-tiny-$arm" 0 "\"type\": \"$arm\"" -- "$bin" plan --config "$root/configs/tiny-$arm.json"
 done
