@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <set>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -55,6 +57,29 @@ void print_pipeline(const config::Config& cfg) {
     std::printf("  rank %-3zu %6.3f\n", r, sim.bubble_per_rank[r] / sim.makespan);
   }
   std::printf("  overall  %6.3f (mean over ranks)\n", sim.bubble_mean / sim.makespan);
+
+  // What each rank holds: its stages' parameters (fp32 values, gradients, two AdamW moments) and one activation
+  // slot per micro-batch its stages keep in flight (exactly what the executor allocates).
+  const bool recompute = cfg.recompute.mhc && cfg.residual.type != config::ResidualType::residual;
+  const auto schedule = dist::build_schedule(kind, ranks, micro_batches);
+  std::cout << "memory per rank (recompute " << (recompute ? "on" : "off") << "):\n";
+  for (int r = 0; r < ranks; ++r) {
+    std::set<std::string> names;
+    std::int64_t activations = 0;
+    std::string stages;
+    for (const auto& [stage, slots] : dist::peak_in_flight(schedule[static_cast<std::size_t>(r)])) {
+      const auto part = model::StagePart::of_stage(cfg, stage);
+      for (const auto& spec : model::stage_parameter_specs(cfg, part)) names.insert(spec.name);
+      activations += slots * model::Model::predicted_activation_bytes(cfg, DType::f32, cfg.train.micro_batch,
+                                                                       recompute, part);
+      stages += (stages.empty() ? "" : ", ") + std::to_string(stage) + " (" + std::to_string(slots) + " in flight)";
+    }
+    std::int64_t params = 0;
+    for (const auto& spec : model::model_parameter_specs(cfg))
+      if (names.count(spec.name) != 0) params += spec.shape.numel();
+    std::printf("  rank %-3d stages %s: parameters + gradients + AdamW %s, activations %s\n", r, stages.c_str(),
+                human_bytes(16 * params).c_str(), human_bytes(activations).c_str());
+  }
 }
 
 void print_plan(const config::Config& cfg) {

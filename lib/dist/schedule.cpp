@@ -16,6 +16,15 @@ bool operator==(const Instruction& a, const Instruction& b) {
 
 int stage_count(ScheduleKind kind, int ranks) { return kind == ScheduleKind::dualpipev ? 2 * ranks : ranks; }
 
+std::map<int, int> peak_in_flight(const std::vector<Instruction>& list) {
+  std::map<int, int> live, peak;
+  for (const auto& in : list) {
+    if (in.op == Op::F) peak[in.stage] = std::max(peak[in.stage], ++live[in.stage]);
+    if (in.op == Op::W) --live[in.stage];
+  }
+  return peak;
+}
+
 int rank_of_stage(ScheduleKind kind, int ranks, int micro_batches, int mb, int stage) {
   switch (kind) {
     case ScheduleKind::one_f_one_b:

@@ -1,6 +1,7 @@
 // Pipeline schedules as data: one instruction list per rank for 1F1B, DualPipe and DualPipeV.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ using Schedule = std::vector<std::vector<Instruction>>;  // [rank][position]
 // nB1F1B0, nB1B0, nWB0, nW) in compute order; an overlapped F&B pair is emitted as F then B (then W when
 // the phase does not defer it), receives right before the compute that needs them, sends right after.
 Schedule build_schedule(ScheduleKind kind, int ranks, int micro_batches);
+
+// For one rank's list: per stage, the most micro-batches between their F and their W (the activation slots the
+// stage needs).
+std::map<int, int> peak_in_flight(const std::vector<Instruction>& list);
 
 // Number of stages of a schedule kind on `ranks` ranks (ranks for 1F1B and DualPipe, 2 * ranks for DualPipeV).
 int stage_count(ScheduleKind kind, int ranks);

@@ -71,14 +71,8 @@ PipelineExecutor::PipelineExecutor(const config::Config& cfg, dist::Communicator
   store_ = std::make_unique<model::ParameterStore>(rank_specs(cfg, held[static_cast<std::size_t>(rank_)]), cfg,
                                                    DType::f32, seed);
 
-  // Slots: the most micro-batches of a stage between their F and their W.
-  std::map<int, int> live, peak;
-  for (const auto& in : list_) {
-    if (in.op == dist::Op::F) peak[in.stage] = std::max(peak[in.stage], ++live[in.stage]);
-    if (in.op == dist::Op::W) --live[in.stage];
-  }
   const std::int64_t B = cfg.train.micro_batch;
-  for (const auto& [stage, count] : peak) {
+  for (const auto& [stage, count] : dist::peak_in_flight(list_)) {
     auto slots = std::make_unique<StageSlots>();
     slots->part = model::StagePart::of_stage(cfg, stage);
     for (int k = count - 1; k >= 0; --k) {

@@ -142,17 +142,22 @@ void check_curves(const std::vector<double>& got, const std::vector<double>& ref
 
 }  // namespace
 
-// One step's loss and every parameter gradient against Model::forward_backward over the same micro-batches.
-// 1F1B without tied embeddings sums every gradient in the single-process order: bitwise. Elsewhere a gradient
+// One step's loss and every parameter gradient against Model::forward_backward over the same micro-batches (no
+// recompute). 1F1B without tied embeddings sums every gradient in the single-process order: bitwise, with
+// recompute on too (recompute blocks end at stage boundaries and rebuild bitwise). Elsewhere a gradient
 // is a sum of partial sums (DualPipe's two copies, an embedding tied across stages): relative 1e-5.
 TEST_CASE("every schedule x connection: one step's loss and gradients match the single process", "[pipeline]") {
   const int ranks = world().size();
   for (const auto schedule : schedules_for(ranks))
     for (const auto type : kTypes)
-      for (const bool tied : {false, true}) {
+      for (const int variant : {0, 1, 2}) {  // untied; tied embeddings; untied with recompute, one block per stage
         auto cfg = small(type, schedule, ranks, 1, 2 * ranks);
+        const bool tied = variant == 1;
         cfg.model.tie_embeddings = tied;
-        INFO("schedule " << config::to_string(schedule) << " type " << config::to_string(type) << " tied " << tied);
+        cfg.recompute.mhc = variant == 2;
+        cfg.recompute.block_layers = "stage";
+        INFO("schedule " << config::to_string(schedule) << " type " << config::to_string(type) << " tied " << tied
+                         << " recompute " << cfg.recompute.mhc);
         const auto data = data::make_dataset(cfg);
         const std::int64_t B = cfg.train.micro_batch, L = cfg.model.seq_len + 1, M = cfg.train.micro_batches;
         const train::RowsFn rows = [&](std::int64_t mb, std::int32_t* out) {
@@ -160,6 +165,13 @@ TEST_CASE("every schedule x connection: one step's loss and gradients match the 
             data->row(data::Split::train, static_cast<std::uint64_t>(mb * B + r), L, out + r * L);
         };
         train::PipelineExecutor pipe(cfg, world(), cfg.train.seed);
+        // The activation bytes the rank holds are what `plan` predicts: a slot per micro-batch in flight.
+        std::int64_t predicted = 0;
+        for (const auto& [stage, slots] : pipe.slots_per_stage())
+          predicted += slots * model::Model::predicted_activation_bytes(cfg, DType::f32, cfg.train.micro_batch,
+                                                                        cfg.recompute.mhc,
+                                                                        model::StagePart::of_stage(cfg, stage));
+        CHECK(pipe.activation_bytes() == predicted);
         const double loss = pipe.forward_backward(rows, 1.0 / static_cast<double>(M), nullptr);
 
         model::Model ref(single(cfg), DType::f32, cfg.train.seed, B);
