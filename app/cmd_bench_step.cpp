@@ -2,6 +2,7 @@
 // tokens/s and achieved GFLOP/s against the sgemm rate measured in the same run.
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <iostream>
 #include <memory>
 
@@ -27,6 +28,9 @@ struct StepBenchFlags {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
+
+// CPU seconds of the whole process (every thread) so far: less disturbed than wall time on a shared machine.
+double process_cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -67,9 +71,10 @@ void run_step_bench(const StepBenchFlags& f) {
   const auto data = data::make_dataset(cfg);
   const std::int64_t B = t.micro_batch, L = cfg.model.seq_len + 1;
   std::vector<std::int32_t> rows(static_cast<std::size_t>(B * L));
-  std::vector<double> step_s;
+  std::vector<double> step_s, cpu_s;
   for (int s = 0; s <= f.steps; ++s) {  // step 0 is the warm-up
     const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = process_cpu_seconds();
     model.store().zero_grads();
     for (std::int64_t m = 0; m < t.micro_batches; ++m) {
       for (std::int64_t r = 0; r < B; ++r)
@@ -78,7 +83,10 @@ void run_step_bench(const StepBenchFlags& f) {
       model.forward_backward(Tensor(rows.data(), DType::i32, Shape{B, L}), 1.0 / static_cast<double>(t.micro_batches));
     }
     adam.step(model.store(), t.lr, t);
-    if (s > 0) step_s.push_back(seconds_since(t0));
+    if (s > 0) {
+      step_s.push_back(seconds_since(t0));
+      cpu_s.push_back(process_cpu_seconds() - c0);
+    }
   }
   const double tokens = static_cast<double>(B * t.micro_batches * cfg.model.seq_len);
   const double s_med = median(step_s), fpt = flops_per_token(cfg, model);
@@ -90,6 +98,7 @@ void run_step_bench(const StepBenchFlags& f) {
                            {"tokens_per_step", tokens},
                            {"steps_timed", f.steps},
                            {"step_ms_median", s_med * 1e3},
+                           {"step_cpu_ms_median", median(cpu_s) * 1e3},
                            {"tok_s", tokens / s_med},
                            {"flops_per_token", fpt},
                            {"achieved_gflops", achieved},
