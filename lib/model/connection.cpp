@@ -190,8 +190,6 @@ std::vector<TensorSpec> HcConnection::activation_specs(std::int64_t batch) const
   return hc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
 }
 
-std::vector<std::string> HcConnection::transient_entries() const { return kHcTransient; }
-
 void HcConnection::coefficients_forward(const ActivationContext& c, Tensor x) {
   const Shape flat{x.dim(0) * n_, d_model_};
   ops::rmsnorm_forward(c["xb"].reshape(flat), c["rstd_b"], x.reshape(flat), param("norm.weight"), kNormEps);
@@ -223,8 +221,6 @@ MhcConnection::MhcConnection(const config::Config& cfg, const ParameterStore& st
 std::vector<TensorSpec> MhcConnection::activation_specs(std::int64_t batch) const {
   return mhc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
 }
-
-std::vector<std::string> MhcConnection::transient_entries() const { return kMhcTransient; }
 
 void MhcConnection::coefficients_forward(const ActivationContext& c, Tensor x) {
   ops::mhc_coeffs_forward(c["h_pre"], c["h_post"], c["res_logits"], c["proj"], c["rstd"], x, param("phi"),

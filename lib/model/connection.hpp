@@ -38,9 +38,6 @@ class Connection {
   // u = H_pre x and f.rebuild_input, and writes x_out unless it is undefined (a block's last layer). Every tensor
   // is bitwise forward's (same deterministic ops on the same inputs).
   virtual void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) = 0;
-  // The entries of activation_specs that backward_input alone writes and reads (free again once it returns), so
-  // layers whose backwards run one after another may share them.
-  virtual std::vector<std::string> transient_entries() const = 0;
 
  protected:
   Connection(const config::Config& cfg, std::string prefix, std::int64_t n);
@@ -61,7 +58,6 @@ class ResidualConnection final : public Connection {
   void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
   void backward_weight(const LayerContext& ctx, Sublayer& f) override;
   void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
-  std::vector<std::string> transient_entries() const override { return {}; }
 
  private:
   DType dtype_;
@@ -103,7 +99,6 @@ class HcConnection final : public MixingConnection {
  public:
   HcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
   std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
-  std::vector<std::string> transient_entries() const override;
 
  private:
   void coefficients_forward(const ActivationContext& c, Tensor x) override;
@@ -117,7 +112,6 @@ class MhcConnection final : public MixingConnection {
  public:
   MhcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
   std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
-  std::vector<std::string> transient_entries() const override;
 
  private:
   void coefficients_forward(const ActivationContext& c, Tensor x) override;
@@ -126,10 +120,11 @@ class MhcConnection final : public MixingConnection {
   int sinkhorn_iters_;
 };
 
-// The tensors one connection of cfg.residual.type keeps for a micro-batch of `batch` sequences, and which of them
-// are transient, without building it (the `plan` prediction); equal to make_connection(cfg, ...)->activation_specs
-// and ->transient_entries for a store of `dtype`.
+// The tensors one connection of cfg.residual.type keeps for a micro-batch of `batch` sequences, without building
+// it (the `plan` prediction); equal to make_connection(cfg, ...)->activation_specs(batch) for a store of `dtype`.
 std::vector<TensorSpec> connection_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch);
+// The entries of those that backward_input alone writes and reads (free again once it returns): layers whose
+// backwards run one after another may share them (selective recomputation does).
 std::vector<std::string> connection_transient_entries(const config::Config& cfg);
 
 // The connection of cfg.residual.type for the layer whose parameters live under `prefix` (e.g. "blocks.3.attn.conn").

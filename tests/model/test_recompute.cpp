@@ -4,8 +4,10 @@
 
 #include <vector>
 
+#include "core/rng.hpp"
 #include "model/model.hpp"
 #include "model_test_util.hpp"
+#include "support/gradcheck.hpp"
 
 using namespace mhc;
 using namespace mhc::model;
@@ -167,4 +169,31 @@ TEST_CASE("an activation context takes views for named entries and owns the rest
   CHECK_THROWS_AS(ActivationContext("bad", layout, TensorViews{{"a", owner["b"]}}), ShapeError);
   CHECK_THROWS_WITH(ActivationContext("bad", layout, TensorViews{{"c", owner["a"]}}),
                     Catch::Contains("view c is not in the layout"));
+}
+
+TEST_CASE("W reads none of the connection's transient entries, so layers may share them", "[recompute][model]") {
+  for (const RT type : {RT::hc, RT::mhc}) {
+    for (const auto kind : {SublayerKind::attention, SublayerKind::mlp}) {
+      INFO("type " << config::to_string(type) << (kind == SublayerKind::attention ? " attention" : " mlp"));
+      const config::Config cfg = test::tiny_config(type, 4);
+      ParameterStore store(model_parameter_specs(cfg), cfg, DType::f64, 3);
+      ResidualLayer layer(cfg, store, 0, kind);
+      const std::int64_t N = kBatch * cfg.model.seq_len, n = 4, C = cfg.model.d_model;
+      const HostTensor x = test::random_tensor(Shape{N, n, C}, "x"), dx_out = test::random_tensor(Shape{N, n, C}, "g");
+      HostTensor x_out(DType::f64, Shape{N, n, C}), dx_in(DType::f64, Shape{N, n, C});
+      std::vector<HostTensor> grads;
+      for (const bool clobber : {false, true}) {
+        const LayerContext ctx = layer.make_context(kBatch);
+        store.zero_grads();
+        layer.forward(ctx, x.view(), x_out.view());
+        layer.backward_input(ctx, dx_out.view(), dx_in.view());
+        if (clobber)
+          for (const auto& name : connection_transient_entries(cfg)) fill_constant(ctx.connection[name], 1e30);
+        layer.backward_weight(ctx);
+        for (const auto& s : store.specs()) grads.push_back(test::host_copy(store.grad(s.name)));
+      }
+      const std::size_t half = grads.size() / 2;
+      for (std::size_t k = 0; k < half; ++k) CHECK(test::bitwise_equal(grads[k].view(), grads[half + k].view()));
+    }
+  }
 }
