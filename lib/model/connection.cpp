@@ -35,12 +35,13 @@ void append(std::vector<TensorSpec>& specs, DType dtype, Shape shape, std::initi
   for (const char* name : names) specs.push_back({name, dtype, shape});
 }
 
-// hc saved: x, xb = per-stream RMSNorm(x), rstd_b, the coefficients, proj, y = F(u).
-// Backward buffers: dy, dh_pre/dh_post/dh_res, dproj, dxb (all kept for W), u/du/dx_norm (transient).
+// hc saved: x, xb = per-stream RMSNorm(x), rstd_b, the coefficients, proj, y = F(u) (u = H_pre x lives in F).
+// Backward buffers: dh_pre/dh_post/dh_res, dproj, dxb (all kept for W), du/dx_norm (transient; dy lives in F).
+const std::vector<std::string> kHcTransient{"du", "dx_norm"};
 std::vector<TensorSpec> hc_specs(std::int64_t N, std::int64_t n, std::int64_t C, DType t) {
   std::vector<TensorSpec> specs;
   append(specs, t, Shape{N, n, C}, {"x", "xb", "dxb", "dx_norm"});
-  append(specs, t, Shape{N, C}, {"u", "y", "dy", "du"});
+  append(specs, t, Shape{N, C}, {"y", "du"});
   append(specs, t, Shape{N * n}, {"rstd_b"});
   append(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
   append(specs, t, Shape{N, n, n}, {"h_res", "dh_res"});
@@ -48,13 +49,14 @@ std::vector<TensorSpec> hc_specs(std::int64_t N, std::int64_t n, std::int64_t C,
   return specs;
 }
 
-// mhc saved: x, the coefficients (h_res and its logits), proj, rstd, y = F(u).
-// Backward buffers: dy, dh_pre/dh_post/dh_res/dres_logits (transient), dtilde (kept for W), u/du (transient).
+// mhc saved: x, the coefficients (h_res and its logits), proj, rstd, y = F(u) (u = H_pre x lives in F).
+// Backward buffers: du/dh_pre/dh_post/dh_res/dres_logits (transient; dy lives in F), dtilde (kept for W).
+const std::vector<std::string> kMhcTransient{"du", "dh_pre", "dh_post", "dh_res", "dres_logits"};
 std::vector<TensorSpec> mhc_specs(std::int64_t N, std::int64_t n, std::int64_t C, DType t) {
   const std::int64_t K = n * n + 2 * n;
   std::vector<TensorSpec> specs;
   append(specs, t, Shape{N, n, C}, {"x"});
-  append(specs, t, Shape{N, C}, {"u", "y", "dy", "du"});
+  append(specs, t, Shape{N, C}, {"y", "du"});
   append(specs, t, Shape{N}, {"rstd"});
   append(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
   append(specs, t, Shape{N, n, n}, {"res_logits", "h_res", "dh_res", "dres_logits"});
@@ -70,6 +72,16 @@ std::vector<TensorSpec> connection_activation_specs(const config::Config& cfg, D
     case config::ResidualType::residual: return {};
     case config::ResidualType::hc: return hc_specs(N, n, C, dtype);
     case config::ResidualType::mhc: return mhc_specs(N, n, C, dtype);
+  }
+  MHC_CHECK(false, ConfigError, "unknown residual.type");
+  return {};
+}
+
+std::vector<std::string> connection_transient_entries(const config::Config& cfg) {
+  switch (cfg.residual.type) {
+    case config::ResidualType::residual: return {};
+    case config::ResidualType::hc: return kHcTransient;
+    case config::ResidualType::mhc: return kMhcTransient;
   }
   MHC_CHECK(false, ConfigError, "unknown residual.type");
   return {};
@@ -108,11 +120,9 @@ void ResidualConnection::backward_input(const LayerContext& ctx, Tensor dx_out, 
 
 void ResidualConnection::backward_weight(const LayerContext& ctx, Sublayer& f) { f.backward_weight(ctx.sublayer); }
 
-void ResidualConnection::forward_from_f_output(const LayerContext&, Tensor, Tensor) {
+void ResidualConnection::forward_from_f_output(const LayerContext&, Tensor, Tensor, Sublayer&) {
   MHC_CHECK(false, ConfigError, "residual connection ", prefix_, ": keeps no state, nothing to recompute");
 }
-
-// ---- hc --------------------------------------------------------------------------------------------------------
 
 // ---- shared by hc and mhc --------------------------------------------------------------------------------------
 
@@ -120,27 +130,32 @@ MixingConnection::MixingConnection(const config::Config& cfg, const ParameterSto
                                    const char* kind)
     : Connection(cfg, std::move(prefix), cfg.residual.n_streams), store_(store), kind_(kind) {}
 
-void MixingConnection::prepare_forward(const ActivationContext& c, Tensor x_in, Tensor x_out, const char* phase) {
+void MixingConnection::prepare_forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, bool save,
+                                       const char* phase) {
+  const ActivationContext& c = ctx.connection;
   const std::string what = kind_ + " " + phase + " x_in/x_out";
   check_streams(x_in, store_.dtype(), what.c_str());
-  check_streams(x_out, store_.dtype(), what.c_str());
+  if (x_out.defined()) check_streams(x_out, store_.dtype(), what.c_str());
   expect_shape(x_in, c["x"].shape, what.c_str());
-  copy_tensor(c["x"], x_in);
-  coefficients_forward(c);
+  if (save && x_in.data != c["x"].data) copy_tensor(c["x"], x_in);
+  coefficients_forward(c, x_in);
+  ops::stream_pre_apply_forward(Sublayer::input(ctx.sublayer), x_in, c["h_pre"]);
 }
 
+// F reads u from and writes y straight into the slots the backward reads them from.
 void MixingConnection::forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) {
   const ActivationContext& c = ctx.connection;
-  prepare_forward(c, x_in, x_out, "forward");
-  ops::stream_pre_apply_forward(c["u"], c["x"], c["h_pre"]);
-  f.forward(ctx.sublayer, c["u"], c["y"]);
-  ops::stream_post_res_forward(x_out, c["x"], c["y"], c["h_res"], c["h_post"]);
+  MHC_CHECK(x_out.defined(), ShapeError, kind_, " forward: x_out is undefined");
+  prepare_forward(ctx, x_in, x_out, ctx.saves_input, "forward");
+  f.forward(ctx.sublayer, Sublayer::input(ctx.sublayer), c["y"]);
+  ops::stream_post_res_forward(x_out, x_in, c["y"], c["h_res"], c["h_post"]);
 }
 
-void MixingConnection::forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) {
+void MixingConnection::forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) {
   const ActivationContext& c = ctx.connection;
-  prepare_forward(c, x_in, x_out, "recompute");
-  ops::stream_post_res_forward(x_out, c["x"], c["y"], c["h_res"], c["h_post"]);
+  prepare_forward(ctx, x_in, x_out, /*save=*/true, "recompute");
+  f.rebuild_input(ctx.sublayer);
+  if (x_out.defined()) ops::stream_post_res_forward(x_out, x_in, c["y"], c["h_res"], c["h_post"]);
 }
 
 // x feeds three consumers: the post+res mix, the pre-apply and the coefficients (all accumulate into dx_in).
@@ -152,11 +167,11 @@ void MixingConnection::backward_input(const LayerContext& ctx, Tensor dx_out, Te
   expect_shape(dx_out, c["x"].shape, out_name.c_str());
   expect_shape(dx_in, c["x"].shape, in_name.c_str());
   MHC_CHECK(dx_in.data != dx_out.data, ShapeError, kind_, " backward: dx_in must not alias dx_out");
-  const Tensor x = c["x"];
+  const Tensor x = c["x"], dy = Sublayer::output_grad(ctx.sublayer);
   fill_constant(dx_in, 0.0);
-  ops::stream_post_res_backward(dx_in, c["dy"], c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_res"],
+  ops::stream_post_res_backward(dx_in, dy, c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_res"],
                                 c["h_post"]);  // dx_in += H_res^T dx_out
-  f.backward_input(ctx.sublayer, c["dy"], c["du"]);
+  f.backward_input(ctx.sublayer, dy, c["du"]);
   ops::stream_pre_apply_backward(dx_in, c["dh_pre"], c["du"], x, c["h_pre"]);  // dx_in += h_pre du
   coefficients_backward_input(c, dx_in);
 }
@@ -175,9 +190,9 @@ std::vector<TensorSpec> HcConnection::activation_specs(std::int64_t batch) const
   return hc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
 }
 
-void HcConnection::coefficients_forward(const ActivationContext& c) {
-  const Shape flat{c["x"].dim(0) * n_, d_model_};
-  ops::rmsnorm_forward(c["xb"].reshape(flat), c["rstd_b"], c["x"].reshape(flat), param("norm.weight"), kNormEps);
+void HcConnection::coefficients_forward(const ActivationContext& c, Tensor x) {
+  const Shape flat{x.dim(0) * n_, d_model_};
+  ops::rmsnorm_forward(c["xb"].reshape(flat), c["rstd_b"], x.reshape(flat), param("norm.weight"), kNormEps);
   ops::hc_coeffs_forward(c["h_pre"], c["h_post"], c["h_res"], c["proj"], c["xb"], param("w"), param("s"),
                          param("am"), param("ar"), param("bb"));
 }
@@ -207,8 +222,8 @@ std::vector<TensorSpec> MhcConnection::activation_specs(std::int64_t batch) cons
   return mhc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
 }
 
-void MhcConnection::coefficients_forward(const ActivationContext& c) {
-  ops::mhc_coeffs_forward(c["h_pre"], c["h_post"], c["res_logits"], c["proj"], c["rstd"], c["x"], param("phi"),
+void MhcConnection::coefficients_forward(const ActivationContext& c, Tensor x) {
+  ops::mhc_coeffs_forward(c["h_pre"], c["h_post"], c["res_logits"], c["proj"], c["rstd"], x, param("phi"),
                           param("alpha"), param("bias"));
   ops::sinkhorn_forward(c["h_res"], c["res_logits"], sinkhorn_iters_);
 }

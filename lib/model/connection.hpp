@@ -19,23 +19,25 @@ class Connection {
  public:
   virtual ~Connection() = default;
 
-  // The tensors the connection keeps in ctx.connection for a micro-batch of `batch` sequences.
+  // The tensors the connection keeps in ctx.connection for a micro-batch of `batch` sequences. F's input u and its
+  // output gradient dy are not among them: the connection writes them straight into F's slots.
   virtual std::vector<TensorSpec> activation_specs(std::int64_t batch) const = 0;
   ActivationContext make_context(std::int64_t batch) const;
   std::int64_t n_streams() const { return n_; }
 
   // x_out (B*T, n, C) overwritten; must not alias x_in (B*T, n, C). Saves what the backward needs (x_in included
-  // where the backward reads it, so x_in need not outlive the call).
+  // where the backward reads it, so x_in need not outlive the call; not when ctx.saves_input is false).
   virtual void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) = 0;
   // B: dx_in (B*T, n, C) = dL/dx_in from dx_out (B*T, n, C) (overwritten; must not alias dx_out), calling
   // f.backward_input. Keeps in ctx what W needs.
   virtual void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) = 0;
   // W: f.backward_weight and the connection's weight gradients += (after backward_input on the same ctx).
   virtual void backward_weight(const LayerContext& ctx, Sublayer& f) = 0;
-  // Selective recomputation (spec 5): everything forward does except running F (and H_pre x, F's input, which F
-  // keeps itself), with F's output y already in ctx.connection["y"]. Rebuilds the coefficients in ctx and writes
-  // x_out bitwise equal to forward's (same deterministic ops on the same inputs). x_in may alias ctx's "x".
-  virtual void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) = 0;
+  // Selective recomputation (spec 5): everything forward does except running F, with F's output y already in
+  // ctx.connection["y"]: saves x_in (unless it is ctx's "x" already), rebuilds the coefficients, F's input
+  // u = H_pre x and f.rebuild_input, and writes x_out unless it is undefined (a block's last layer). Every tensor
+  // is bitwise forward's (same deterministic ops on the same inputs).
+  virtual void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) = 0;
 
  protected:
   Connection(const config::Config& cfg, std::string prefix, std::int64_t n);
@@ -55,7 +57,7 @@ class ResidualConnection final : public Connection {
   void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
   void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
   void backward_weight(const LayerContext& ctx, Sublayer& f) override;
-  void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) override;
+  void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
 
  private:
   DType dtype_;
@@ -69,12 +71,12 @@ class MixingConnection : public Connection {
   void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) final;
   void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) final;
   void backward_weight(const LayerContext& ctx, Sublayer& f) final;
-  void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) final;
+  void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) final;
 
  protected:
   MixingConnection(const config::Config& cfg, const ParameterStore& store, std::string prefix, const char* kind);
-  // From c["x"] (already a copy of x_in): h_pre, h_post, h_res and whatever the backward needs.
-  virtual void coefficients_forward(const ActivationContext& c) = 0;
+  // From x (B*T, n, C) (x_in or its saved copy c["x"]): h_pre, h_post, h_res and whatever the backward needs.
+  virtual void coefficients_forward(const ActivationContext& c, Tensor x) = 0;
   // From c["dh_pre"], c["dh_post"], c["dh_res"]: dx_in += the coefficients' share of dL/dx.
   virtual void coefficients_backward_input(const ActivationContext& c, Tensor dx_in) = 0;
   // The connection's own weight gradients += .
@@ -85,8 +87,9 @@ class MixingConnection : public Connection {
   const ParameterStore& store_;
 
  private:
-  // Checks x_in/x_out, copies x_in into ctx and computes the coefficients.
-  void prepare_forward(const ActivationContext& c, Tensor x_in, Tensor x_out, const char* phase);
+  // Checks x_in and x_out (when defined), saves x_in into c["x"] if `save` (unless it is that tensor) and computes
+  // the coefficients and u = H_pre x into F's input slot of ctx.
+  void prepare_forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, bool save, const char* phase);
   std::string kind_;  // "hc" or "mhc", for messages
 };
 
@@ -98,7 +101,7 @@ class HcConnection final : public MixingConnection {
   std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
 
  private:
-  void coefficients_forward(const ActivationContext& c) override;
+  void coefficients_forward(const ActivationContext& c, Tensor x) override;
   void coefficients_backward_input(const ActivationContext& c, Tensor dx_in) override;
   void coefficients_backward_weight(const ActivationContext& c) override;
 };
@@ -111,7 +114,7 @@ class MhcConnection final : public MixingConnection {
   std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
 
  private:
-  void coefficients_forward(const ActivationContext& c) override;
+  void coefficients_forward(const ActivationContext& c, Tensor x) override;
   void coefficients_backward_input(const ActivationContext& c, Tensor dx_in) override;
   void coefficients_backward_weight(const ActivationContext& c) override;
   int sinkhorn_iters_;
@@ -120,6 +123,9 @@ class MhcConnection final : public MixingConnection {
 // The tensors one connection of cfg.residual.type keeps for a micro-batch of `batch` sequences, without building
 // it (the `plan` prediction); equal to make_connection(cfg, ...)->activation_specs(batch) for a store of `dtype`.
 std::vector<TensorSpec> connection_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch);
+// The entries of those that backward_input alone writes and reads (free again once it returns): layers whose
+// backwards run one after another may share them (selective recomputation does).
+std::vector<std::string> connection_transient_entries(const config::Config& cfg);
 
 // The connection of cfg.residual.type for the layer whose parameters live under `prefix` (e.g. "blocks.3.attn.conn").
 std::unique_ptr<Connection> make_connection(const config::Config& cfg, const ParameterStore& store,

@@ -57,6 +57,29 @@ std::vector<TensorSpec> saved_specs(const config::Config& cfg, DType t, std::int
   return s;
 }
 
+// The recompute arenas shared by the layers, by name: per block position j the connection state (without y, kept in
+// the store, and for j = 0 without x, the stored block input), then per position F's input entries (u, RMSNorm(u),
+// rstd), then one set of the connection's transient backward buffers.
+std::vector<std::pair<std::string, std::vector<TensorSpec>>> shared_tables(const config::Config& cfg, DType t,
+                                                                           std::int64_t batch,
+                                                                           std::int64_t block_layers) {
+  const std::vector<TensorSpec> conn = connection_activation_specs(cfg, t, batch);
+  const std::vector<std::string> transient = connection_transient_entries(cfg);
+  std::vector<std::pair<std::string, std::vector<TensorSpec>>> tables;
+  for (std::int64_t j = 0; j < block_layers; ++j) {
+    std::vector<std::string> elsewhere = transient;
+    elsewhere.push_back("y");
+    if (j == 0) elsewhere.push_back("x");
+    tables.emplace_back("recompute connection " + std::to_string(j), specs_without(conn, elsewhere));
+  }
+  for (std::int64_t j = 0; j < block_layers; ++j) {  // layer l is attention for even l
+    const auto f = j % 2 == 0 ? attention_activation_specs(cfg, t, batch) : mlp_activation_specs(cfg, t, batch);
+    tables.emplace_back("recompute F input " + std::to_string(j), specs_named(f, Sublayer::input_entries()));
+  }
+  tables.emplace_back("recompute transient", specs_named(conn, transient));
+  return tables;
+}
+
 double mean_of(Tensor losses) {
   double sum = 0;
   const std::int64_t N = losses.numel();
@@ -123,13 +146,23 @@ Model::Model(const config::Config& cfg, ParameterStore& store, std::int64_t batc
     for (const auto& layer : layers_) contexts_.push_back(layer.make_context(batch));
     return;
   }
-  // Every connection of a model has the same layout, so block position j of every block shares one context.
-  for (std::int64_t j = 0; j < block_layers_; ++j)
-    shared_.emplace_back("recompute block layer " + std::to_string(j), layers_[0].connection_specs(batch));
-  for (std::size_t l = 0; l < layers_.size(); ++l)
-    contexts_.push_back(layers_[l].make_context_sharing(batch, shared_[l % static_cast<std::size_t>(block_layers_)]));
+  // Every connection of a model has the same layout, so block position j of every block shares one connection
+  // state and one F input; every layer shares the transient buffers; y and the block input x live in the store.
+  for (const auto& [name, specs] : shared_tables(cfg, store.dtype(), batch, block_layers_)) shared_.emplace_back(name, specs);
   saved_ = ActivationContext("recompute store",
                              saved_specs(cfg, store.dtype(), batch, part.layers(), block_layers_));
+  const auto Lr = static_cast<std::size_t>(block_layers_);
+  const std::size_t last_block_start = (layers_.size() - 1) / Lr * Lr;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const std::size_t j = l % Lr;
+    TensorViews conn = shared_[j].tensors();
+    for (const auto& [name, t] : shared_.back().tensors()) conn[name] = t;
+    conn["y"] = saved_["y." + std::to_string(l)];
+    if (j == 0) conn["x"] = saved_["x_block." + std::to_string(l / Lr)];
+    // The backward starts in the last block, so its layers keep x from the forward and it is not rebuilt.
+    contexts_.push_back(
+        layers_[l].make_context_sharing(batch, conn, shared_[Lr + j].tensors(), j == 0 || l >= last_block_start));
+  }
 }
 
 std::int64_t Model::resolve_block_layers(const config::Config& cfg) {
@@ -154,15 +187,20 @@ std::int64_t Model::predicted_activation_bytes(const config::Config& cfg, DType 
 std::int64_t Model::predicted_activation_bytes(const config::Config& cfg, DType dtype, std::int64_t batch,
                                                bool recompute, const StagePart& part) {
   const std::int64_t L = part.layers();
-  const std::int64_t f_bytes = Arena::bytes_needed(attention_activation_specs(cfg, dtype, batch)) +
-                               Arena::bytes_needed(mlp_activation_specs(cfg, dtype, batch));
-  const std::int64_t conn_bytes = Arena::bytes_needed(connection_activation_specs(cfg, dtype, batch));
-  std::int64_t total = Arena::bytes_needed(buffer_specs(cfg, dtype, batch, part)) + L / 2 * f_bytes;
+  const auto attn = attention_activation_specs(cfg, dtype, batch), mlp = mlp_activation_specs(cfg, dtype, batch);
+  const std::int64_t buffers = Arena::bytes_needed(buffer_specs(cfg, dtype, batch, part));
   config::Config c = cfg;
   c.recompute.mhc = recompute;
-  if (!recompute_on(c) || L == 0) return total + L * conn_bytes;
+  if (!recompute_on(c) || L == 0)
+    return buffers + L / 2 * (Arena::bytes_needed(attn) + Arena::bytes_needed(mlp)) +
+           L * Arena::bytes_needed(connection_activation_specs(cfg, dtype, batch));
+  // F's input entries live in the shared tables.
+  const std::vector<std::string>& input = Sublayer::input_entries();
+  std::int64_t total =
+      buffers + L / 2 * (Arena::bytes_needed(specs_without(attn, input)) + Arena::bytes_needed(specs_without(mlp, input)));
   const std::int64_t block_layers = resolve_block_layers(cfg, part);
-  return total + block_layers * conn_bytes + Arena::bytes_needed(saved_specs(cfg, dtype, batch, L, block_layers));
+  for (const auto& table : shared_tables(cfg, dtype, batch, block_layers)) total += Arena::bytes_needed(table.second);
+  return total + Arena::bytes_needed(saved_specs(cfg, dtype, batch, L, block_layers));
 }
 
 void Model::check_part(bool embedding, bool head, const char* call) const {
@@ -186,13 +224,12 @@ void Model::forward_stage(const std::int32_t* inputs) {
     // Expansion x_0 = (h, ..., h): the backward of the stream sum writes dy to every stream.
     ops::stream_sum_backward(x, buffers_["h"]);
   }
-  const auto Lr = static_cast<std::size_t>(block_layers_);
   for (std::size_t l = 0; l < layers_.size(); ++l) {
-    if (recompute_ && l % Lr == 0) copy_tensor(saved_["x_block." + std::to_string(l / Lr)], x);
     layers_[l].forward(contexts_[l], x, x_next);
-    if (recompute_) copy_tensor(saved_["y." + std::to_string(l)], contexts_[l].connection["y"]);
     std::swap(x, x_next);
   }
+  // With recompute the last block's layers kept their state (x included): the backward starts there.
+  resident_block_ = block_count(static_cast<std::int64_t>(layers_.size()), block_layers_) - 1;
   x_final_ = x;
   if (!part_.head) return;
   Tensor y = buffers_["y"];
@@ -258,9 +295,8 @@ void Model::backward_input_stage() {
   if (part_.head) head_backward();
   Tensor dx = grad_output();
   Tensor dx_prev = x_final_;
-  // With recompute, a block's connection state is rebuilt when the backward enters it (its last layer); dx_prev
-  // is free then (backward_input overwrites it) and takes the block's unneeded last x_out. The shared contexts
-  // are reused by the next block's recompute, so the W of every block but the stage's first runs before that.
+  // With recompute, a block's connection state is rebuilt when the backward enters it (its last layer). The shared
+  // contexts are reused by the next block's rebuild, so the W of every block but the stage's first runs before it.
   const auto Lr = static_cast<std::size_t>(block_layers_);
   for (std::size_t k = layers_.size(); k-- > 0;) {
     if (recompute_ && (k % Lr == Lr - 1 || k + 1 == layers_.size())) {
@@ -268,7 +304,7 @@ void Model::backward_input_stage() {
         layers_[j].backward_weight(contexts_[j]);
         w_pending_[j] = false;
       }
-      recompute_block(static_cast<std::int64_t>(k / Lr), dx_prev);
+      recompute_block(static_cast<std::int64_t>(k / Lr));
     }
     layers_[k].backward_input(contexts_[k], dx, dx_prev);
     w_pending_[k] = true;
@@ -325,18 +361,19 @@ Tensor Model::forward_logits(Tensor inputs) {
   return buffers_["logits"];
 }
 
-void Model::recompute_block(std::int64_t b, Tensor scratch) {
+void Model::recompute_block(std::int64_t b) {
+  if (b == resident_block_) return;
   const std::int64_t first = b * block_layers_;
   const std::int64_t end = std::min(first + block_layers_, static_cast<std::int64_t>(layers_.size()));
-  Tensor x_in = saved_["x_block." + std::to_string(b)];
   for (std::int64_t l = first; l < end; ++l) {
-    const LayerContext& ctx = contexts_[static_cast<std::size_t>(l)];
-    copy_tensor(ctx.connection["y"], saved_["y." + std::to_string(l)]);
-    // x_out of layer l is x_in of layer l + 1: written straight into that layer's saved x.
-    const Tensor x_out = l + 1 < end ? contexts_[static_cast<std::size_t>(l + 1)].connection["x"] : scratch;
-    layers_[static_cast<std::size_t>(l)].forward_from_f_output(ctx, x_in, x_out);
-    x_in = x_out;
+    // x_l is in layer l's context already (the stored block input, or written there by layer l - 1); x_out is
+    // x_in of layer l + 1, written straight into that layer's context; the block's last x_out is not needed.
+    const Tensor x_out = l + 1 < end ? contexts_[static_cast<std::size_t>(l + 1)].connection["x"] : Tensor();
+    layers_[static_cast<std::size_t>(l)].forward_from_f_output(contexts_[static_cast<std::size_t>(l)],
+                                                               contexts_[static_cast<std::size_t>(l)].connection["x"],
+                                                               x_out);
   }
+  resident_block_ = b;
 }
 
 std::vector<Tensor> Model::layer_inputs(std::int64_t block) {
@@ -345,7 +382,7 @@ std::vector<Tensor> Model::layer_inputs(std::int64_t block) {
   const std::int64_t L = static_cast<std::int64_t>(layers_.size());
   MHC_CHECK(block >= 0 && block < block_count(L, block_layers_), ShapeError, "layer_inputs: block ", block,
             " out of range [0, ", block_count(L, block_layers_), ")");
-  if (recompute_) recompute_block(block, x_final_.data == buffers_["x_a"].data ? buffers_["x_b"] : buffers_["x_a"]);
+  if (recompute_) recompute_block(block);
   std::vector<Tensor> x;
   for (std::int64_t l = block * block_layers_; l < std::min(L, (block + 1) * block_layers_); ++l)
     x.push_back(contexts_[static_cast<std::size_t>(l)].connection["x"]);

@@ -109,9 +109,9 @@ class Model {
 
  private:
   Model(const config::Config& cfg, std::unique_ptr<ParameterStore> owned, std::int64_t batch);
-  // Rebuilds the connection state of the layers of block b from its stored input and F outputs; the last
-  // layer's x_out (not needed) goes to `scratch` (N, n, C).
-  void recompute_block(std::int64_t b, Tensor scratch);
+  // Rebuilds the connection state and F inputs of the layers of block b from its stored input and F outputs
+  // (nothing to do when they are still there).
+  void recompute_block(std::int64_t b);
 
   void check_part(bool embedding, bool head, const char* call) const;
   void head_backward();  // dlogits -> dL/dx_L into grad_output(), head weight gradients +=
@@ -125,8 +125,9 @@ class Model {
   std::vector<LayerContext> contexts_;  // with recompute: connection parts are views of shared_
   bool recompute_;
   std::int64_t block_layers_;
-  std::vector<ActivationContext> shared_;  // recompute: L_r connection contexts reused by every block
+  std::vector<ActivationContext> shared_;  // recompute: per block position connection state, F input; transient
   ActivationContext saved_;                // recompute: "x_block.<b>" (N, n, C) and "y.<l>" (N, C)
+  std::int64_t resident_block_ = -1;       // recompute: the block whose state the shared contexts hold
   std::vector<HostTensor> h_res_copies_;   // recompute: last_h_res results
   ActivationContext buffers_;  // ids, targets, streams, head activations and their gradients
   Tensor x_final_;             // the stream buffer holding x_L after forward

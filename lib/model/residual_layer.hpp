@@ -34,15 +34,16 @@ class ResidualLayer {
   }
   // W: every weight gradient of the layer += .
   void backward_weight(const LayerContext& ctx) { connection_->backward_weight(ctx, *f_); }
-  // Recomputation: the connection's forward with F's output already in ctx.connection["y"] (F is not run).
+  // Recomputation: the connection's forward with F's output already in ctx.connection["y"] (F is not run; its
+  // input entries are rebuilt); x_out may be undefined (not written).
   void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) {
-    connection_->forward_from_f_output(ctx, x_in, x_out);
+    connection_->forward_from_f_output(ctx, x_in, x_out, *f_);
   }
-  // The layer's context with the connection part replaced by a view of `connection` (shared, transient state).
-  LayerContext make_context_sharing(std::int64_t batch, const ActivationContext& connection) const {
-    return LayerContext{connection.alias(), f_->make_context(batch)};
-  }
-  std::vector<TensorSpec> connection_specs(std::int64_t batch) const { return connection_->activation_specs(batch); }
+  // A context whose connection part is made of the views `connection` only and whose F part takes `f_input` (F's
+  // input entries) as views and owns the rest (selective recomputation); ShapeError when a view is missing or does
+  // not match the layout.
+  LayerContext make_context_sharing(std::int64_t batch, const TensorViews& connection, const TensorViews& f_input,
+                                    bool saves_input) const;
 
   std::int64_t n_streams() const { return connection_->n_streams(); }
   const std::string& prefix() const { return prefix_; }

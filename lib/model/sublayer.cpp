@@ -58,6 +58,24 @@ ActivationContext Sublayer::make_context(std::int64_t batch) const {
   return ActivationContext(prefix_, activation_specs(batch));
 }
 
+const std::vector<std::string>& Sublayer::input_entries() {
+  static const std::vector<std::string> names{"u", "xn", "rstd"};
+  return names;
+}
+
+void Sublayer::normalise_input(const ActivationContext& ctx, Tensor u) const {
+  if (u.data != ctx["u"].data) copy_tensor(ctx["u"], u);
+  rebuild_input(ctx);
+}
+
+void Sublayer::rebuild_input(const ActivationContext& ctx) const {
+  ops::rmsnorm_forward(ctx["xn"], ctx["rstd"], ctx["u"], param("norm.weight"), kNormEps);
+}
+
+void Sublayer::keep_output_grad(const ActivationContext& ctx, Tensor dy) {
+  if (dy.data != ctx["dy"].data) copy_tensor(ctx["dy"], dy);
+}
+
 void Sublayer::check_like(const ActivationContext& ctx, const std::string& like, Tensor t, const char* what) const {
   const Tensor ref = ctx[like];
   expect_shape(t, ref.shape, what);
@@ -81,8 +99,7 @@ void AttentionSublayer::forward(const ActivationContext& ctx, Tensor u, Tensor y
   check_like(ctx, "u", y, "attention forward y");
   const std::int64_t N = u.dim(0), B = N / seq_len_, H = n_heads_, D = d_model_ / n_heads_;
   const Shape heads{B, seq_len_, H, D};
-  copy_tensor(ctx["u"], u);
-  ops::rmsnorm_forward(ctx["xn"], ctx["rstd"], u, param("norm.weight"), kNormEps);
+  normalise_input(ctx, u);
   ops::linear_forward(ctx["q"], ctx["xn"], param("wq"));
   ops::linear_forward(ctx["k"], ctx["xn"], param("wk"));
   ops::linear_forward(ctx["v"], ctx["xn"], param("wv"));
@@ -98,7 +115,7 @@ void AttentionSublayer::backward_input(const ActivationContext& ctx, Tensor dy, 
   check_like(ctx, "u", du, "attention backward du");
   const std::int64_t N = dy.dim(0), B = N / seq_len_, H = n_heads_, D = d_model_ / n_heads_;
   const Shape heads{B, seq_len_, H, D};
-  copy_tensor(ctx["dy"], dy);
+  keep_output_grad(ctx, dy);
   ops::linear_backward_input(ctx["do"], dy, param("wo"));
   const Tensor dq = ctx["dq"].reshape(heads), dk = ctx["dk"].reshape(heads);
   ops::attention_backward(dq, dk, ctx["dv"].reshape(heads), ctx["do"].reshape(heads), ctx["q"].reshape(heads),
@@ -131,8 +148,7 @@ std::vector<TensorSpec> MlpSublayer::activation_specs(std::int64_t batch) const 
 void MlpSublayer::forward(const ActivationContext& ctx, Tensor u, Tensor y) {
   check_like(ctx, "u", u, "mlp forward u");
   check_like(ctx, "u", y, "mlp forward y");
-  copy_tensor(ctx["u"], u);
-  ops::rmsnorm_forward(ctx["xn"], ctx["rstd"], u, param("norm.weight"), kNormEps);
+  normalise_input(ctx, u);
   ops::linear_forward(ctx["gate"], ctx["xn"], param("w_gate"));
   ops::linear_forward(ctx["up"], ctx["xn"], param("w_up"));
   ops::swiglu_forward(ctx["h"], ctx["gate"], ctx["up"]);
@@ -142,7 +158,7 @@ void MlpSublayer::forward(const ActivationContext& ctx, Tensor u, Tensor y) {
 void MlpSublayer::backward_input(const ActivationContext& ctx, Tensor dy, Tensor du) {
   check_like(ctx, "u", dy, "mlp backward dy");
   check_like(ctx, "u", du, "mlp backward du");
-  copy_tensor(ctx["dy"], dy);
+  keep_output_grad(ctx, dy);
   ops::linear_backward_input(ctx["dgate"], dy, param("w_down"));  // dh
   ops::swiglu_backward(ctx["dgate"], ctx["dup"], ctx["dgate"], ctx["gate"], ctx["up"]);
   ops::linear_backward_input(ctx["dxn"], ctx["dgate"], param("w_gate"));

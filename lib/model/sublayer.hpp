@@ -33,6 +33,16 @@ class Sublayer {
   // W: the weight gradients of F += (after backward_input on the same ctx).
   virtual void backward_weight(const ActivationContext& ctx) = 0;
 
+  // Where F keeps its input u (B*T, C): a caller may compute u straight into it; forward then skips the copy.
+  static Tensor input(const ActivationContext& ctx) { return ctx["u"]; }
+  // Where F keeps dy (B*T, C) for W: a caller may write dy straight into it; backward_input then skips the copy.
+  static Tensor output_grad(const ActivationContext& ctx) { return ctx["dy"]; }
+  // The entries F's forward derives from u alone before its heavy part: u, RMSNorm(u) "xn" and its "rstd".
+  // Selective recomputation keeps them per block position only and rebuilds them with rebuild_input.
+  static const std::vector<std::string>& input_entries();
+  // Rebuilds xn and rstd from ctx["u"] (already holding u) with forward's op: bitwise what forward saved.
+  void rebuild_input(const ActivationContext& ctx) const;
+
   std::int64_t batch_rows(std::int64_t batch) const { return batch * seq_len_; }
 
  protected:
@@ -41,6 +51,10 @@ class Sublayer {
   Tensor grad(const std::string& leaf) const { return store_.grad(prefix_ + "." + leaf); }
   // Checks that t has the shape and dtype of the context tensor `like` (ShapeError naming `what`).
   void check_like(const ActivationContext& ctx, const std::string& like, Tensor t, const char* what) const;
+  // The start of every forward: u copied into ctx["u"] (unless it is that tensor), then xn, rstd = RMSNorm(u).
+  void normalise_input(const ActivationContext& ctx, Tensor u) const;
+  // The start of every backward_input: dy copied into ctx["dy"] (unless it is that tensor).
+  static void keep_output_grad(const ActivationContext& ctx, Tensor dy);
 
   const ParameterStore& store_;
   std::string prefix_;  // e.g. "blocks.3.attn"

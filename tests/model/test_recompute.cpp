@@ -4,8 +4,10 @@
 
 #include <vector>
 
+#include "core/rng.hpp"
 #include "model/model.hpp"
 #include "model_test_util.hpp"
+#include "support/gradcheck.hpp"
 
 using namespace mhc;
 using namespace mhc::model;
@@ -127,21 +129,71 @@ TEST_CASE("measured activation bytes per micro-batch equal the plan's prediction
   }
 }
 
-TEST_CASE("recompute saves L - L_r connection contexts and adds the block inputs and F outputs", "[recompute][model]") {
-  // N C * 4 bytes a multiple of the arena alignment, so the recompute store has no padding: the difference is the
-  // spec's count, nC per token per block plus C per token per layer, against the dropped per-layer contexts.
+TEST_CASE("recompute keeps L_r connection states and F inputs, the block inputs and the F outputs",
+          "[recompute][model]") {
+  // docs/math.md: off = buffers + sum_l F_l + L K;
+  // on = buffers + sum_l (F_l - I) + L_r (K - T - y + I) - x + T + s N (nC ceil(L / L_r) + C L).
+  // Every arena entry is padded on its own, so the byte counts of the parts add up exactly.
   config::Config cfg = recompute_config(RT::mhc, true, "auto");
   cfg.model.d_model = 64;
   cfg.model.seq_len = 4;
   cfg.model.n_blocks = 8;  // L = 16, L_r = round(sqrt(64 / 6)) = 3, 6 blocks
-  const std::int64_t N = kBatch * 4, C = 64, n = 4, L = 16;
+  const std::int64_t N = kBatch * 4, C = 64, n = 4, L = 16, s = 4;
   const std::int64_t Lr = Model::resolve_block_layers(cfg);
   REQUIRE(Lr == 3);
-  const std::int64_t conn = Arena::bytes_needed(connection_activation_specs(cfg, DType::f32, kBatch));
+  const auto conn = connection_activation_specs(cfg, DType::f32, kBatch);
+  const std::int64_t K = Arena::bytes_needed(conn);
+  const std::int64_t T = Arena::bytes_needed(specs_named(conn, connection_transient_entries(cfg)));
+  const std::int64_t I = Arena::bytes_needed(specs_named(mlp_activation_specs(cfg, DType::f32, kBatch),
+                                                         Sublayer::input_entries()));
+  CHECK(I == Arena::bytes_needed(specs_named(attention_activation_specs(cfg, DType::f32, kBatch),
+                                             Sublayer::input_entries())));
+  const std::int64_t y = s * N * C, x = s * N * n * C;  // multiples of the alignment: no padding
   const std::int64_t off = Model::predicted_activation_bytes(cfg, DType::f32, kBatch, false);
   const std::int64_t on = Model::predicted_activation_bytes(cfg, DType::f32, kBatch, true);
-  CHECK(on - off == (Lr - L) * conn + 6 * N * n * C * 4 + L * N * C * 4);
+  CHECK(on - off == -(L - Lr) * (K + I) - Lr * (T + y) - x + T + s * N * (n * C * 6 + C * L));
   CHECK(on < off);
   const Model m(cfg, DType::f32, 1, kBatch);
   CHECK(m.activation_bytes() == on);
+}
+
+TEST_CASE("an activation context takes views for named entries and owns the rest", "[recompute][model]") {
+  const std::vector<TensorSpec> layout{{"a", DType::f32, Shape{8, 4}}, {"b", DType::f32, Shape{8}}};
+  const ActivationContext owner("owner", layout);
+  const ActivationContext user("user", layout, TensorViews{{"a", owner["a"]}});
+  CHECK(user["a"].data == owner["a"].data);
+  CHECK(user["b"].data != owner["b"].data);
+  CHECK(user.bytes_held() == Arena::bytes_needed(specs_named(layout, {"b"})));
+  CHECK_THROWS_WITH(ActivationContext("bad", layout, TensorViews{{"a", owner["b"]}}),
+                    Catch::Contains("bad") && Catch::Contains("view a"));
+  CHECK_THROWS_AS(ActivationContext("bad", layout, TensorViews{{"a", owner["b"]}}), ShapeError);
+  CHECK_THROWS_WITH(ActivationContext("bad", layout, TensorViews{{"c", owner["a"]}}),
+                    Catch::Contains("view c is not in the layout"));
+}
+
+TEST_CASE("W reads none of the connection's transient entries, so layers may share them", "[recompute][model]") {
+  for (const RT type : {RT::hc, RT::mhc}) {
+    for (const auto kind : {SublayerKind::attention, SublayerKind::mlp}) {
+      INFO("type " << config::to_string(type) << (kind == SublayerKind::attention ? " attention" : " mlp"));
+      const config::Config cfg = test::tiny_config(type, 4);
+      ParameterStore store(model_parameter_specs(cfg), cfg, DType::f64, 3);
+      ResidualLayer layer(cfg, store, 0, kind);
+      const std::int64_t N = kBatch * cfg.model.seq_len, n = 4, C = cfg.model.d_model;
+      const HostTensor x = test::random_tensor(Shape{N, n, C}, "x"), dx_out = test::random_tensor(Shape{N, n, C}, "g");
+      HostTensor x_out(DType::f64, Shape{N, n, C}), dx_in(DType::f64, Shape{N, n, C});
+      std::vector<HostTensor> grads;
+      for (const bool clobber : {false, true}) {
+        const LayerContext ctx = layer.make_context(kBatch);
+        store.zero_grads();
+        layer.forward(ctx, x.view(), x_out.view());
+        layer.backward_input(ctx, dx_out.view(), dx_in.view());
+        if (clobber)
+          for (const auto& name : connection_transient_entries(cfg)) fill_constant(ctx.connection[name], 1e30);
+        layer.backward_weight(ctx);
+        for (const auto& s : store.specs()) grads.push_back(test::host_copy(store.grad(s.name)));
+      }
+      const std::size_t half = grads.size() / 2;
+      for (std::size_t k = 0; k < half; ++k) CHECK(test::bitwise_equal(grads[k].view(), grads[half + k].view()));
+    }
+  }
 }

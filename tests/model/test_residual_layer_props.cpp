@@ -104,7 +104,7 @@ TEST_CASE("mHC with phi = 0 and identical streams relates to the residual layer 
     HostTensor xm(DType::f64, Shape{N, n, C}), yu(DType::f64, Shape{N, 1, C}), yh(DType::f64, Shape{N, 1, C});
     const LayerContext ctx = lm.make_context(kBatch);
     lm.forward(ctx, x, xm);
-    const HostTensor u = test::host_copy(ctx.connection["u"].reshape(Shape{N, 1, C}));
+    const HostTensor u = test::host_copy(ctx.sublayer["u"].reshape(Shape{N, 1, C}));
     const HostTensor h_res = test::host_copy(ctx.connection["h_res"]);
     lr.forward(lr.make_context(kBatch), u, yu);
     lr.forward(lr.make_context(kBatch), h, yh);
