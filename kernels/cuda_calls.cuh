@@ -21,9 +21,9 @@ class StreamScratch {
  public:
   StreamScratch(std::int64_t floats, cudaStream_t stream, const char* what) : stream_(stream) {
     MHC_CHECK(floats > 0, ShapeError, what, ": empty scratch request");
-    check_cuda(cudaMallocAsync(reinterpret_cast<void**>(&data_), static_cast<std::size_t>(floats) * sizeof(float),
-                               stream),
-               what);
+    check_cuda(
+        cudaMallocAsync(reinterpret_cast<void**>(&data_), static_cast<std::size_t>(floats) * sizeof(float), stream),
+        what);
   }
   ~StreamScratch() {
     if (data_ != nullptr) cudaFreeAsync(data_, stream_);  // errors here resurface at the next checked call

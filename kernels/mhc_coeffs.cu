@@ -89,8 +89,8 @@ void launch_mhc_gates_forward(float* h_pre, float* h_post, float* res_logits, fl
   if (N == 0) return;
   const unsigned int blocks = grid_blocks(N, kThreads, kernel);
   with_stream_count(n, [&](auto kn) {
-    mhc_gates_forward_kernel<decltype(kn)::value><<<blocks, kThreads, 0, stream>>>(
-        h_pre, h_post, res_logits, h_res, proj, rstd, alpha, bias, N, sinkhorn_iters);
+    mhc_gates_forward_kernel<decltype(kn)::value>
+        <<<blocks, kThreads, 0, stream>>>(h_pre, h_post, res_logits, h_res, proj, rstd, alpha, bias, N, sinkhorn_iters);
   });
   check_launch(kernel);
 }
@@ -103,7 +103,7 @@ void launch_mhc_gates_backward(float* dtilde, const float* dh_pre, const float* 
   if (N == 0) return;
   const std::int64_t K = static_cast<std::int64_t>(n) * n + 2 * n;
   mhc_gates_backward_kernel<<<grid_blocks(N * K, 256, kernel), 256, 0, stream>>>(dtilde, dh_pre, dh_post, dres_logits,
-                                                                                h_pre, h_post, N, n);
+                                                                                 h_pre, h_post, N, n);
   check_launch(kernel);
 }
 

@@ -62,8 +62,7 @@ __device__ __forceinline__ void axpy4(float* acc, float a, float4 v) {
 template <int n>
 __global__ void __launch_bounds__(kThreads)
     mhc_projection_forward_kernel(float* __restrict__ proj, float* __restrict__ rstd, const float* __restrict__ x,
-                                  const float* __restrict__ phi, std::int64_t N, std::int64_t D, float eps,
-                                  bool vec4) {
+                                  const float* __restrict__ phi, std::int64_t N, std::int64_t D, float eps, bool vec4) {
   using S = Cols<n>;
   constexpr int K = S::K, Kp = S::Kp, kTok = S::kTok, TM = S::kTokens;
   constexpr int kRedPitch = Kp + 1;  // odd
@@ -132,7 +131,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   // Warp partials added in warp order 0, 1, ... (the tiles are free after the loop's last barrier).
-  float* red = smem;                     // token r, column k at r * kRedPitch + k
+  float* red = smem;                      // token r, column k at r * kRedPitch + k
   float* red_ss = smem + TM * kRedPitch;  // token r at r
   for (int w = 0; w < kWarps; ++w) {
     if (warp == w) {
@@ -157,10 +156,12 @@ __global__ void __launch_bounds__(kThreads)
 // [tile * kInputTile, + kInputTile) with tile = blockIdx / d_blocks. Per token: dx[d] = (dx[d] + <dproj, phi[d]>) +
 // coef * x[d], coef = -drstd rstd^3 / D with drstd = sum_k (scale_k dtilde_k) proj_k (k ascending, as the CPU).
 template <int n>
-__global__ void __launch_bounds__(kThreads) mhc_projection_backward_input_kernel(
-    float* __restrict__ dx, const float* __restrict__ dtilde, const float* __restrict__ proj,
-    const float* __restrict__ rstd, const float* __restrict__ alpha, const float* __restrict__ x,
-    const float* __restrict__ phi, std::int64_t N, std::int64_t D, unsigned int d_blocks) {
+__global__ void __launch_bounds__(kThreads)
+    mhc_projection_backward_input_kernel(float* __restrict__ dx, const float* __restrict__ dtilde,
+                                         const float* __restrict__ proj, const float* __restrict__ rstd,
+                                         const float* __restrict__ alpha, const float* __restrict__ x,
+                                         const float* __restrict__ phi, std::int64_t N, std::int64_t D,
+                                         unsigned int d_blocks) {
   using S = Cols<n>;
   constexpr int K = S::K, Kp = S::Kp, kQ = S::kQ;
   __shared__ __align__(16) float dp[kInputTile * Kp];  // token r, column k at r * Kp + k (zero padded)
@@ -224,11 +225,12 @@ __global__ void __launch_bounds__(kThreads) mhc_projection_backward_input_kernel
 // thread's columns d; the blocks with db == 0 also write part_bias[s] (K) = sum dtilde and part_alpha[s] (K) =
 // sum dtilde * (proj * rstd) per column (thread k sums column k, tokens ascending).
 template <int n>
-__global__ void __launch_bounds__(kThreads) mhc_projection_backward_weight_kernel(
-    float* __restrict__ part_phi, float* __restrict__ part_bias, float* __restrict__ part_alpha,
-    const float* __restrict__ dtilde, const float* __restrict__ proj, const float* __restrict__ rstd,
-    const float* __restrict__ alpha, const float* __restrict__ x, std::int64_t N, std::int64_t D,
-    unsigned int d_blocks, std::int64_t slice) {
+__global__ void __launch_bounds__(kThreads)
+    mhc_projection_backward_weight_kernel(float* __restrict__ part_phi, float* __restrict__ part_bias,
+                                          float* __restrict__ part_alpha, const float* __restrict__ dtilde,
+                                          const float* __restrict__ proj, const float* __restrict__ rstd,
+                                          const float* __restrict__ alpha, const float* __restrict__ x, std::int64_t N,
+                                          std::int64_t D, unsigned int d_blocks, std::int64_t slice) {
   using S = Cols<n>;
   constexpr int K = S::K, Kp = S::Kp, kQ = S::kQ;
   static_assert(K <= kThreads, "one thread per column for the bias and alpha sums");
@@ -333,7 +335,9 @@ void check_extents(const char* kernel, std::int64_t N, int n, std::int64_t C) {
 }
 
 // Column blocks of kSpan covering D (at least one, so that D = 0 still runs the token-only parts).
-std::int64_t column_blocks(std::int64_t D, std::int64_t span) { return std::max<std::int64_t>(1, (D + span - 1) / span); }
+std::int64_t column_blocks(std::int64_t D, std::int64_t span) {
+  return std::max<std::int64_t>(1, (D + span - 1) / span);
+}
 
 }  // namespace
 
@@ -366,8 +370,8 @@ void launch_mhc_projection_backward_input(float* dx, const float* dtilde, const 
     MHC_CHECK(tiles <= std::numeric_limits<int>::max() / d_blocks, ShapeError, kernel, ": ", tiles, " x ", d_blocks,
               " blocks do not fit a 1-D grid");
     const unsigned int blocks = grid_blocks(tiles * d_blocks, 1, kernel);
-    mhc_projection_backward_input_kernel<kN><<<blocks, kThreads, 0, stream>>>(
-        dx, dtilde, proj, rstd, alpha, x, phi, N, D, static_cast<unsigned int>(d_blocks));
+    mhc_projection_backward_input_kernel<kN><<<blocks, kThreads, 0, stream>>>(dx, dtilde, proj, rstd, alpha, x, phi, N,
+                                                                              D, static_cast<unsigned int>(d_blocks));
   });
   check_launch(kernel);
 }
@@ -394,10 +398,9 @@ void launch_mhc_projection_backward_weight(float* dphi, float* dalpha, float* db
     float* part_phi = scratch.data();
     float* part_bias = part_phi + slices * DK;
     float* part_alpha = part_bias + slices * K;
-    mhc_projection_backward_weight_kernel<kN>
-        <<<grid_blocks(slices * d_blocks, 1, kernel), kThreads, 0, stream>>>(
-            part_phi, part_bias, part_alpha, dtilde, proj, rstd, alpha, x, N, D, static_cast<unsigned int>(d_blocks),
-            slice);
+    mhc_projection_backward_weight_kernel<kN><<<grid_blocks(slices * d_blocks, 1, kernel), kThreads, 0, stream>>>(
+        part_phi, part_bias, part_alpha, dtilde, proj, rstd, alpha, x, N, D, static_cast<unsigned int>(d_blocks),
+        slice);
     check_launch(kernel);
     const char* reduce = "mhc_projection_weight_reduce_kernel";
     mhc_projection_weight_reduce_kernel<<<grid_blocks(DK + K + 3, 256, reduce), 256, 0, stream>>>(

@@ -15,8 +15,8 @@ namespace {
 constexpr int kTokensPerBlock = 128;
 
 template <int n>
-__global__ void __launch_bounds__(kTokensPerBlock) sinkhorn_forward_kernel(float* __restrict__ h, const float* __restrict__ logits, std::int64_t N,
-                                        int iters) {
+__global__ void __launch_bounds__(kTokensPerBlock)
+    sinkhorn_forward_kernel(float* __restrict__ h, const float* __restrict__ logits, std::int64_t N, int iters) {
   constexpr int nn = n * n;
   constexpr int pitch = nn | 1;  // odd row pitch in shared memory: thread k's matrix starts in bank (k * pitch) % 32
   __shared__ float tile[kTokensPerBlock * pitch];
@@ -70,8 +70,9 @@ __device__ __forceinline__ void normalise_backward(float (&g)[n * n], const floa
 // element k of iterate q at its[(q * nn + k) * blockDim.x + i] (consecutive threads in consecutive banks).
 // Iterate 0 = exp(logits - max), 2 it + 1 = after the column step of iteration it, 2 it + 2 = after its row step.
 template <int n>
-__global__ void __launch_bounds__(kTokensPerBlock) sinkhorn_backward_kernel(float* __restrict__ dlogits, const float* __restrict__ dh,
-                                         const float* __restrict__ logits, std::int64_t N, int iters) {
+__global__ void __launch_bounds__(kTokensPerBlock)
+    sinkhorn_backward_kernel(float* __restrict__ dlogits, const float* __restrict__ dh,
+                             const float* __restrict__ logits, std::int64_t N, int iters) {
   constexpr int nn = n * n;
   extern __shared__ float its[];
   const std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -136,8 +137,8 @@ void backward_for(float* dlogits, const float* dh, const float* logits, std::int
     check_cuda(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
                "sinkhorn_backward_kernel: cudaDeviceGetAttribute");
     budget = optin;
-    MHC_CHECK(per_token <= budget, ShapeError, "sinkhorn_backward_kernel: iters = ", iters, " with n = ", n,
-              " needs ", per_token, " bytes of shared memory per token, more than the device's ", budget);
+    MHC_CHECK(per_token <= budget, ShapeError, "sinkhorn_backward_kernel: iters = ", iters, " with n = ", n, " needs ",
+              per_token, " bytes of shared memory per token, more than the device's ", budget);
   }
   std::int64_t threads = budget / per_token;
   if (threads > kTokensPerBlock) threads = kTokensPerBlock;

@@ -64,9 +64,10 @@ __device__ __forceinline__ bool block_sum(float (&v)[M], float* warp_totals /* [
 // V = float or float4; Cv = C / (floats per V): the row length in V units. Block b covers token b / chunks and
 // columns [(b % chunks) * blockDim.x, + blockDim.x).
 template <int n, typename V>
-__global__ void __launch_bounds__(kMaxThreads) stream_post_res_forward_kernel(V* __restrict__ x_out, const V* __restrict__ x,
-                                               const V* __restrict__ y, const float* __restrict__ h_res,
-                                               const float* __restrict__ h_post, std::int64_t Cv, unsigned int chunks) {
+__global__ void __launch_bounds__(kMaxThreads)
+    stream_post_res_forward_kernel(V* __restrict__ x_out, const V* __restrict__ x, const V* __restrict__ y,
+                                   const float* __restrict__ h_res, const float* __restrict__ h_post, std::int64_t Cv,
+                                   unsigned int chunks) {
   __shared__ float coef[n * n + n];  // h_res row-major, then h_post
   const std::int64_t t = blockIdx.x / chunks;
   const std::int64_t c = static_cast<std::int64_t>(blockIdx.x % chunks) * blockDim.x + threadIdx.x;
@@ -92,9 +93,9 @@ __global__ void __launch_bounds__(kMaxThreads) stream_post_res_forward_kernel(V*
 
 // u[c] = ((h0 x0[c] + h1 x1[c]) + h2 x2[c]) + ...: the CPU oracle's order and rounding. Grid as above.
 template <int n, typename V>
-__global__ void __launch_bounds__(kMaxThreads) stream_pre_apply_forward_kernel(V* __restrict__ u, const V* __restrict__ x,
-                                                const float* __restrict__ h_pre, std::int64_t Cv,
-                                                unsigned int chunks) {
+__global__ void __launch_bounds__(kMaxThreads)
+    stream_pre_apply_forward_kernel(V* __restrict__ u, const V* __restrict__ x, const float* __restrict__ h_pre,
+                                    std::int64_t Cv, unsigned int chunks) {
   __shared__ float coef[n];
   const std::int64_t t = blockIdx.x / chunks;
   const std::int64_t c = static_cast<std::int64_t>(blockIdx.x % chunks) * blockDim.x + threadIdx.x;
@@ -111,8 +112,9 @@ __global__ void __launch_bounds__(kMaxThreads) stream_pre_apply_forward_kernel(V
 
 // Block t: dx[i] += h_pre[i] du (rounded as the CPU's dx + h * du), dh_pre[i] = <x[i], du> (block sum).
 template <int n, typename V>
-__global__ void __launch_bounds__(kMaxThreads) stream_pre_apply_backward_kernel(V* dx, float* dh_pre, const V* du, const V* x, const float* h_pre,
-                                                 std::int64_t Cv) {
+__global__ void __launch_bounds__(kMaxThreads)
+    stream_pre_apply_backward_kernel(V* dx, float* dh_pre, const V* du, const V* x, const float* h_pre,
+                                     std::int64_t Cv) {
   __shared__ float warp_totals[kMaxWarps * n];
   const std::int64_t t = blockIdx.x;
   float h[n], dot[n];
@@ -137,9 +139,9 @@ __global__ void __launch_bounds__(kMaxThreads) stream_pre_apply_backward_kernel(
 // Block t: dx[j] += sum_i h_res[i, j] g[i], dy = sum_i h_post[i] g[i] (the CPU's order and rounding: i ascending,
 // explicitly rounded), dh_res[i, j] = <g[i], x[j]>, dh_post[i] = <g[i], y> (block sums); g = dx_out.
 template <int n, typename V>
-__global__ void __launch_bounds__(kMaxThreads) stream_post_res_backward_kernel(V* dx, V* dy, float* dh_res, float* dh_post, const V* g, const V* x,
-                                                const V* y, const float* h_res, const float* h_post,
-                                                std::int64_t Cv) {
+__global__ void __launch_bounds__(kMaxThreads)
+    stream_post_res_backward_kernel(V* dx, V* dy, float* dh_res, float* dh_post, const V* g, const V* x, const V* y,
+                                    const float* h_res, const float* h_post, std::int64_t Cv) {
   constexpr int M = n * n + n;  // dh_res row-major, then dh_post
   __shared__ float coef[M];     // h_res row-major, then h_post
   __shared__ float warp_totals[kMaxWarps * M];
@@ -232,8 +234,8 @@ void launch_stream_post_res_forward(float* x_out, const float* x, const float* y
       stream_post_res_forward_kernel<kN, float4><<<g.blocks, g.threads, 0, stream>>>(
           as<float4>(x_out), as<const float4>(x), as<const float4>(y), h_res, h_post, Cv, g.chunks);
     } else {
-      stream_post_res_forward_kernel<kN, float><<<g.blocks, g.threads, 0, stream>>>(x_out, x, y, h_res, h_post, Cv,
-                                                                                     g.chunks);
+      stream_post_res_forward_kernel<kN, float>
+          <<<g.blocks, g.threads, 0, stream>>>(x_out, x, y, h_res, h_post, Cv, g.chunks);
     }
   });
   check_launch(kernel);
@@ -287,8 +289,7 @@ void launch_stream_post_res_backward(float* dx, float* dy, float* dh_res, float*
   const char* kernel = "stream_post_res_backward_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0) return;
-  const bool vec4 =
-      C % 4 == 0 && aligned16(dx) && aligned16(dy) && aligned16(dx_out) && aligned16(x) && aligned16(y);
+  const bool vec4 = C % 4 == 0 && aligned16(dx) && aligned16(dy) && aligned16(dx_out) && aligned16(x) && aligned16(y);
   const std::int64_t Cv = vec4 ? C / 4 : C;
   // At least n^2 + n threads: thread m writes coefficient gradient m (n = 8: 72 of them).
   unsigned int threads = Cv == 0 ? 32 : token_block_threads(Cv);
@@ -298,12 +299,12 @@ void launch_stream_post_res_backward(float* dx, float* dy, float* dh_res, float*
   with_stream_count(n, [&](auto kn) {
     constexpr int kN = decltype(kn)::value;
     if (vec4) {
-      stream_post_res_backward_kernel<kN, float4><<<blocks, threads, 0, stream>>>(
-          as<float4>(dx), as<float4>(dy), dh_res, dh_post, as<const float4>(dx_out), as<const float4>(x),
-          as<const float4>(y), h_res, h_post, Cv);
+      stream_post_res_backward_kernel<kN, float4>
+          <<<blocks, threads, 0, stream>>>(as<float4>(dx), as<float4>(dy), dh_res, dh_post, as<const float4>(dx_out),
+                                           as<const float4>(x), as<const float4>(y), h_res, h_post, Cv);
     } else {
-      stream_post_res_backward_kernel<kN, float><<<blocks, threads, 0, stream>>>(dx, dy, dh_res, dh_post, dx_out, x, y,
-                                                                                 h_res, h_post, Cv);
+      stream_post_res_backward_kernel<kN, float>
+          <<<blocks, threads, 0, stream>>>(dx, dy, dh_res, dh_post, dx_out, x, y, h_res, h_post, Cv);
     }
   });
   check_launch(kernel);

@@ -43,8 +43,13 @@ Layer make_layer(std::int64_t N, std::int64_t n, std::int64_t C, bool exact) {
   const std::int64_t K = n * n + 2 * n;
   const HostTensor x = random_tensor(Shape{N, n, C}, "cuda.mhc.x");
   const HostTensor phi = random_tensor(Shape{n * C, K}, "cuda.mhc.phi", 0.3);
-  Layer l{N, n, C, K, exact ? dyadic(x, 8, 16) : to_dtype(x, DType::f32),
-          exact ? dyadic(phi, 64, 32) : to_dtype(phi, DType::f32), HostTensor(DType::f32, Shape{3}),
+  Layer l{N,
+          n,
+          C,
+          K,
+          exact ? dyadic(x, 8, 16) : to_dtype(x, DType::f32),
+          exact ? dyadic(phi, 64, 32) : to_dtype(phi, DType::f32),
+          HostTensor(DType::f32, Shape{3}),
           to_dtype(random_tensor(Shape{K}, "cuda.mhc.bias", 0.5), DType::f32)};
   l.alpha.set(0, 0.8);
   l.alpha.set(1, -0.6);
@@ -60,9 +65,12 @@ struct Coeffs {
 struct HostCoeffs {
   HostTensor h_pre, h_post, res_logits, h_res, proj, rstd;
   explicit HostCoeffs(const Layer& l)
-      : h_pre(DType::f32, Shape{l.N, l.n}), h_post(DType::f32, Shape{l.N, l.n}),
-        res_logits(DType::f32, Shape{l.N, l.n, l.n}), h_res(DType::f32, Shape{l.N, l.n, l.n}),
-        proj(DType::f32, Shape{l.N, l.K}), rstd(DType::f32, Shape{l.N}) {}
+      : h_pre(DType::f32, Shape{l.N, l.n}),
+        h_post(DType::f32, Shape{l.N, l.n}),
+        res_logits(DType::f32, Shape{l.N, l.n, l.n}),
+        h_res(DType::f32, Shape{l.N, l.n, l.n}),
+        proj(DType::f32, Shape{l.N, l.K}),
+        rstd(DType::f32, Shape{l.N}) {}
   Coeffs view() const { return {h_pre, h_post, res_logits, h_res, proj, rstd}; }
 };
 
@@ -74,7 +82,7 @@ void run_forward(const Coeffs& o, const Tensor& x, const Tensor& phi, const Tens
 // NaN-filled device outputs.
 Coeffs device_outputs(Arena& arena, const Layer& l) {
   const auto nan = [&](Shape s, const char* what) { return upload(arena, nan_tensor(DType::f32, s), what); };
-  return {nan(Shape{l.N, l.n}, "h_pre"),        nan(Shape{l.N, l.n}, "h_post"), nan(Shape{l.N, l.n, l.n}, "res"),
+  return {nan(Shape{l.N, l.n}, "h_pre"),      nan(Shape{l.N, l.n}, "h_post"), nan(Shape{l.N, l.n, l.n}, "res"),
           nan(Shape{l.N, l.n, l.n}, "h_res"), nan(Shape{l.N, l.K}, "proj"),   nan(Shape{l.N}, "rstd")};
 }
 
@@ -174,7 +182,8 @@ struct BackwardCase {
   HostCoeffs fwd;
   HostTensor dh_pre, dh_post, dres, dx0, dtilde, dphi0, dalpha0, dbias0;
   BackwardCase(std::int64_t N, std::int64_t n, std::int64_t C)
-      : l(make_layer(N, n, C, false)), fwd(l),
+      : l(make_layer(N, n, C, false)),
+        fwd(l),
         dh_pre(to_dtype(random_tensor(Shape{N, n}, "cuda.mhcb.dhpre"), DType::f32)),
         dh_post(to_dtype(random_tensor(Shape{N, n}, "cuda.mhcb.dhpost"), DType::f32)),
         dres(to_dtype(random_tensor(Shape{N, n, n}, "cuda.mhcb.dres"), DType::f32)),
@@ -260,8 +269,7 @@ void check_backward_weight(std::int64_t N, std::int64_t n, std::int64_t C) {
     }
   check_sum_close("dphi (" + tag + ")", download(dphi), dphi_ref, abs_phi, static_cast<double>(N + 1));
   check_sum_close("dbias (" + tag + ")", download(dbias), dbias_ref, abs_bias, static_cast<double>(N + 1));
-  check_sum_close("dalpha (" + tag + ")", download(dalpha), dalpha_ref, abs_alpha,
-                  static_cast<double>(N * n * n + 1));
+  check_sum_close("dalpha (" + tag + ")", download(dalpha), dalpha_ref, abs_alpha, static_cast<double>(N * n * n + 1));
 }
 
 }  // namespace
