@@ -44,11 +44,11 @@ cpu::MhcDims check_forward(const char* op, const Tensor& h_pre, const Tensor& h_
 void forward_cuda(Tensor h_pre, Tensor h_post, Tensor res_logits, float* h_res, Tensor proj, Tensor rstd, Tensor x,
                   Tensor phi, Tensor alpha, Tensor bias, cpu::MhcDims d, int sinkhorn_iters) {
   const int n = static_cast<int>(d.n);
-  kernels::launch_mhc_projection_forward(proj.ptr<float>(), rstd.ptr<float>(), x.ptr<float>(), phi.ptr<float>(), d.N,
-                                         n, d.C, static_cast<float>(kMhcRmsEps), cuda_stream());
+  kernels::launch_mhc_projection_forward(proj.ptr<float>(), rstd.ptr<float>(), x.ptr<float>(), phi.ptr<float>(), d.N, n,
+                                         d.C, static_cast<float>(kMhcRmsEps), cuda_stream());
   kernels::launch_mhc_gates_forward(h_pre.ptr<float>(), h_post.ptr<float>(), res_logits.ptr<float>(), h_res,
-                                    proj.ptr<float>(), rstd.ptr<float>(), alpha.ptr<float>(), bias.ptr<float>(), d.N,
-                                    n, sinkhorn_iters, cuda_stream());
+                                    proj.ptr<float>(), rstd.ptr<float>(), alpha.ptr<float>(), bias.ptr<float>(), d.N, n,
+                                    sinkhorn_iters, cuda_stream());
 }
 #endif
 
@@ -76,8 +76,8 @@ void mhc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor p
   forward_cpu(h_pre, h_post, res_logits, proj, rstd, x, phi, alpha, bias, d, op);
 }
 
-void mhc_coeffs_sinkhorn_forward(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor h_res, Tensor proj,
-                                 Tensor rstd, Tensor x, Tensor phi, Tensor alpha, Tensor bias, int sinkhorn_iters) {
+void mhc_coeffs_sinkhorn_forward(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor h_res, Tensor proj, Tensor rstd,
+                                 Tensor x, Tensor phi, Tensor alpha, Tensor bias, int sinkhorn_iters) {
   const char* op = "mhc_coeffs_sinkhorn_forward";
   const cpu::MhcDims d = check_forward(op, h_pre, h_post, res_logits, &h_res, proj, rstd, x, phi, alpha, bias);
   MHC_CHECK(sinkhorn_iters >= 1, ShapeError, op, ": sinkhorn_iters must be >= 1, got ", sinkhorn_iters);
@@ -142,10 +142,9 @@ void mhc_coeffs_backward_weight(Tensor dphi, Tensor dalpha, Tensor dbias, Tensor
   expect_stream_arg(alpha, Shape{3}, x, "x", op, "alpha");
   if (on_cuda(x, op)) {
 #ifdef MHC_HAVE_CUDA
-    kernels::launch_mhc_projection_backward_weight(dphi.ptr<float>(), dalpha.ptr<float>(), dbias.ptr<float>(),
-                                                   dtilde.ptr<float>(), x.ptr<float>(), proj.ptr<float>(),
-                                                   rstd.ptr<float>(), alpha.ptr<float>(), N, static_cast<int>(d.n),
-                                                   d.C, cuda_stream());
+    kernels::launch_mhc_projection_backward_weight(
+        dphi.ptr<float>(), dalpha.ptr<float>(), dbias.ptr<float>(), dtilde.ptr<float>(), x.ptr<float>(),
+        proj.ptr<float>(), rstd.ptr<float>(), alpha.ptr<float>(), N, static_cast<int>(d.n), d.C, cuda_stream());
 #endif
     return;
   }

@@ -33,6 +33,14 @@ void expect_operand(const Tensor& t, const Shape& s, const Tensor& x, const char
   expect_device(t, x.device, what);
 }
 
+#ifdef MHC_HAVE_CUDA
+// n as the kernels take it: the CUDA kernels keep n x n coefficients in registers, n <= 8.
+int kernel_streams(std::int64_t n, const char* op) {
+  MHC_CHECK(n <= 8, ShapeError, op, ": the CUDA kernels support at most 8 streams, got n = ", n);
+  return static_cast<int>(n);
+}
+#endif
+
 }  // namespace
 
 void stream_pre_apply_forward(Tensor u, Tensor x, Tensor h_pre) {
@@ -42,8 +50,8 @@ void stream_pre_apply_forward(Tensor u, Tensor x, Tensor h_pre) {
   expect_operand(h_pre, Shape{N, n}, x, "stream_pre_apply_forward h_pre");
   if (on_cuda(x, "stream_pre_apply_forward")) {
 #ifdef MHC_HAVE_CUDA
-    kernels::launch_stream_pre_apply_forward(u.ptr<float>(), x.ptr<float>(), h_pre.ptr<float>(), N, static_cast<int>(n),
-                                             C, cuda_stream());
+    kernels::launch_stream_pre_apply_forward(u.ptr<float>(), x.ptr<float>(), h_pre.ptr<float>(), N,
+                                             kernel_streams(n, "stream_pre_apply_forward"), C, cuda_stream());
 #endif
     return;
   }
@@ -63,7 +71,8 @@ void stream_pre_apply_backward(Tensor dx, Tensor dh_pre, Tensor du, Tensor x, Te
   if (on_cuda(x, "stream_pre_apply_backward")) {
 #ifdef MHC_HAVE_CUDA
     kernels::launch_stream_pre_apply_backward(dx.ptr<float>(), dh_pre.ptr<float>(), du.ptr<float>(), x.ptr<float>(),
-                                              h_pre.ptr<float>(), N, static_cast<int>(n), C, cuda_stream());
+                                              h_pre.ptr<float>(), N, kernel_streams(n, "stream_pre_apply_backward"), C,
+                                              cuda_stream());
 #endif
     return;
   }
@@ -84,7 +93,8 @@ void stream_post_res_forward(Tensor x_out, Tensor x, Tensor y, Tensor h_res, Ten
   if (on_cuda(x, "stream_post_res_forward")) {
 #ifdef MHC_HAVE_CUDA
     kernels::launch_stream_post_res_forward(x_out.ptr<float>(), x.ptr<float>(), y.ptr<float>(), h_res.ptr<float>(),
-                                            h_post.ptr<float>(), N, static_cast<int>(n), C, cuda_stream());
+                                            h_post.ptr<float>(), N, kernel_streams(n, "stream_post_res_forward"), C,
+                                            cuda_stream());
 #endif
     return;
   }
@@ -110,8 +120,8 @@ void stream_post_res_backward(Tensor dx, Tensor dy, Tensor dh_res, Tensor dh_pos
 #ifdef MHC_HAVE_CUDA
     kernels::launch_stream_post_res_backward(dx.ptr<float>(), dy.ptr<float>(), dh_res.ptr<float>(),
                                              dh_post.ptr<float>(), dx_out.ptr<float>(), x.ptr<float>(), y.ptr<float>(),
-                                             h_res.ptr<float>(), h_post.ptr<float>(), N, static_cast<int>(n), C,
-                                             cuda_stream());
+                                             h_res.ptr<float>(), h_post.ptr<float>(), N,
+                                             kernel_streams(n, "stream_post_res_backward"), C, cuda_stream());
 #endif
     return;
   }
