@@ -1,4 +1,4 @@
-// Checked entry points of the mHC coefficient ops and the parameter init; dispatch to the CPU code.
+// Checked entry points of the mHC coefficient ops and the parameter init; dispatch to the CPU oracle or CUDA.
 #include "ops/mhc_coeffs.hpp"
 
 #include <cmath>
@@ -6,15 +6,25 @@
 
 #include "core/rng.hpp"
 #include "ops/cpu/mhc_coeffs_cpu.hpp"
+#include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
+#include "ops/sinkhorn.hpp"
 #include "ops/stream_args.hpp"
+
+#ifdef MHC_HAVE_CUDA
+#include "kernels/mhc_coeffs.cuh"
+#include "kernels/mhc_projection.cuh"
+#endif
 
 namespace mhc::ops {
 
-void mhc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor proj, Tensor rstd, Tensor x, Tensor phi,
-                        Tensor alpha, Tensor bias) {
-  const char* op = "mhc_coeffs_forward";
-  const StreamExtents ext = expect_stream_tensor(x, op, "x");
+namespace {
+
+// Checks the arguments of the forward (h_res too when defined); returns the extents.
+cpu::MhcDims check_forward(const char* op, const Tensor& h_pre, const Tensor& h_post, const Tensor& res_logits,
+                           const Tensor* h_res, const Tensor& proj, const Tensor& rstd, const Tensor& x,
+                           const Tensor& phi, const Tensor& alpha, const Tensor& bias) {
+  const StreamExtents ext = expect_stream_tensor(x, op, "x", /*allow_cuda=*/true);
   const cpu::MhcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, n = d.n, K = d.K();
   expect_stream_arg(phi, Shape{n * d.C, K}, x, "x", op, "phi");
@@ -23,8 +33,27 @@ void mhc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor p
   expect_stream_arg(h_pre, Shape{N, n}, x, "x", op, "h_pre");
   expect_stream_arg(h_post, Shape{N, n}, x, "x", op, "h_post");
   expect_stream_arg(res_logits, Shape{N, n, n}, x, "x", op, "res_logits");
+  if (h_res != nullptr) expect_stream_arg(*h_res, Shape{N, n, n}, x, "x", op, "h_res");
   expect_stream_arg(proj, Shape{N, K}, x, "x", op, "proj");
   expect_stream_arg(rstd, Shape{N}, x, "x", op, "rstd");
+  return d;
+}
+
+#ifdef MHC_HAVE_CUDA
+// The CUDA forward: the fused projection + sum of squares, then the coefficient kernel (Sinkhorn too when h_res).
+void forward_cuda(Tensor h_pre, Tensor h_post, Tensor res_logits, float* h_res, Tensor proj, Tensor rstd, Tensor x,
+                  Tensor phi, Tensor alpha, Tensor bias, cpu::MhcDims d, int sinkhorn_iters) {
+  const int n = static_cast<int>(d.n);
+  kernels::launch_mhc_projection_forward(proj.ptr<float>(), rstd.ptr<float>(), x.ptr<float>(), phi.ptr<float>(), d.N, n,
+                                         d.C, static_cast<float>(kMhcRmsEps), cuda_stream());
+  kernels::launch_mhc_gates_forward(h_pre.ptr<float>(), h_post.ptr<float>(), res_logits.ptr<float>(), h_res,
+                                    proj.ptr<float>(), rstd.ptr<float>(), alpha.ptr<float>(), bias.ptr<float>(), d.N, n,
+                                    sinkhorn_iters, cuda_stream());
+}
+#endif
+
+void forward_cpu(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor proj, Tensor rstd, Tensor x, Tensor phi,
+                 Tensor alpha, Tensor bias, cpu::MhcDims d, const char* op) {
   dispatch_cpu_float(x.dtype, op, [&](auto zero) {
     using T = decltype(zero);
     cpu::mhc_coeffs_forward<T>(h_pre.ptr<T>(), h_post.ptr<T>(), res_logits.ptr<T>(), proj.ptr<T>(), rstd.ptr<T>(),
@@ -32,10 +61,40 @@ void mhc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor p
   });
 }
 
+}  // namespace
+
+void mhc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor proj, Tensor rstd, Tensor x, Tensor phi,
+                        Tensor alpha, Tensor bias) {
+  const char* op = "mhc_coeffs_forward";
+  const cpu::MhcDims d = check_forward(op, h_pre, h_post, res_logits, nullptr, proj, rstd, x, phi, alpha, bias);
+  if (on_cuda(x, op)) {
+#ifdef MHC_HAVE_CUDA
+    forward_cuda(h_pre, h_post, res_logits, nullptr, proj, rstd, x, phi, alpha, bias, d, 0);
+#endif
+    return;
+  }
+  forward_cpu(h_pre, h_post, res_logits, proj, rstd, x, phi, alpha, bias, d, op);
+}
+
+void mhc_coeffs_sinkhorn_forward(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor h_res, Tensor proj, Tensor rstd,
+                                 Tensor x, Tensor phi, Tensor alpha, Tensor bias, int sinkhorn_iters) {
+  const char* op = "mhc_coeffs_sinkhorn_forward";
+  const cpu::MhcDims d = check_forward(op, h_pre, h_post, res_logits, &h_res, proj, rstd, x, phi, alpha, bias);
+  MHC_CHECK(sinkhorn_iters >= 1, ShapeError, op, ": sinkhorn_iters must be >= 1, got ", sinkhorn_iters);
+  if (on_cuda(x, op)) {
+#ifdef MHC_HAVE_CUDA
+    forward_cuda(h_pre, h_post, res_logits, h_res.ptr<float>(), proj, rstd, x, phi, alpha, bias, d, sinkhorn_iters);
+#endif
+    return;
+  }
+  forward_cpu(h_pre, h_post, res_logits, proj, rstd, x, phi, alpha, bias, d, op);
+  sinkhorn_forward(h_res, res_logits, sinkhorn_iters);
+}
+
 void mhc_coeffs_backward_input(Tensor dx, Tensor dtilde, Tensor dh_pre, Tensor dh_post, Tensor dres_logits, Tensor x,
                                Tensor phi, Tensor alpha, Tensor h_pre, Tensor h_post, Tensor proj, Tensor rstd) {
   const char* op = "mhc_coeffs_backward_input";
-  const StreamExtents ext = expect_stream_tensor(x, op, "x");
+  const StreamExtents ext = expect_stream_tensor(x, op, "x", /*allow_cuda=*/true);
   const cpu::MhcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, n = d.n, K = d.K();
   expect_stream_arg(dx, x.shape, x, "x", op, "dx");
@@ -49,6 +108,17 @@ void mhc_coeffs_backward_input(Tensor dx, Tensor dtilde, Tensor dh_pre, Tensor d
   expect_stream_arg(h_post, Shape{N, n}, x, "x", op, "h_post");
   expect_stream_arg(proj, Shape{N, K}, x, "x", op, "proj");
   expect_stream_arg(rstd, Shape{N}, x, "x", op, "rstd");
+  if (on_cuda(x, op)) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_mhc_gates_backward(dtilde.ptr<float>(), dh_pre.ptr<float>(), dh_post.ptr<float>(),
+                                       dres_logits.ptr<float>(), h_pre.ptr<float>(), h_post.ptr<float>(), N,
+                                       static_cast<int>(n), cuda_stream());
+    kernels::launch_mhc_projection_backward_input(dx.ptr<float>(), dtilde.ptr<float>(), proj.ptr<float>(),
+                                                  rstd.ptr<float>(), alpha.ptr<float>(), x.ptr<float>(),
+                                                  phi.ptr<float>(), N, static_cast<int>(n), d.C, cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(x.dtype, op, [&](auto zero) {
     using T = decltype(zero);
     cpu::mhc_coeffs_backward_input<T>(dx.ptr<T>(), dtilde.ptr<T>(), dh_pre.ptr<T>(), dh_post.ptr<T>(),
@@ -60,7 +130,7 @@ void mhc_coeffs_backward_input(Tensor dx, Tensor dtilde, Tensor dh_pre, Tensor d
 void mhc_coeffs_backward_weight(Tensor dphi, Tensor dalpha, Tensor dbias, Tensor dtilde, Tensor x, Tensor proj,
                                 Tensor rstd, Tensor alpha) {
   const char* op = "mhc_coeffs_backward_weight";
-  const StreamExtents ext = expect_stream_tensor(x, op, "x");
+  const StreamExtents ext = expect_stream_tensor(x, op, "x", /*allow_cuda=*/true);
   const cpu::MhcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, K = d.K();
   expect_stream_arg(dphi, Shape{d.n * d.C, K}, x, "x", op, "dphi");
@@ -70,6 +140,14 @@ void mhc_coeffs_backward_weight(Tensor dphi, Tensor dalpha, Tensor dbias, Tensor
   expect_stream_arg(proj, Shape{N, K}, x, "x", op, "proj");
   expect_stream_arg(rstd, Shape{N}, x, "x", op, "rstd");
   expect_stream_arg(alpha, Shape{3}, x, "x", op, "alpha");
+  if (on_cuda(x, op)) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_mhc_projection_backward_weight(
+        dphi.ptr<float>(), dalpha.ptr<float>(), dbias.ptr<float>(), dtilde.ptr<float>(), x.ptr<float>(),
+        proj.ptr<float>(), rstd.ptr<float>(), alpha.ptr<float>(), N, static_cast<int>(d.n), d.C, cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(x.dtype, op, [&](auto zero) {
     using T = decltype(zero);
     cpu::mhc_coeffs_backward_weight<T>(dphi.ptr<T>(), dalpha.ptr<T>(), dbias.ptr<T>(), dtilde.ptr<T>(), x.ptr<T>(),

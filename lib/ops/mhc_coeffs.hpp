@@ -15,7 +15,7 @@ constexpr double kMhcRmsEps = 1e-6;
 // Shapes: N tokens, n streams (1..8), C hidden size, K = n*n + 2n coefficient columns in the order
 // [pre (n) | post (n) | res (n*n, row-major: column 2n + i*n + j is H_res[i, j])].
 // Parameters of one residual layer: phi (n*C, K), alpha (3) = (alpha_pre, alpha_post, alpha_res), bias (K).
-// All tensors CPU f32 or f64, one dtype.
+// All tensors one dtype on one device: CPU f32 or f64, or CUDA f32 (kernels/mhc_projection.cuh, mhc_coeffs.cuh).
 //
 // Forward ("RMSNorm reordering": the product is taken on the raw vec(x), the 1/r scaling afterwards):
 //   proj = vec(x) phi (one GEMM over all tokens), rstd = 1 / sqrt(mean(vec(x)^2) + kMhcRmsEps), z = proj * rstd
@@ -31,6 +31,21 @@ void mhc_coeffs_forward(Tensor h_pre,       // (N, n)
                         Tensor phi,         // (n*C, K)
                         Tensor alpha,       // (3)
                         Tensor bias);       // (K)
+
+// mhc_coeffs_forward, then h_res = Sinkhorn(res_logits) with `sinkhorn_iters` iterations (ops::sinkhorn_forward).
+// On CUDA the coefficient kernel runs Sinkhorn on each token's logits in registers (one launch and one round trip of
+// the logits fewer); the logits are still written, as the Sinkhorn backward needs them.
+void mhc_coeffs_sinkhorn_forward(Tensor h_pre,       // (N, n)
+                                 Tensor h_post,      // (N, n)
+                                 Tensor res_logits,  // (N, n, n)
+                                 Tensor h_res,       // (N, n, n)
+                                 Tensor proj,        // (N, K) saved
+                                 Tensor rstd,        // (N) saved
+                                 Tensor x,           // (N, n, C) stream state
+                                 Tensor phi,         // (n*C, K)
+                                 Tensor alpha,       // (3)
+                                 Tensor bias,        // (K)
+                                 int sinkhorn_iters);
 
 // B: dtilde (overwritten) = gradient w.r.t. the pre-activation values alpha * z + b, in the column order above;
 // dx += dproj phi^T + d(rstd) * (-rstd^3 / (nC)) * x with dproj = alpha_blk * dtilde * rstd and

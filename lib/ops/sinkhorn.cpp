@@ -55,10 +55,17 @@ void sinkhorn_backward(Tensor dlogits, Tensor dh, Tensor logits, int iters) {
   const int n = check_logits(logits, iters, "sinkhorn_backward logits");
   expect_like(dlogits, logits, "sinkhorn_backward dlogits");
   expect_like(dh, logits, "sinkhorn_backward dh");
-  expect_no_cuda_kernel(logits, "sinkhorn_backward");
+  const std::int64_t N = logits.dim(0);
+  if (on_cuda(logits, "sinkhorn_backward")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_sinkhorn_backward(dlogits.ptr<float>(), dh.ptr<float>(), logits.ptr<float>(), N, n, iters,
+                                      cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(logits.dtype, "sinkhorn_backward", [&](auto zero) {
     using T = decltype(zero);
-    cpu::sinkhorn_backward<T>(dlogits.ptr<T>(), dh.ptr<T>(), logits.ptr<T>(), logits.dim(0), n, iters,
+    cpu::sinkhorn_backward<T>(dlogits.ptr<T>(), dh.ptr<T>(), logits.ptr<T>(), N, n, iters,
                               static_cast<T>(kSinkhornEps));
   });
 }

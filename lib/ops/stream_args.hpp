@@ -14,10 +14,11 @@ struct StreamExtents {
   std::int64_t N, n, C;
 };
 
-// Checks a CPU float stream tensor `ref` (N, n, C) with 1 <= n <= kMaxStreams; messages say "<op> <ref_name>".
-StreamExtents expect_stream_tensor(const Tensor& ref, const char* op, const char* ref_name);
+// Checks a float stream tensor `ref` (N, n, C) with 1 <= n <= kMaxStreams on the CPU (f32 or f64) or, for ops
+// with CUDA kernels (allow_cuda), also on the GPU (f32 there); messages say "<op> <ref_name>".
+StreamExtents expect_stream_tensor(const Tensor& ref, const char* op, const char* ref_name, bool allow_cuda = false);
 
-// One argument `what` of `op`: CPU float, the dtype of `ref` (named ref_name), shape s.
+// One argument `what` of `op`: the dtype and device of `ref` (named ref_name), shape s.
 void expect_stream_arg(const Tensor& t, const Shape& s, const Tensor& ref, const char* ref_name, const char* op,
                        const char* what);
 

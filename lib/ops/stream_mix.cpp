@@ -33,6 +33,14 @@ void expect_operand(const Tensor& t, const Shape& s, const Tensor& x, const char
   expect_device(t, x.device, what);
 }
 
+#ifdef MHC_HAVE_CUDA
+// n as the kernels take it: the CUDA kernels keep n x n coefficients in registers, n <= 8.
+int kernel_streams(std::int64_t n, const char* op) {
+  MHC_CHECK(n <= 8, ShapeError, op, ": the CUDA kernels support at most 8 streams, got n = ", n);
+  return static_cast<int>(n);
+}
+#endif
+
 }  // namespace
 
 void stream_pre_apply_forward(Tensor u, Tensor x, Tensor h_pre) {
@@ -40,7 +48,13 @@ void stream_pre_apply_forward(Tensor u, Tensor x, Tensor h_pre) {
   const std::int64_t N = d.N, n = d.n, C = d.C;
   expect_operand(u, Shape{N, C}, x, "stream_pre_apply_forward u");
   expect_operand(h_pre, Shape{N, n}, x, "stream_pre_apply_forward h_pre");
-  expect_no_cuda_kernel(x, "stream_pre_apply_forward");
+  if (on_cuda(x, "stream_pre_apply_forward")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_stream_pre_apply_forward(u.ptr<float>(), x.ptr<float>(), h_pre.ptr<float>(), N,
+                                             kernel_streams(n, "stream_pre_apply_forward"), C, cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(x.dtype, "stream_pre_apply_forward", [&](auto zero) {
     using T = decltype(zero);
     cpu::stream_pre_apply_forward<T>(u.ptr<T>(), x.ptr<T>(), h_pre.ptr<T>(), N, n, C);
@@ -54,7 +68,14 @@ void stream_pre_apply_backward(Tensor dx, Tensor dh_pre, Tensor du, Tensor x, Te
   expect_operand(dh_pre, Shape{N, n}, x, "stream_pre_apply_backward dh_pre");
   expect_operand(du, Shape{N, C}, x, "stream_pre_apply_backward du");
   expect_operand(h_pre, Shape{N, n}, x, "stream_pre_apply_backward h_pre");
-  expect_no_cuda_kernel(x, "stream_pre_apply_backward");
+  if (on_cuda(x, "stream_pre_apply_backward")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_stream_pre_apply_backward(dx.ptr<float>(), dh_pre.ptr<float>(), du.ptr<float>(), x.ptr<float>(),
+                                              h_pre.ptr<float>(), N, kernel_streams(n, "stream_pre_apply_backward"), C,
+                                              cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(x.dtype, "stream_pre_apply_backward", [&](auto zero) {
     using T = decltype(zero);
     cpu::stream_pre_apply_backward<T>(dx.ptr<T>(), dh_pre.ptr<T>(), du.ptr<T>(), x.ptr<T>(), h_pre.ptr<T>(), N, n, C);
@@ -72,7 +93,8 @@ void stream_post_res_forward(Tensor x_out, Tensor x, Tensor y, Tensor h_res, Ten
   if (on_cuda(x, "stream_post_res_forward")) {
 #ifdef MHC_HAVE_CUDA
     kernels::launch_stream_post_res_forward(x_out.ptr<float>(), x.ptr<float>(), y.ptr<float>(), h_res.ptr<float>(),
-                                            h_post.ptr<float>(), N, static_cast<int>(n), C, cuda_stream());
+                                            h_post.ptr<float>(), N, kernel_streams(n, "stream_post_res_forward"), C,
+                                            cuda_stream());
 #endif
     return;
   }
@@ -94,7 +116,15 @@ void stream_post_res_backward(Tensor dx, Tensor dy, Tensor dh_res, Tensor dh_pos
   expect_operand(y, Shape{N, C}, x, "stream_post_res_backward y");
   expect_operand(h_res, Shape{N, n, n}, x, "stream_post_res_backward h_res");
   expect_operand(h_post, Shape{N, n}, x, "stream_post_res_backward h_post");
-  expect_no_cuda_kernel(x, "stream_post_res_backward");
+  if (on_cuda(x, "stream_post_res_backward")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_stream_post_res_backward(dx.ptr<float>(), dy.ptr<float>(), dh_res.ptr<float>(),
+                                             dh_post.ptr<float>(), dx_out.ptr<float>(), x.ptr<float>(), y.ptr<float>(),
+                                             h_res.ptr<float>(), h_post.ptr<float>(), N,
+                                             kernel_streams(n, "stream_post_res_backward"), C, cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(x.dtype, "stream_post_res_backward", [&](auto zero) {
     using T = decltype(zero);
     cpu::stream_post_res_backward<T>(dx.ptr<T>(), dy.ptr<T>(), dh_res.ptr<T>(), dh_post.ptr<T>(), dx_out.ptr<T>(),

@@ -4,6 +4,7 @@
 
 #include "ops/elementwise.hpp"
 #include "ops/mhc_coeffs.hpp"
+#include "ops/sinkhorn.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace mhc;
@@ -324,4 +325,31 @@ TEST_CASE("mhc coefficients: bad shapes and dtypes throw ShapeError naming the a
   CHECK_THROWS_WITH(
       ops::mhc_coeffs_backward_weight(g.dphi, bad_dalpha, g.dbias, g.dtilde, c.x, o.proj, o.rstd, c.alpha),
       Catch::Contains("dalpha"));
+}
+
+TEST_CASE("mhc coefficients: the Sinkhorn-fused forward equals the forward then sinkhorn_forward", "[cpu][mhc]") {
+  for (const DType dtype : {DType::f32, DType::f64}) {
+    const Dims d{5, 3, 4};
+    const Case c = Case::random(d).as(dtype);
+    const Outputs ref = forward(c);
+    const HostTensor h_res_ref(dtype, Shape{d.N, d.n, d.n});
+    ops::sinkhorn_forward(h_res_ref, ref.res_logits, 20);
+
+    Outputs o = forward(c);  // overwritten below
+    const HostTensor h_res(dtype, Shape{d.N, d.n, d.n});
+    ops::mhc_coeffs_sinkhorn_forward(o.h_pre, o.h_post, o.res_logits, h_res, o.proj, o.rstd, c.x, c.phi, c.alpha,
+                                     c.bias, 20);
+    CHECK(max_abs_diff(o.h_pre, ref.h_pre) == 0.0);
+    CHECK(max_abs_diff(o.h_post, ref.h_post) == 0.0);
+    CHECK(max_abs_diff(o.res_logits, ref.res_logits) == 0.0);
+    CHECK(max_abs_diff(h_res, h_res_ref) == 0.0);
+
+    const HostTensor bad_h_res(dtype, Shape{d.N, d.n, d.n + 1});
+    CHECK_THROWS_WITH(ops::mhc_coeffs_sinkhorn_forward(o.h_pre, o.h_post, o.res_logits, bad_h_res, o.proj, o.rstd,
+                                                       c.x, c.phi, c.alpha, c.bias, 20),
+                      Catch::Contains("mhc_coeffs_sinkhorn_forward h_res"));
+    CHECK_THROWS_AS(ops::mhc_coeffs_sinkhorn_forward(o.h_pre, o.h_post, o.res_logits, h_res, o.proj, o.rstd, c.x,
+                                                     c.phi, c.alpha, c.bias, 0),
+                    ShapeError);
+  }
 }
