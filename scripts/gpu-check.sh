@@ -13,6 +13,9 @@ if [ "${1:-}" = "--prepare" ]; then
   cp -r /usr/include/catch2 "$deps/include/" || { echo "error: Catch2 headers missing (apt-get install catch2)" >&2; exit 1; }
   cp -r /usr/lib/cmake/Catch2 "$deps/lib/cmake/"
   cp /usr/lib/libCatch2WithMain.a "$deps/lib/"  # the exported CMake package references it
+  # nlohmann_json (header-only; the dist library's traces need it): its package finds the headers three levels up.
+  cp -r /usr/include/nlohmann "$deps/include/" || { echo "error: nlohmann headers missing (apt-get install nlohmann-json3-dev)" >&2; exit 1; }
+  mkdir -p "$deps/share/cmake" && cp -r /usr/share/cmake/nlohmann_json "$deps/share/cmake/"
   echo "prepared $deps ($(du -sh "$deps" | cut -f1)); carry it: run(carry=[\".gpu-deps\"], command=\"scripts/gpu-check.sh \$OUT\")"
   exit 0
 fi
