@@ -2,7 +2,6 @@
 #include "train/pipeline.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <set>
 
 #include "core/copy.hpp"
