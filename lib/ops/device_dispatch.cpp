@@ -19,10 +19,6 @@ bool on_cuda(const Tensor& t, const char* op) {
 #endif
 }
 
-void expect_no_cuda_kernel(const Tensor& t, const char* op) {
-  MHC_CHECK(t.device != Device::cuda, DeviceError, op, " has no CUDA kernel yet, got ", t.describe());
-}
-
 std::vector<std::int32_t> download_i32(const Tensor& t, const char* what) {
   expect_dtype(t, DType::i32, what);
   expect_device(t, Device::cuda, what);

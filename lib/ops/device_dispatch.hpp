@@ -21,9 +21,6 @@ void expect_float(const Tensor& t, const char* what);
 // In a build without CUDA a GPU tensor throws DeviceError naming `op`.
 bool on_cuda(const Tensor& t, const char* op);
 
-// For ops without a CUDA kernel yet: throws DeviceError naming `op` when `t` lives on the GPU.
-void expect_no_cuda_kernel(const Tensor& t, const char* op);
-
 // A host copy of the i32 GPU tensor `t` (e.g. token ids to validate), read on the current stream after the work
 // queued there; synchronizes that stream. Throws DeviceError in a build without CUDA.
 std::vector<std::int32_t> download_i32(const Tensor& t, const char* what);
