@@ -113,6 +113,11 @@ std::vector<ParamSpec> stage_parameter_specs(const config::Config& cfg, const St
   return out;
 }
 
+void split_token_rows(const std::int32_t* rows, std::int64_t batch, std::int64_t T, int shift, std::int32_t* out) {
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (std::int64_t t = 0; t < T; ++t) out[b * T + t] = rows[b * (T + 1) + t + shift];
+}
+
 Model::Model(const config::Config& cfg, DType dtype, std::uint64_t seed, std::int64_t batch)
     : Model(cfg, std::make_unique<ParameterStore>(model_parameter_specs(cfg), cfg, dtype, seed), batch) {}
 
@@ -336,12 +341,8 @@ double Model::forward_backward(Tensor tokens, double loss_weight) {
   expect_shape(tokens, Shape{batch_, seq_len_ + 1}, "tokens");
   expect_dtype(tokens, DType::i32, "tokens");
   std::vector<std::int32_t> inputs(static_cast<std::size_t>(N)), targets(static_cast<std::size_t>(N));
-  const std::int32_t* rows = tokens.ptr<std::int32_t>();
-  for (std::int64_t b = 0; b < batch_; ++b)
-    for (std::int64_t t = 0; t < seq_len_; ++t) {
-      inputs[static_cast<std::size_t>(b * seq_len_ + t)] = rows[b * (seq_len_ + 1) + t];
-      targets[static_cast<std::size_t>(b * seq_len_ + t)] = rows[b * (seq_len_ + 1) + t + 1];
-    }
+  split_token_rows(tokens.ptr<std::int32_t>(), batch_, seq_len_, 0, inputs.data());
+  split_token_rows(tokens.ptr<std::int32_t>(), batch_, seq_len_, 1, targets.data());
   forward_stage(inputs.data());
   const double loss = head_loss(targets.data(), loss_weight);
   if (loss_weight != 0.0) {

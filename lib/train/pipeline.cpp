@@ -121,12 +121,11 @@ Tensor PipelineExecutor::buffer(std::map<std::int64_t, HostTensor>& pool, int mb
 // Messages are named by what they carry and the stage that consumes them.
 int PipelineExecutor::tag(int kind, int mb, int stage) const { return (kind * stages_ + stage) * micro_batches_ + mb; }
 
-void PipelineExecutor::split_rows(const std::int32_t* rows, bool inputs, std::vector<std::int32_t>& out) const {
-  const std::int64_t B = cfg_.train.micro_batch, T = cfg_.model.seq_len;
-  out.resize(static_cast<std::size_t>(B * T));
-  for (std::int64_t b = 0; b < B; ++b)
-    for (std::int64_t t = 0; t < T; ++t)
-      out[static_cast<std::size_t>(b * T + t)] = rows[b * (T + 1) + t + (inputs ? 0 : 1)];
+// tokens_ (micro_batch * T) = the inputs (shift 0) or targets (shift 1) of rows (micro_batch, T + 1).
+const std::int32_t* PipelineExecutor::split_rows(const std::int32_t* rows, int shift) {
+  tokens_.resize(static_cast<std::size_t>(cfg_.train.micro_batch * cfg_.model.seq_len));
+  model::split_token_rows(rows, cfg_.train.micro_batch, cfg_.model.seq_len, shift, tokens_.data());
+  return tokens_.data();
 }
 
 double PipelineExecutor::forward_backward(const RowsFn& rows, double loss_weight, dist::TraceRecorder* trace) {
@@ -175,15 +174,13 @@ double PipelineExecutor::forward_backward(const RowsFn& rows, double loss_weight
         const model::StagePart& part = m.part();
         if (part.embedding || part.head) rows(in.mb, rows_.data());
         if (part.embedding) {
-          split_rows(rows_.data(), true, tokens_);
-          m.forward_stage(tokens_.data());
+          m.forward_stage(split_rows(rows_.data(), 0));
         } else {
           copy_tensor(m.stream_input(), buffer(in_act_, in.mb, in.stage));
           m.forward_stage(nullptr);
         }
         if (part.head) {
-          split_rows(rows_.data(), false, tokens_);
-          loss_sum += m.head_loss(tokens_.data(), loss_weight);
+          loss_sum += m.head_loss(split_rows(rows_.data(), 1), loss_weight);
         } else {
           const bool local = rank_for(in.mb, in.stage + 1) == rank_;
           copy_tensor(local ? buffer(in_act_, in.mb, in.stage + 1) : buffer(out_act_, in.mb, in.stage),
@@ -259,8 +256,7 @@ double PipelineExecutor::forward_loss(const std::int32_t* rows) {
     if (holder != rank_) continue;
     model::Model& m = *stage_slots_.at(stage)->models.front();
     if (m.part().embedding) {
-      split_rows(rows, true, tokens_);
-      m.forward_stage(tokens_.data());
+      m.forward_stage(split_rows(rows, 0));
     } else {
       Tensor in = m.stream_input();
       if (prev == rank_) {
@@ -272,8 +268,7 @@ double PipelineExecutor::forward_loss(const std::int32_t* rows) {
       m.forward_stage(nullptr);
     }
     if (m.part().head) {
-      split_rows(rows, false, tokens_);
-      loss = m.head_loss(tokens_.data(), 0.0);
+      loss = m.head_loss(split_rows(rows, 1), 0.0);
     } else if (next != rank_) {
       Tensor out = m.stream_output();
       dist::Request s = pipe_.isend(out.data, out.bytes(), next, tag(kActivation, 0, stage + 1));

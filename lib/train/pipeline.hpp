@@ -69,7 +69,7 @@ class PipelineExecutor {
   void release(int stage, int mb);
   Tensor buffer(std::map<std::int64_t, HostTensor>& pool, int mb, int stage);
   int tag(int kind, int mb, int stage) const;
-  void split_rows(const std::int32_t* rows, bool inputs, std::vector<std::int32_t>& out) const;
+  const std::int32_t* split_rows(const std::int32_t* rows, int shift);
   void sum_shared_gradients();
 
   config::Config cfg_;

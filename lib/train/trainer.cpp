@@ -213,8 +213,7 @@ std::int64_t Trainer::restore() {
   auto& store = pipeline_->store();
   for (const auto& s : store.specs()) params.push_back({s.name, store.param(s.name)});
   for (const auto& [name, t] : optimizer_->state_tensors()) state.push_back({name, t});
-  const bool subset = static_cast<std::int64_t>(store.specs().size()) < static_cast<std::int64_t>(
-                                                                            model::model_parameter_specs(cfg_).size());
+  const bool subset = store.specs().size() < model::model_parameter_specs(cfg_).size();  // a pipeline rank
   restore_tensors(ck.model, params, subset);
   restore_tensors(ck.optimizer, state, subset);
   optimizer_->set_updates(ck.state.at("adam_updates").get<std::int64_t>());
