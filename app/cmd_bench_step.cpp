@@ -1,5 +1,6 @@
-// `mhc-train bench step`: training-step throughput of a config (forward + backward + AdamW on one process), as
-// tokens/s and achieved GFLOP/s against the sgemm rate measured in the same run; or, with --ab-recompute, the step
+// `mhc-train bench step`: training-step throughput of a config (forward + backward + AdamW on one process, on the
+// CPU or, with parallel.device "cuda", the GPU), as tokens/s and achieved GFLOP/s against the f32 GEMM rate of the
+// same device measured in the same run; or, with --ab-recompute, the step
 // time with selective recomputation against without, both in one process.
 #include <algorithm>
 #include <chrono>
@@ -10,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "core/copy.hpp"
+#include "core/device_runtime.hpp"
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
@@ -39,23 +42,50 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Median GFLOP/s of a 1024^3 f32 GEMM (the machine's sgemm rate, measured beside the step).
-double sgemm_gflops(int repeats) {
-  const std::int64_t n = 1024;
-  HostTensor a(DType::f32, Shape{n, n}), b(DType::f32, Shape{n, n}), c(DType::f32, Shape{n, n});
+// The edge of the square GEMM that measures the machine's f32 matmul rate beside the step: big enough to saturate
+// the device.
+std::int64_t gemm_edge(const DeviceRuntime* gpu) { return gpu != nullptr ? 4096 : 1024; }
+
+// Median GFLOP/s of an n^3 f32 GEMM through ops::matmul on the step's device (the GPU's time includes a stream
+// synchronisation per product).
+double sgemm_gflops(int repeats, const DeviceRuntime* gpu) {
+  const std::int64_t n = gemm_edge(gpu);
+  const Shape square{n, n};
+  HostTensor a(DType::f32, square), b(DType::f32, square);
   fill_normal(a, 1, "a", 0, 1);
   fill_normal(b, 1, "b", 0, 1);
+  const std::vector<TensorSpec> specs{{"a", DType::f32, square}, {"b", DType::f32, square}, {"c", DType::f32, square}};
+  Arena arena("gemm bench", ArenaKind::scratch, gpu != nullptr ? Device::cuda : Device::cpu,
+              Arena::bytes_needed(specs));
+  const Tensor da = arena.alloc(DType::f32, square, "a"), db = arena.alloc(DType::f32, square, "b"),
+               dc = arena.alloc(DType::f32, square, "c");
+  copy_tensor(da, a);
+  copy_tensor(db, b);
   std::vector<double> t;
   for (int r = 0; r <= repeats; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    ops::matmul(c, a, b, false, false);
+    ops::matmul(dc, da, db, false, false);
+    if (gpu != nullptr) gpu->synchronize();
     if (r > 0) t.push_back(seconds_since(t0));
   }
   return 2.0 * static_cast<double>(n * n * n) / median(t) * 1e-9;
 }
 
-// Matmul FLOPs per trained token: 6 x (parameters used in matrix products) + attention 12 * layers * C * T
-// (the CPU attention computes the full T x T square before masking).
+// parallel.device "cuda": the GPU of this process, its compute stream current for the caller's lifetime.
+struct GpuContext {
+  explicit GpuContext(const config::Config& cfg)
+      : runtime(cfg.parallel.device == config::DeviceKind::cuda ? std::make_unique<DeviceRuntime>(0) : nullptr),
+        guard(runtime ? runtime->compute() : StreamHandle{}) {}
+  std::unique_ptr<DeviceRuntime> runtime;
+  StreamGuard guard;
+};
+
+Device device_of(const config::Config& cfg) {
+  return cfg.parallel.device == config::DeviceKind::cuda ? Device::cuda : Device::cpu;
+}
+
+// Matmul FLOPs per trained token: 6 x (parameters used in matrix products) + attention 12 * layers * C * T (the
+// PaLM / llm.c convention for MFU: the full T x T square, although causal attention needs about half of it).
 double flops_per_token(const config::Config& cfg, const model::Model& m) {
   std::int64_t matmul_params = 0;
   for (const auto& s : m.store().specs())
@@ -68,9 +98,11 @@ double flops_per_token(const config::Config& cfg, const model::Model& m) {
 // One model with its optimiser and data, timed step by step.
 class StepRunner {
  public:
-  explicit StepRunner(const config::Config& cfg)
+  // gpu: the process's GPU context when cfg's device is "cuda" (its stream current), else null.
+  StepRunner(const config::Config& cfg, const DeviceRuntime* gpu)
       : cfg_(cfg),
-        model_(cfg, DType::f32, cfg.train.seed, cfg.train.micro_batch),
+        gpu_(gpu),
+        model_(cfg, DType::f32, cfg.train.seed, cfg.train.micro_batch, device_of(cfg)),
         adam_(model_.store()),
         data_(data::make_dataset(cfg)),
         rows_(static_cast<std::size_t>(cfg.train.micro_batch * (cfg.model.seq_len + 1))) {}
@@ -92,6 +124,7 @@ class StepRunner {
                                       1.0 / static_cast<double>(t.micro_batches));
     }
     adam_.step(model_.store(), t.lr, t);
+    if (gpu_ != nullptr) gpu_->synchronize();
     if (s > 0) {
       step_s.push_back(seconds_since(t0));
       cpu_s.push_back(process_cpu_seconds() - c0);
@@ -108,13 +141,16 @@ class StepRunner {
     const std::int64_t layers = 2 * cfg_.model.n_blocks, Lr = model_.block_layers();
     const auto t0 = std::chrono::steady_clock::now();
     for (std::int64_t b = (layers + Lr - 1) / Lr - 2; b >= 0; --b) model_.layer_inputs(b);
+    if (gpu_ != nullptr) gpu_->synchronize();
     return seconds_since(t0);
   }
+  const DeviceRuntime* gpu() const { return gpu_; }
 
   std::vector<double> step_s, cpu_s;
 
  private:
   config::Config cfg_;
+  const DeviceRuntime* gpu_;
   model::Model model_;
   train::AdamW adam_;
   std::unique_ptr<data::Dataset> data_;
@@ -129,12 +165,14 @@ std::vector<double> ratios(const std::vector<double>& num, const std::vector<dou
 
 void run_step_bench(const StepBenchFlags& f) {
   const config::Config cfg = load_config_from_flags(f.common);
-  StepRunner runner(cfg);
+  const GpuContext gpu(cfg);
+  StepRunner runner(cfg, gpu.runtime.get());
   for (int s = 0; s <= f.steps; ++s) runner.step(s);  // step 0 is the warm-up
   const double tokens = static_cast<double>(cfg.train.micro_batch * cfg.train.micro_batches * cfg.model.seq_len);
   const double s_med = median(runner.step_s), fpt = flops_per_token(cfg, runner.model());
-  const double achieved = tokens * fpt / s_med * 1e-9, sgemm = sgemm_gflops(7);
+  const double achieved = tokens * fpt / s_med * 1e-9, sgemm = sgemm_gflops(7, runner.gpu());
   const nlohmann::json out{{"config", f.common.config_path.empty() ? "default" : f.common.config_path},
+                           {"device", runner.gpu() != nullptr ? runner.gpu()->describe() : "cpu"},
                            {"residual", config::to_string(cfg.residual.type)},
                            {"n_streams", cfg.residual.n_streams},
                            {"d_model", cfg.model.d_model},
@@ -145,7 +183,8 @@ void run_step_bench(const StepBenchFlags& f) {
                            {"tok_s", tokens / s_med},
                            {"flops_per_token", fpt},
                            {"achieved_gflops", achieved},
-                           {"sgemm_gflops_1024", sgemm},
+                           {"sgemm_gflops", sgemm},
+                           {"sgemm_edge", gemm_edge(runner.gpu())},
                            {"fraction_of_sgemm", achieved / sgemm},
                            {"activation_bytes", runner.model().activation_bytes()}};
   std::cout << out.dump(2) << "\n";
@@ -157,7 +196,8 @@ void run_recompute_ab(const StepBenchFlags& f) {
   config::Config off_cfg = load_config_from_flags(f.common), on_cfg = off_cfg;
   off_cfg.recompute.mhc = false;
   on_cfg.recompute.mhc = true;
-  StepRunner off(off_cfg), on(on_cfg);
+  const GpuContext gpu(off_cfg);
+  StepRunner off(off_cfg, gpu.runtime.get()), on(on_cfg, gpu.runtime.get());
   for (int s = 0; s <= f.steps; ++s) {
     const bool off_first = s % 2 == 0;
     const double first = (off_first ? off : on).step(s), second = (off_first ? on : off).step(s);

@@ -7,14 +7,20 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/stream.hpp"
 
 namespace mhc::kernels {
 
 // Throws DeviceError naming `kernel` when the launch just made failed (bad configuration, no kernel image, ...).
-// Errors of earlier asynchronous work that surface here are reported too.
+// Errors of earlier asynchronous work that surface here are reported too. With sync-debug on (core/stream.hpp) the
+// device is synchronised here, so a kernel that faults while running is named too.
 inline void check_launch(const char* kernel) {
-  const cudaError_t e = cudaGetLastError();
+  cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) throw DeviceError(detail::concat(kernel, ": kernel launch failed: ", cudaGetErrorString(e)));
+  if (!cuda_sync_debug()) return;
+  e = cudaDeviceSynchronize();
+  if (e != cudaSuccess)
+    throw DeviceError(detail::concat(kernel, ": kernel failed while running (sync-debug): ", cudaGetErrorString(e)));
 }
 
 // ceil(count / per_block) blocks for a 1-D grid (count >= 1), checked against the 2^31 - 1 limit of gridDim.x.

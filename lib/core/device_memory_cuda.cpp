@@ -1,10 +1,16 @@
-// Device memory hooks of the CUDA build: plain cudaMalloc/cudaFree with errors turned into DeviceError.
+// Device memory hooks of the CUDA build: cudaMalloc/cudaFree, and copies and fills ordered on the calling thread's
+// current stream (core/stream.hpp), with errors turned into DeviceError.
 #include <cuda_runtime.h>
 
 #include "core/arena.hpp"
 #include "core/copy.hpp"
+#include "core/stream.hpp"
 
 namespace mhc {
+
+namespace {
+cudaStream_t stream() { return static_cast<cudaStream_t>(current_stream().native); }
+}  // namespace
 
 void* device_malloc(std::int64_t bytes) {
   void* p = nullptr;
@@ -13,16 +19,23 @@ void* device_malloc(std::int64_t bytes) {
   return p;
 }
 
-void device_free(void* p) noexcept { cudaFree(p); }
-
-void device_memset_zero(void* p, std::int64_t bytes) {
-  const cudaError_t e = cudaMemset(p, 0, static_cast<std::size_t>(bytes));
-  MHC_CHECK(e == cudaSuccess, DeviceError, "cudaMemset of ", bytes, " bytes failed: ", cudaGetErrorString(e));
+// The memory may still be used by queued work: finish it first (arenas are freed rarely, at teardown).
+void device_free(void* p) noexcept {
+  cudaDeviceSynchronize();
+  cudaFree(p);
 }
 
+// Stream-ordered: later work on the current stream sees zeros; the host does not wait.
+void device_memset_zero(void* p, std::int64_t bytes) {
+  const cudaError_t e = cudaMemsetAsync(p, 0, static_cast<std::size_t>(bytes), stream());
+  MHC_CHECK(e == cudaSuccess, DeviceError, "cudaMemsetAsync of ", bytes, " bytes failed: ", cudaGetErrorString(e));
+}
+
+// After the work queued on the current stream, and complete when this returns (the host waits).
 void device_copy_bytes(void* dst, const void* src, std::int64_t bytes) {
-  const cudaError_t e = cudaMemcpy(dst, src, static_cast<std::size_t>(bytes), cudaMemcpyDefault);
-  MHC_CHECK(e == cudaSuccess, DeviceError, "cudaMemcpy of ", bytes, " bytes failed: ", cudaGetErrorString(e));
+  cudaError_t e = cudaMemcpyAsync(dst, src, static_cast<std::size_t>(bytes), cudaMemcpyDefault, stream());
+  if (e == cudaSuccess) e = cudaStreamSynchronize(stream());
+  MHC_CHECK(e == cudaSuccess, DeviceError, "copy of ", bytes, " bytes failed: ", cudaGetErrorString(e));
 }
 
 }  // namespace mhc

@@ -1,4 +1,5 @@
-// The execution stream ops launch on: a thread-local handle, null for the CPU and for CUDA's default stream.
+// The execution stream ops launch on (a thread-local handle, null for the CPU and for CUDA's default stream) and the
+// sync-debug switch of kernel launches.
 #pragma once
 
 namespace mhc {
@@ -22,5 +23,11 @@ class StreamGuard {
  private:
   StreamHandle previous_;
 };
+
+// Sync-debug: after every kernel launch the device is synchronised, so that a kernel that fails while running is
+// reported by name (kernels::check_launch) instead of by a later, unrelated call. Slow; off unless the environment
+// has MHC_CUDA_SYNC_DEBUG=1 at the first query, or set_cuda_sync_debug(true) is called.
+bool cuda_sync_debug();
+void set_cuda_sync_debug(bool on);
 
 }  // namespace mhc

@@ -12,11 +12,11 @@
 
 namespace mhc::model {
 
-Connection::Connection(const config::Config& cfg, std::string prefix, std::int64_t n)
-    : prefix_(std::move(prefix)), n_(n), seq_len_(cfg.model.seq_len), d_model_(cfg.model.d_model) {}
+Connection::Connection(const config::Config& cfg, std::string prefix, std::int64_t n, Device device)
+    : prefix_(std::move(prefix)), n_(n), seq_len_(cfg.model.seq_len), d_model_(cfg.model.d_model), device_(device) {}
 
 ActivationContext Connection::make_context(std::int64_t batch) const {
-  return ActivationContext(prefix_, activation_specs(batch));
+  return ActivationContext(prefix_, activation_specs(batch), {}, device_);
 }
 
 void Connection::check_streams(Tensor t, DType dtype, const char* what) const {
@@ -91,7 +91,7 @@ std::vector<std::string> connection_transient_entries(const config::Config& cfg)
 
 ResidualConnection::ResidualConnection(const config::Config& cfg, const ParameterStore& store,
                                        const std::string& prefix)
-    : Connection(cfg, prefix, 1), dtype_(store.dtype()) {
+    : Connection(cfg, prefix, 1, store.device()), dtype_(store.dtype()) {
   MHC_CHECK(cfg.residual.n_streams == 1, ConfigError, "residual connection ", prefix,
             ": residual.n_streams must be 1, got ", cfg.residual.n_streams);
 }
@@ -128,7 +128,7 @@ void ResidualConnection::forward_from_f_output(const LayerContext&, Tensor, Tens
 
 MixingConnection::MixingConnection(const config::Config& cfg, const ParameterStore& store, std::string prefix,
                                    const char* kind)
-    : Connection(cfg, std::move(prefix), cfg.residual.n_streams), store_(store), kind_(kind) {}
+    : Connection(cfg, std::move(prefix), cfg.residual.n_streams, store.device()), store_(store), kind_(kind) {}
 
 void MixingConnection::prepare_forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, bool save,
                                        const char* phase) {

@@ -40,12 +40,14 @@ class Connection {
   virtual void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) = 0;
 
  protected:
-  Connection(const config::Config& cfg, std::string prefix, std::int64_t n);
+  // device: where make_context allocates (the parameters' device).
+  Connection(const config::Config& cfg, std::string prefix, std::int64_t n, Device device);
   // Checks x-like arguments: (B*T, n, C), rows a multiple of T, dtype `dtype`.
   void check_streams(Tensor t, DType dtype, const char* what) const;
 
   std::string prefix_;  // e.g. "blocks.3.attn.conn"
   std::int64_t n_, seq_len_, d_model_;
+  Device device_;
 };
 
 // residual (n = 1): x_out = x_in + F(x_in). Keeps nothing: F saves its own input, so there is nothing to recompute

@@ -80,12 +80,21 @@ std::vector<std::pair<std::string, std::vector<TensorSpec>>> shared_tables(const
   return tables;
 }
 
+// Summed on the host in token order, whatever device the losses are on.
 double mean_of(Tensor losses) {
+  HostTensor host(losses.dtype, losses.shape);
+  copy_tensor(host.view(), losses);
+  const Tensor h = host.view();
   double sum = 0;
-  const std::int64_t N = losses.numel();
+  const std::int64_t N = h.numel();
   for (std::int64_t k = 0; k < N; ++k)
-    sum += losses.dtype == DType::f64 ? losses.ptr<double>()[k] : static_cast<double>(losses.ptr<float>()[k]);
+    sum += h.dtype == DType::f64 ? h.ptr<double>()[k] : static_cast<double>(h.ptr<float>()[k]);
   return sum / static_cast<double>(N);
+}
+
+// Host token ids into `dst` (N) on any device.
+void upload_ids(Tensor dst, const std::int32_t* ids) {
+  copy_tensor(dst, Tensor(const_cast<std::int32_t*>(ids), DType::i32, dst.shape));
 }
 
 }  // namespace
@@ -118,8 +127,8 @@ void split_token_rows(const std::int32_t* rows, std::int64_t batch, std::int64_t
     for (std::int64_t t = 0; t < T; ++t) out[b * T + t] = rows[b * (T + 1) + t + shift];
 }
 
-Model::Model(const config::Config& cfg, DType dtype, std::uint64_t seed, std::int64_t batch)
-    : Model(cfg, std::make_unique<ParameterStore>(model_parameter_specs(cfg), cfg, dtype, seed), batch) {}
+Model::Model(const config::Config& cfg, DType dtype, std::uint64_t seed, std::int64_t batch, Device device)
+    : Model(cfg, std::make_unique<ParameterStore>(model_parameter_specs(cfg), cfg, dtype, seed, device), batch) {}
 
 Model::Model(const config::Config& cfg, std::unique_ptr<ParameterStore> owned, std::int64_t batch)
     : Model(cfg, *owned, batch, StagePart::whole(cfg)) {
@@ -135,7 +144,7 @@ Model::Model(const config::Config& cfg, ParameterStore& store, std::int64_t batc
       part_(part),
       recompute_(recompute_on(cfg)),
       block_layers_(resolve_block_layers(cfg, part)),
-      buffers_("model buffers", buffer_specs(cfg, store.dtype(), batch, part)) {
+      buffers_("model buffers", buffer_specs(cfg, store.dtype(), batch, part), {}, store.device()) {
   MHC_CHECK(batch >= 1, ConfigError, "micro-batch size must be >= 1, got ", batch);
   MHC_CHECK(part.first_layer % 2 == 0 && part.end_layer % 2 == 0 && part.first_layer <= part.end_layer &&
                 part.end_layer <= layer_count(cfg),
@@ -153,9 +162,10 @@ Model::Model(const config::Config& cfg, ParameterStore& store, std::int64_t batc
   }
   // Every connection of a model has the same layout, so block position j of every block shares one connection
   // state and one F input; every layer shares the transient buffers; y and the block input x live in the store.
-  for (const auto& [name, specs] : shared_tables(cfg, store.dtype(), batch, block_layers_)) shared_.emplace_back(name, specs);
-  saved_ = ActivationContext("recompute store",
-                             saved_specs(cfg, store.dtype(), batch, part.layers(), block_layers_));
+  for (const auto& [name, specs] : shared_tables(cfg, store.dtype(), batch, block_layers_))
+    shared_.emplace_back(name, specs, TensorViews{}, store.device());
+  saved_ = ActivationContext("recompute store", saved_specs(cfg, store.dtype(), batch, part.layers(), block_layers_),
+                             {}, store.device());
   const auto Lr = static_cast<std::size_t>(block_layers_);
   const std::size_t last_block_start = (layers_.size() - 1) / Lr * Lr;
   for (std::size_t l = 0; l < layers_.size(); ++l) {
@@ -222,9 +232,8 @@ void Model::forward_stage(const std::int32_t* inputs) {
   Tensor x = buffers_["x_a"], x_next = buffers_["x_b"];
   if (part_.embedding) {
     MHC_CHECK(inputs != nullptr, ConfigError, "forward_stage: the first stage needs token ids");
-    const std::int64_t N = batch_ * seq_len_;
     Tensor ids = buffers_["ids"];
-    std::copy(inputs, inputs + N, ids.ptr<std::int32_t>());
+    upload_ids(ids, inputs);
     ops::embedding_forward(buffers_["h"], ids, store_->param("embed.weight"));
     // Expansion x_0 = (h, ..., h): the backward of the stream sum writes dy to every stream.
     ops::stream_sum_backward(x, buffers_["h"]);
@@ -259,7 +268,7 @@ double Model::head_loss(const std::int32_t* targets, double loss_weight) {
   check_part(false, true, "head_loss");
   const std::int64_t N = batch_ * seq_len_;
   Tensor t = buffers_["targets"];
-  std::copy(targets, targets + N, t.ptr<std::int32_t>());
+  upload_ids(t, targets);
   Tensor logits = buffers_["logits"], lse = buffers_["lse"], losses = buffers_["losses"];
   ops::softmax_xent_forward(losses, lse, logits, t);
   const double loss = mean_of(losses);

@@ -41,8 +41,8 @@ void split_token_rows(const std::int32_t* rows, std::int64_t batch, std::int64_t
 class Model {
  public:
   // The whole model with its own parameters, initialised from (seed, name); buffers for micro-batches of `batch`
-  // rows of cfg.model.seq_len.
-  Model(const config::Config& cfg, DType dtype, std::uint64_t seed, std::int64_t batch);
+  // rows of cfg.model.seq_len; everything on `device` (Device::cuda: f32, ops on the calling thread's stream).
+  Model(const config::Config& cfg, DType dtype, std::uint64_t seed, std::int64_t batch, Device device = Device::cpu);
   // One micro-batch slot of a pipeline stage: binds to the parameters of `part` in `store` (which must hold
   // stage_parameter_specs(cfg, part) and outlive the model); several slots may share one store and accumulate
   // into its gradients.

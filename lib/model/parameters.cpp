@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/copy.hpp"
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
 #include "ops/hc_coeffs.hpp"
@@ -40,7 +41,8 @@ ParameterStore::ParameterStore(std::vector<ParamSpec> specs, const config::Confi
     : specs_(std::move(specs)), dtype_(dtype) {
   MHC_CHECK(dtype == DType::f32 || dtype == DType::f64, ConfigError, "ParameterStore: dtype ", dtype_name(dtype),
             " is not f32 or f64");
-  MHC_CHECK(device == Device::cpu, ConfigError, "ParameterStore: only CPU parameters are supported yet");
+  MHC_CHECK(device == Device::cpu || dtype == DType::f32, ConfigError, "ParameterStore: the CUDA backend holds f32 "
+            "parameters, got ", dtype_name(dtype));
   const std::vector<TensorSpec> layout = arena_layout(specs_, dtype);
   const std::int64_t bytes = Arena::bytes_needed(layout);
   params_arena_ = Arena("parameters", ArenaKind::parameters, device, bytes);
@@ -50,7 +52,17 @@ ParameterStore::ParameterStore(std::vector<ParamSpec> specs, const config::Confi
     params_[s.name] = params_arena_.alloc(dtype, s.shape, s.name);
     grads_[s.name] = grads_arena_.alloc(dtype, s.shape, s.name);
   }
-  for (const auto& s : specs_) init_parameter(s, cfg, seed);
+  if (device == Device::cpu) {
+    for (const auto& s : specs_) init_parameter(s, params_.at(s.name), cfg, seed);
+    return;
+  }
+  // The initialisers are CPU ops: each tensor is drawn on the host, then uploaded.
+  Arena host("parameters (host init)", ArenaKind::scratch, Device::cpu, bytes);
+  for (const auto& s : specs_) {
+    const Tensor t = host.alloc(dtype, s.shape, s.name);
+    init_parameter(s, t, cfg, seed);
+    copy_tensor(params_.at(s.name), t);
+  }
 }
 
 Tensor ParameterStore::param(const std::string& name) const {
@@ -67,8 +79,7 @@ Tensor ParameterStore::grad(const std::string& name) const {
 
 // Each tensor is initialised on its own: the ops that initialise a group (mHC phi/alpha/bias, the HC statics) are
 // called with scratch tensors for the other members, so the result depends only on (seed, name, config).
-void ParameterStore::init_parameter(const ParamSpec& spec, const config::Config& cfg, std::uint64_t seed) {
-  const Tensor t = params_.at(spec.name);
+void ParameterStore::init_parameter(const ParamSpec& spec, Tensor t, const config::Config& cfg, std::uint64_t seed) {
   const std::int64_t n = cfg.residual.n_streams, C = cfg.model.d_model, K = n * n + 2 * n;
   const std::string prefix = parent_name(spec.name);
   switch (spec.init) {

@@ -18,6 +18,8 @@ namespace mhc::model {
 class ParameterStore {
  public:
   // dtype f32 (training) or f64 (gradient tests); cfg supplies the connection init rules (residual section).
+  // On Device::cuda (f32 only) the arenas are GPU memory and the host-drawn initial values are uploaded: the same
+  // seed gives the same bits on either device.
   ParameterStore(std::vector<ParamSpec> specs, const config::Config& cfg, DType dtype, std::uint64_t seed,
                  Device device = Device::cpu);
 
@@ -28,12 +30,14 @@ class ParameterStore {
 
   const std::vector<ParamSpec>& specs() const { return specs_; }
   DType dtype() const { return dtype_; }
+  Device device() const { return params_arena_.device(); }
   void zero_grads() { grads_arena_.zero_used(); }
   std::int64_t parameter_bytes() const { return params_arena_.capacity(); }
   std::int64_t gradient_bytes() const { return grads_arena_.capacity(); }
 
  private:
-  void init_parameter(const ParamSpec& spec, const config::Config& cfg, std::uint64_t seed);
+  // Writes the initial value of `spec` into t (a CPU tensor of its shape).
+  void init_parameter(const ParamSpec& spec, Tensor t, const config::Config& cfg, std::uint64_t seed);
 
   std::vector<ParamSpec> specs_;
   DType dtype_;

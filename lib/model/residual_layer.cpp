@@ -5,7 +5,8 @@ namespace mhc::model {
 
 ResidualLayer::ResidualLayer(const config::Config& cfg, const ParameterStore& store, std::int64_t block,
                              SublayerKind kind)
-    : prefix_("blocks." + std::to_string(block) + (kind == SublayerKind::attention ? ".attn" : ".mlp")) {
+    : prefix_("blocks." + std::to_string(block) + (kind == SublayerKind::attention ? ".attn" : ".mlp")),
+      device_(store.device()) {
   if (kind == SublayerKind::attention) {
     f_ = std::make_unique<AttentionSublayer>(cfg, store, prefix_);
   } else {
@@ -23,8 +24,8 @@ LayerContext ResidualLayer::make_context_sharing(std::int64_t batch, const Tenso
   const std::vector<TensorSpec> conn_specs = connection_->activation_specs(batch);
   for (const auto& s : conn_specs)
     MHC_CHECK(connection.count(s.name) == 1, ShapeError, prefix_, ": shared connection state lacks ", s.name);
-  return LayerContext{ActivationContext(prefix_ + ".conn", conn_specs, connection),
-                      ActivationContext(prefix_, f_->activation_specs(batch), f_input), saves_input};
+  return LayerContext{ActivationContext(prefix_ + ".conn", conn_specs, connection, device_),
+                      ActivationContext(prefix_, f_->activation_specs(batch), f_input, device_), saves_input};
 }
 
 std::int64_t ResidualLayer::activation_bytes(std::int64_t batch) const {

@@ -50,6 +50,7 @@ class ResidualLayer {
 
  private:
   std::string prefix_;  // "blocks.<block>.attn" or "blocks.<block>.mlp"
+  Device device_;       // the parameters', where contexts are allocated
   std::unique_ptr<Sublayer> f_;
   std::unique_ptr<Connection> connection_;
 };

@@ -55,7 +55,7 @@ Sublayer::Sublayer(const config::Config& cfg, const ParameterStore& store, std::
       d_model_(cfg.model.d_model) {}
 
 ActivationContext Sublayer::make_context(std::int64_t batch) const {
-  return ActivationContext(prefix_, activation_specs(batch));
+  return ActivationContext(prefix_, activation_specs(batch), {}, store_.device());
 }
 
 const std::vector<std::string>& Sublayer::input_entries() {

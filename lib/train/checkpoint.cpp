@@ -16,7 +16,9 @@
 #include <set>
 #include <utility>
 
+#include "core/copy.hpp"
 #include "core/error.hpp"
+#include "core/host_tensor.hpp"
 
 namespace mhc::train {
 
@@ -292,7 +294,15 @@ void restore_tensors(const io::SafetensorsFile& file, const std::vector<io::Name
       if (wanted.count(name) == 0) fail_io("restore_tensors", file.path(), "unexpected tensor '", name, "' in the file");
     }
   }
-  for (const io::NamedTensor& t : into) file.read_into(t.name, t.tensor);
+  for (const io::NamedTensor& t : into) {
+    if (t.tensor.device == Device::cpu) {
+      file.read_into(t.name, t.tensor);
+    } else {  // a GPU tensor is read into host memory, then uploaded
+      HostTensor staged(t.tensor.dtype, t.tensor.shape);
+      file.read_into(t.name, staged.view());
+      copy_tensor(t.tensor, staged.view());
+    }
+  }
 }
 
 }  // namespace mhc::train

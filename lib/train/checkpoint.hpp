@@ -51,9 +51,9 @@ struct LoadedCheckpoint {
 // from the directory name.
 LoadedCheckpoint load_checkpoint(const std::string& path);
 
-// Copies every tensor of `into` (CPU) from `file` by name. Every name must exist in the file with the same dtype and
-// shape, else IoError naming the tensor, the file and both dtypes/shapes; tensors in the file that are not in `into`
-// are an error too unless allow_extra (a pipeline stage loads a subset of a full checkpoint). Everything is checked
+// Copies every tensor of `into` (CPU or GPU) from `file` by name. Every name must exist in the file with the same
+// dtype and shape, else IoError naming the tensor, the file and both dtypes/shapes; tensors in the file that are not
+// in `into` are an error too unless allow_extra (a pipeline stage loads a subset of a full checkpoint). Everything is checked
 // before anything is copied: on an error `into` is untouched.
 void restore_tensors(const io::SafetensorsFile& file, const std::vector<io::NamedTensor>& into, bool allow_extra);
 

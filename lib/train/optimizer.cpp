@@ -19,7 +19,7 @@ std::vector<TensorSpec> moment_specs(const model::ParameterStore& store) {
 }  // namespace
 
 AdamW::AdamW(const model::ParameterStore& store)
-    : arena_("adamw moments", ArenaKind::optimizer_state, Device::cpu, Arena::bytes_needed(moment_specs(store))) {
+    : arena_("adamw moments", ArenaKind::optimizer_state, store.device(), Arena::bytes_needed(moment_specs(store))) {
   for (const auto& s : store.specs()) {
     m_[s.name] = arena_.alloc(store.dtype(), s.shape, "m." + s.name);
     v_[s.name] = arena_.alloc(store.dtype(), s.shape, "v." + s.name);

@@ -40,6 +40,10 @@ std::vector<model::ParamSpec> rank_specs(const config::Config& cfg, const std::s
   return out;
 }
 
+Device device_of(const config::Config& cfg) {
+  return cfg.parallel.device == config::DeviceKind::cuda ? Device::cuda : Device::cpu;
+}
+
 }  // namespace
 
 // The micro-batch slots of one stage: a Model per micro-batch in flight, all sharing the rank's store.
@@ -68,7 +72,7 @@ PipelineExecutor::PipelineExecutor(const config::Config& cfg, dist::Communicator
   for (int r = 0; r < ranks_; ++r)
     for (const auto& spec : rank_specs(cfg, held[static_cast<std::size_t>(r)])) holders_[spec.name].push_back(r);
   store_ = std::make_unique<model::ParameterStore>(rank_specs(cfg, held[static_cast<std::size_t>(rank_)]), cfg,
-                                                   DType::f32, seed);
+                                                   DType::f32, seed, device_of(cfg));
 
   const std::int64_t B = cfg.train.micro_batch;
   for (const auto& [stage, count] : dist::peak_in_flight(list_)) {
@@ -116,6 +120,26 @@ Tensor PipelineExecutor::buffer(std::map<std::int64_t, HostTensor>& pool, int mb
     it = pool.emplace(key, HostTensor(DType::f32, Shape{N, cfg_.residual.n_streams, cfg_.model.d_model})).first;
   }
   return it->second.view();
+}
+
+// Blocking; a GPU tensor travels through host memory (the communicator moves host bytes).
+void PipelineExecutor::send_tensor(Tensor t, int peer, int tag) {
+  HostTensor staged;
+  if (t.device != Device::cpu) {
+    staged = HostTensor(t.dtype, t.shape);
+    copy_tensor(staged.view(), t);
+    t = staged.view();
+  }
+  dist::Request r = pipe_.isend(t.data, t.bytes(), peer, tag);
+  pipe_.wait(r);
+}
+
+void PipelineExecutor::recv_tensor(Tensor t, int peer, int tag) {
+  HostTensor staged;
+  const Tensor dst = t.device == Device::cpu ? t : (staged = HostTensor(t.dtype, t.shape)).view();
+  dist::Request r = pipe_.irecv(dst.data, dst.bytes(), peer, tag);
+  pipe_.wait(r);
+  if (dst.data != t.data) copy_tensor(t, dst);
 }
 
 // Messages are named by what they carry and the stage that consumes them.
@@ -229,20 +253,20 @@ void PipelineExecutor::sum_shared_gradients() {
     Tensor g = store_->grad(spec.name);
     const int tag_base = tag(kSharedSum, 0, 0);
     if (rank_ == holders.front()) {
-      HostTensor other(g.dtype, g.shape);
+      HostTensor sum(g.dtype, g.shape), other(g.dtype, g.shape);  // summed on the host, whatever g's device
+      copy_tensor(sum.view(), g);
       for (std::size_t k = 1; k < holders.size(); ++k) {
-        dist::Request r = pipe_.irecv(other.view().data, g.bytes(), holders[k], tag_base);
-        pipe_.wait(r);
-        ops::axpby(g, 1.0F, g, 1.0F, other.view());
+        recv_tensor(other.view(), holders[k], tag_base);
+        ops::axpby(sum.view(), 1.0F, sum.view(), 1.0F, other.view());
       }
+      copy_tensor(g, sum.view());
       std::vector<dist::Request> out;
-      for (std::size_t k = 1; k < holders.size(); ++k) out.push_back(pipe_.isend(g.data, g.bytes(), holders[k], tag_base));
+      for (std::size_t k = 1; k < holders.size(); ++k)
+        out.push_back(pipe_.isend(sum.view().data, sum.view().bytes(), holders[k], tag_base));
       for (auto& r : out) pipe_.wait(r);
     } else {
-      dist::Request s = pipe_.isend(g.data, g.bytes(), holders.front(), tag_base);
-      pipe_.wait(s);
-      dist::Request r = pipe_.irecv(g.data, g.bytes(), holders.front(), tag_base);
-      pipe_.wait(r);
+      send_tensor(g, holders.front(), tag_base);
+      recv_tensor(g, holders.front(), tag_base);
     }
   }
 }
@@ -262,17 +286,14 @@ double PipelineExecutor::forward_loss(const std::int32_t* rows) {
       if (prev == rank_) {
         copy_tensor(in, stage_slots_.at(stage - 1)->models.front()->stream_output());
       } else {
-        dist::Request r = pipe_.irecv(in.data, in.bytes(), prev, tag(kActivation, 0, stage));
-        pipe_.wait(r);
+        recv_tensor(in, prev, tag(kActivation, 0, stage));
       }
       m.forward_stage(nullptr);
     }
     if (m.part().head) {
       loss = m.head_loss(split_rows(rows, 1), 0.0);
     } else if (next != rank_) {
-      Tensor out = m.stream_output();
-      dist::Request s = pipe_.isend(out.data, out.bytes(), next, tag(kActivation, 0, stage + 1));
-      pipe_.wait(s);
+      send_tensor(m.stream_output(), next, tag(kActivation, 0, stage + 1));
     }
   }
   pipe_.allreduce_sum(&loss, 1);  // one rank holds the loss, the others add 0
@@ -295,13 +316,10 @@ std::vector<HostTensor> PipelineExecutor::gather_h_res() {
         if (holder == 0) {
           copy_tensor(out.back().view(), local[static_cast<std::size_t>(l)]);
         } else {
-          dist::Request r = pipe_.irecv(out.back().view().data, out.back().view().bytes(), holder, t);
-          pipe_.wait(r);
+          recv_tensor(out.back().view(), holder, t);
         }
       } else if (holder == rank_) {
-        const Tensor h = local[static_cast<std::size_t>(l)];
-        dist::Request s = pipe_.isend(h.data, h.bytes(), 0, t);
-        pipe_.wait(s);
+        send_tensor(local[static_cast<std::size_t>(l)], 0, t);
       }
     }
   }
@@ -334,13 +352,10 @@ std::vector<HostTensor> PipelineExecutor::gather_to_first(const std::vector<std:
       if (owner == 0) {
         copy_tensor(dst, local(name));
       } else {
-        dist::Request r = pipe_.irecv(dst.data, dst.bytes(), owner, tag(kGather, 0, 0));
-        pipe_.wait(r);
+        recv_tensor(dst, owner, tag(kGather, 0, 0));
       }
     } else if (owner == rank_) {
-      const Tensor t = local(name);
-      dist::Request s = pipe_.isend(t.data, t.bytes(), 0, tag(kGather, 0, 0));
-      pipe_.wait(s);
+      send_tensor(local(name), 0, tag(kGather, 0, 0));
     }
   }
   return out;

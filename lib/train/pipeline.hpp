@@ -68,6 +68,9 @@ class PipelineExecutor {
   model::Model& slot_of(int stage, int mb);
   void release(int stage, int mb);
   Tensor buffer(std::map<std::int64_t, HostTensor>& pool, int mb, int stage);
+  // Blocking point-to-point of a tensor on any device.
+  void send_tensor(Tensor t, int peer, int tag);
+  void recv_tensor(Tensor t, int peer, int tag);
   int tag(int kind, int mb, int stage) const;
   const std::int32_t* split_rows(const std::int32_t* rows, int shift);
   void sum_shared_gradients();

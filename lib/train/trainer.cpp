@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/copy.hpp"
+#include "core/device_runtime.hpp"
 #include "ops/grad_norm.hpp"
 #include "ops/hres_diagnostics.hpp"
 #include "train/checkpoint.hpp"
@@ -80,8 +82,11 @@ Trainer::Trainer(const config::Config& cfg, TrainOptions opts)
   MHC_CHECK(world_.size() == pp * dp, ConfigError, "this job has ", world_.size(), " rank",
             world_.size() == 1 ? "" : "s", " but parallel.pp x parallel.dp = ", pp, " x ", dp, " = ", pp * dp,
             "; launch it with mpirun -np ", pp * dp, " or change parallel.pp / parallel.dp");
-  MHC_CHECK(cfg_.parallel.device == config::DeviceKind::cpu, ConfigError,
-            "parallel.device \"cuda\": this build's trainer runs on the CPU only; set parallel.device to \"cpu\"");
+  if (cfg_.parallel.device == config::DeviceKind::cuda) {
+    // Every allocation and op of this thread from here on is ordered on the compute stream.
+    device_ = std::make_unique<DeviceRuntime>(local_device_index());
+    stream_guard_ = std::make_unique<StreamGuard>(device_->compute());
+  }
   const int rank = world_.rank(), pp_rank = rank % static_cast<int>(pp), dp_rank = rank / static_cast<int>(pp);
   pipe_ = world_.split(dp_rank, pp_rank);
   data_parallel_ = world_.split(pp_rank, dp_rank);
@@ -117,27 +122,39 @@ double Trainer::train_step(std::int64_t step, dist::TraceRecorder* trace) {
   return loss / static_cast<double>(M * dp);
 }
 
-// Gradients summed over the replicas in buckets of about 4 MiB (one message per bucket, not per tensor).
+// Gradients summed over the replicas in buckets of about 4 MiB (one message per bucket, not per tensor), staged in
+// host memory (copies from and to GPU gradients).
 void Trainer::sum_data_parallel_gradients() {
   constexpr std::int64_t kBucketFloats = std::int64_t{1} << 20;
   std::vector<float> bucket;
   std::vector<Tensor> members;
+  auto slice = [&](std::size_t offset, const Tensor& g) { return Tensor(bucket.data() + offset, DType::f32, g.shape); };
   auto flush = [&] {
-    if (bucket.empty()) return;
-    data_parallel_->allreduce_sum(bucket.data(), static_cast<std::int64_t>(bucket.size()));
+    if (members.empty()) return;
+    std::size_t size = 0;
+    for (const Tensor& g : members) size += static_cast<std::size_t>(g.numel());
+    bucket.resize(size);
     std::size_t offset = 0;
     for (const Tensor& g : members) {
-      std::copy_n(bucket.data() + offset, g.numel(), g.ptr<float>());
+      copy_tensor(slice(offset, g), g);
       offset += static_cast<std::size_t>(g.numel());
     }
-    bucket.clear();
+    data_parallel_->allreduce_sum(bucket.data(), static_cast<std::int64_t>(bucket.size()));
+    offset = 0;
+    for (const Tensor& g : members) {
+      copy_tensor(g, slice(offset, g));
+      offset += static_cast<std::size_t>(g.numel());
+    }
     members.clear();
   };
+  std::int64_t pending = 0;
   for (const auto& spec : pipeline_->store().specs()) {
-    const Tensor g = pipeline_->store().grad(spec.name);
-    bucket.insert(bucket.end(), g.ptr<float>(), g.ptr<float>() + g.numel());
-    members.push_back(g);
-    if (static_cast<std::int64_t>(bucket.size()) >= kBucketFloats) flush();
+    members.push_back(pipeline_->store().grad(spec.name));
+    pending += members.back().numel();
+    if (pending >= kBucketFloats) {
+      flush();
+      pending = 0;
+    }
   }
   flush();
 }
@@ -234,9 +251,9 @@ TrainResult Trainer::run() {
   const auto& t = cfg_.train;
   const std::int64_t tokens_per_step = t.micro_batch * t.micro_batches * cfg_.parallel.dp * cfg_.model.seq_len;
   if (console)
-    spdlog::info("{}: {} parameters, {} | {} steps of {} tokens{}{}", opts_.run_dir,
+    spdlog::info("{}: {} parameters, {} | {} steps of {} tokens{}{}{}", opts_.run_dir,
                  model::count_parameters(model::model_parameter_specs(cfg_)), data_->describe(), t.steps,
-                 tokens_per_step,
+                 tokens_per_step, device_ ? " | " + device_->describe() : "",
                  world_.size() > 1 ? fmt::format(" | pp {} x dp {} ({})", cfg_.parallel.pp, cfg_.parallel.dp,
                                                  config::to_string(cfg_.parallel.schedule))
                                    : "",

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "core/device_runtime.hpp"
 #include "data/dataset.hpp"
 #include "dist/communicator.hpp"
 #include "dist/trace.hpp"
@@ -61,6 +62,8 @@ class Trainer {
   config::Config cfg_;
   TrainOptions opts_;
   dist::Communicator& world_;
+  std::unique_ptr<DeviceRuntime> device_;     // parallel.device "cuda": this rank's GPU and streams
+  std::unique_ptr<StreamGuard> stream_guard_;  // makes device_'s compute stream current while the trainer lives
   std::unique_ptr<dist::Communicator> pipe_;  // the ranks of this replica's pipeline
   std::unique_ptr<dist::Communicator> data_parallel_;  // the ranks of the same pipeline rank in every replica
   std::unique_ptr<data::Dataset> data_;

@@ -1,0 +1,134 @@
+// One training step (forward, backward, AdamW) of whole configs on the GPU against the same step on the CPU oracle,
+// fp32 mode, for residual, hc and mhc: the tiny configs as they are and gpt2-124m at a short sequence.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/device_runtime.hpp"
+#include "device_support.hpp"
+#include "model/model.hpp"
+#include "train/optimizer.hpp"
+
+namespace {
+
+using namespace mhc;
+
+config::Config step_config(const std::string& file, const std::vector<std::string>& overrides) {
+  return config::load_config(std::string(MHC_CONFIG_DIR) + "/" + file, overrides);
+}
+
+// (B, T + 1) token rows, uniform over the vocabulary (a fixed LCG: the same rows on every run).
+std::vector<std::int32_t> random_rows(const config::Config& cfg) {
+  const std::int64_t count = cfg.train.micro_batch * (cfg.model.seq_len + 1);
+  std::vector<std::int32_t> rows(static_cast<std::size_t>(count));
+  std::uint64_t state = 0x9E3779B97F4A7C15ULL;
+  for (auto& r : rows) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    r = static_cast<std::int32_t>((state >> 33) % static_cast<std::uint64_t>(cfg.model.vocab_size));
+  }
+  return rows;
+}
+
+struct StepResult {
+  double loss = 0;
+  std::map<std::string, HostTensor> grads;   // after the backward
+  std::map<std::string, HostTensor> params;  // after the AdamW step
+};
+
+// One step on `device` from the seed's initial parameters; everything is copied back to the host.
+StepResult one_step(const config::Config& cfg, Device device, const std::vector<std::int32_t>& rows) {
+  model::Model m(cfg, DType::f32, cfg.train.seed, cfg.train.micro_batch, device);
+  train::AdamW adam(m.store());
+  StepResult out;
+  out.loss = m.forward_backward(
+      Tensor(const_cast<std::int32_t*>(rows.data()), DType::i32, Shape{cfg.train.micro_batch, cfg.model.seq_len + 1}),
+      1.0);
+  for (const auto& s : m.store().specs()) out.grads.emplace(s.name, test::download(m.store().grad(s.name)));
+  adam.step(m.store(), cfg.train.lr, cfg.train);
+  for (const auto& s : m.store().specs()) out.params.emplace(s.name, test::download(m.store().param(s.name)));
+  return out;
+}
+
+double max_abs(const HostTensor& t) {
+  double m = 0;
+  for (std::int64_t k = 0; k < t.numel(); ++k) m = std::fmax(m, std::fabs(t.get(k)));
+  return m;
+}
+
+// The first AdamW step moves a parameter by lr * g / (|g| + eps) (plus weight decay, the same on both sides).
+double first_update(double g, double eps) { return g / (std::fabs(g) + eps); }
+
+// Loss: relative 1e-4 (the fp32 criterion). Gradients: per tensor within 1e-4 of its largest entry (the two
+// backends sum in different orders; f32 round-off through the network stays orders of magnitude below this).
+// Parameters after AdamW: the step of each element follows from its own gradient (first_update), so the GPU and CPU
+// parameters may differ by exactly what their gradients imply, plus f32 rounding of the update; near-zero gradients
+// whose sign the round-off flips legitimately move by up to 2 lr.
+void check_step(const StepResult& gpu, const StepResult& cpu, const config::Config& cfg) {
+  INFO("loss gpu " << gpu.loss << " cpu " << cpu.loss);
+  CHECK(std::fabs(gpu.loss - cpu.loss) <= 1e-4 * std::fabs(cpu.loss));
+  const double lr = cfg.train.lr, eps = cfg.train.eps, f32 = std::numeric_limits<float>::epsilon();
+  for (const auto& [name, g_cpu] : cpu.grads) {
+    const HostTensor& g_gpu = gpu.grads.at(name);
+    test::check_close("grad " + name, g_gpu, g_cpu, 1e-4 * max_abs(g_cpu) + 1e-12, 0.0);
+    const HostTensor &p_cpu = cpu.params.at(name), &p_gpu = gpu.params.at(name);
+    std::int64_t failures = 0;
+    for (std::int64_t k = 0; k < p_cpu.numel(); ++k) {
+      const double implied = lr * std::fabs(first_update(g_gpu.get(k), eps) - first_update(g_cpu.get(k), eps));
+      const double tol = implied + 4 * f32 * (std::fabs(p_cpu.get(k)) + lr);
+      if (!(std::fabs(p_gpu.get(k) - p_cpu.get(k)) <= tol) && failures++ < 5)
+        UNSCOPED_INFO("param " << name << "[" << k << "]: " << p_gpu.get(k) << " vs " << p_cpu.get(k));
+    }
+    INFO("param " << name << ": " << failures << " elements off");
+    CHECK(failures == 0);
+  }
+}
+
+void compare_step(const config::Config& cfg) {
+  const std::vector<std::int32_t> rows = random_rows(cfg);
+  const StepResult cpu = one_step(cfg, Device::cpu, rows);
+  DeviceRuntime runtime(0);
+  StreamGuard on_compute(runtime.compute());
+  const StepResult gpu = one_step(cfg, Device::cuda, rows);
+  check_step(gpu, cpu, cfg);
+}
+
+}  // namespace
+
+TEST_CASE("one training step of the tiny configs matches the CPU step", "[cuda][step]") {
+  for (const char* file : {"tiny-residual.json", "tiny-hc.json", "tiny-mhc.json"}) {
+    for (const char* recompute : {"false", "true"}) {
+      SECTION(std::string(file) + " recompute " + recompute) {
+        compare_step(step_config(file, {std::string("recompute.mhc=") + recompute}));
+      }
+    }
+  }
+}
+
+TEST_CASE("one training step of gpt2-124m matches the CPU step", "[cuda][step][gpt2]") {
+  for (const char* type : {"residual", "hc", "mhc"}) {
+    SECTION(type) {
+      // Short sequences keep the CPU oracle's step to seconds; the widths, vocabulary and depth are gpt2-124m's.
+      compare_step(step_config("gpt2-124m-mhc.json", {std::string("residual.type=") + type,
+                                                      std::string("residual.n_streams=") +
+                                                          (std::string(type) == "residual" ? "1" : "4"),
+                                                      "model.seq_len=64", "train.micro_batch=2",
+                                                      "data.source=synthetic", "parallel.device=cpu"}));
+    }
+  }
+}
+
+TEST_CASE("DeviceRuntime names a bad device index", "[cuda][runtime]") {
+  const int count = cuda_device_count();
+  REQUIRE(count > 0);
+  CHECK_THROWS_WITH(DeviceRuntime(count), Catch::Contains("CUDA device " + std::to_string(count) + " out of range"));
+  DeviceRuntime runtime(0);
+  CHECK(runtime.describe().find("device 0 of") != std::string::npos);
+  runtime.order(runtime.compute(), runtime.comm());
+  runtime.synchronize();
+}
