@@ -409,7 +409,7 @@ struct IdMessage {
 std::unique_ptr<NcclCommunicator> make_nccl_communicator(Communicator& bootstrap, int device,
                                                          cudaStream_t comm_stream) {
   // Every rank learns whether every rank can go on before any enters ncclCommInitRank, which would wait forever
-  // for a rank that failed.
+  // for a rank that failed; rank 0 makes the id (which starts NCCL's rendezvous thread) only then.
   std::string local_error;
   int devices = 0;
   if (const cudaError_t e = cudaGetDeviceCount(&devices); e != cudaSuccess) {
@@ -417,6 +417,11 @@ std::unique_ptr<NcclCommunicator> make_nccl_communicator(Communicator& bootstrap
   } else if (device < 0 || device >= devices) {
     local_error = concat("device ", device, " does not exist (", devices, " CUDA device(s) visible)");
   }
+  double failures = local_error.empty() ? 0.0 : 1.0;
+  bootstrap.allreduce_sum(&failures, 1);
+  if (!local_error.empty()) throw CommError("make_nccl_communicator: " + local_error);
+  if (failures > 0) throw CommError(concat("make_nccl_communicator: ", failures, " other rank(s) failed to start"));
+
   IdMessage message;
   if (bootstrap.rank() == 0) {
     const ncclResult_t rc = ncclGetUniqueId(&message.id);
@@ -426,10 +431,6 @@ std::unique_ptr<NcclCommunicator> make_nccl_communicator(Communicator& bootstrap
   }
   bootstrap.broadcast(&message, static_cast<std::int64_t>(sizeof(message)), 0);
   if (message.ok == 0) throw CommError(concat("make_nccl_communicator: rank 0 failed: ", message.error));
-  double failures = local_error.empty() ? 0.0 : 1.0;
-  bootstrap.allreduce_sum(&failures, 1);
-  if (!local_error.empty()) throw CommError("make_nccl_communicator: " + local_error);
-  if (failures > 0) throw CommError(concat("make_nccl_communicator: ", failures, " other rank(s) failed to start"));
 
   DeviceGuard guard(device);
   ncclComm_t comm = nullptr;

@@ -16,19 +16,19 @@ namespace mhc::dist {
 //
 // Streams. All NCCL work runs on stream() (the comm_stream given at creation). Before enqueuing anything, stream()
 // is made to wait (cudaStreamWaitEvent) for the work already enqueued on the calling thread's current stream
-// (mhc::current_stream(), lib/core/stream.hpp; null = CUDA's default stream): the buffers may be produced and last
-// read by kernels on that stream without any host synchronisation.
+// (mhc::current_stream(), lib/core/stream.hpp; null = CUDA's default stream): send buffers may have been written,
+// and receive buffers last read, by work on that stream without any host synchronisation.
 //
 // Completion is stream-ordered, the host does not block:
 //   - wait(r) makes the calling thread's current stream wait (cudaStreamWaitEvent) for an event recorded on
-//     stream() after the transfer, and returns at once. Work enqueued on that stream afterwards sees the received
+//     stream() after the transfer's group, and returns at once. Work enqueued on that stream afterwards sees the received
 //     bytes / may overwrite the sent buffer; the host itself must not read or free the buffers before that stream
 //     has reached this point (e.g. cudaStreamSynchronize). Inactive afterwards. Never reports a size mismatch.
 //   - test(r) asks whether the transfer has finished on the device (cudaEventQuery): true = the bytes have arrived
 //     (then inactive; safe for any stream and the host), false = not yet. It also reports NCCL's asynchronous error
 //     (a failed peer, a network error) as CommError.
 //   - allreduce_sum and broadcast enqueue the operation on stream() and make the current stream wait for it; they
-//     return at once. barrier() is the only call that blocks the host (see there).
+//     return at once. Of the data calls only barrier() blocks the host (see there); creation and split() do too.
 //   - Destroying an active Request cancels nothing: the transfer still happens on stream(); its buffer must stay
 //     valid until stream() has passed it.
 //
@@ -46,12 +46,13 @@ namespace mhc::dist {
 //   group_begin(); isend(...); irecv(...); ...; group_end();
 // isend/irecv between group_begin and group_end are only recorded (their Requests are returned at once);
 // group_end() checks them and enqueues them all as one ncclGroupStart/ncclGroupEnd (each transfer split into
-// message_chunks(bytes, max_message_bytes()) parts of ncclUint8; empty parts are skipped), then records one event
-// that every Request of the group waits for. Outside a group every isend/irecv is enqueued at once as a group of
-// its own (fine for a one-directional transfer; a transfer to itself always needs a group). Groups do not nest;
+// message_chunks(bytes, max_message_bytes()) parts of ncclUint8, the same limit on every rank; empty parts are
+// skipped), then records one event that every Request of the group waits for. Outside a group every isend/irecv
+// is enqueued at once as a group of its own (fine for a one-directional transfer; a transfer to itself always needs
+// a group). Groups do not nest;
 // while a group is open, collectives, barrier and split throw CommError; wait() on a request of the open group
-// throws CommError (it was not enqueued yet; the request stays active), test() returns false. The simplest correct use at a pipeline stage
-// boundary: post every receive and send of the boundary inside one group, then wait on them.
+// throws CommError (it was not enqueued yet; the request stays active), test() returns false. The simplest correct
+// use at a pipeline stage boundary: post every receive and send of the boundary inside one group, then wait on them.
 //
 // Sums. allreduce_sum is ncclAllReduce in place (ncclFloat / ncclDouble, ncclSum). Every rank gets identical bits
 // (NCCL's algorithms reduce once and then distribute the result), and the result is reproducible from run to run
@@ -86,7 +87,8 @@ class NcclCommunicator : public Communicator {
 // has joined): rank 0 makes the ncclUniqueId, bootstrap.broadcast hands it to the others, then each rank calls
 // ncclCommInitRank(bootstrap.size(), id, bootstrap.rank()) on `device`. The new communicator has the same ranks as
 // bootstrap and does not refer to it afterwards. comm_stream (a stream on `device`, not owned; null = the default
-// stream) must outlive it. Throws CommError when CUDA or NCCL fails (on every rank when rank 0 could not make the id).
+// stream) must outlive it. Throws CommError when CUDA or NCCL fails; on every rank when some rank's device does not
+// exist or rank 0 could not make the id (checked over bootstrap before any rank enters ncclCommInitRank).
 std::unique_ptr<NcclCommunicator> make_nccl_communicator(Communicator& bootstrap, int device, cudaStream_t comm_stream);
 
 }  // namespace mhc::dist
