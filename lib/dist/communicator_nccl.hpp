@@ -21,9 +21,10 @@ namespace mhc::dist {
 //
 // Completion is stream-ordered, the host does not block:
 //   - wait(r) makes the calling thread's current stream wait (cudaStreamWaitEvent) for an event recorded on
-//     stream() after the transfer's group, and returns at once. Work enqueued on that stream afterwards sees the received
-//     bytes / may overwrite the sent buffer; the host itself must not read or free the buffers before that stream
-//     has reached this point (e.g. cudaStreamSynchronize). Inactive afterwards. Never reports a size mismatch.
+//     stream() after the transfer's group, and returns at once. Work enqueued on that stream afterwards sees the
+//     received bytes / may overwrite the sent buffer; the host itself must not read or free the buffers before
+//     that stream has reached this point (e.g. cudaStreamSynchronize). Inactive afterwards. Never reports a size
+//     mismatch.
 //   - test(r) asks whether the transfer has finished on the device (cudaEventQuery): true = the bytes have arrived
 //     (then inactive; safe for any stream and the host), false = not yet. It also reports NCCL's asynchronous error
 //     (a failed peer, a network error) as CommError.
