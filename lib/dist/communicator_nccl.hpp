@@ -76,16 +76,17 @@ class NcclCommunicator : public Communicator {
   virtual void group_end() = 0;
   virtual int device() const = 0;
   virtual cudaStream_t stream() const = 0;
-  // barrier(): a one-element ncclAllReduce on stream() after the current stream's work, then cudaStreamSynchronize
-  // of stream(): returns on each rank once every rank has reached its barrier and the work every rank enqueued
-  // before it (on its current stream and on stream()) has finished.
+  // barrier(): a one-element ncclAllReduce on stream() after the current stream's work, then the host waits for
+  // stream() (polling cudaStreamQuery; NCCL's asynchronous error ends it with CommError): returns on each rank once
+  // every rank has reached its barrier and the work every rank enqueued before it (on its current stream and on
+  // stream()) has finished.
   // split(color, key): ncclCommSplit; collective over this communicator (blocks the host until every rank joined);
   // the new one is an NcclCommunicator on the same device and stream whose ranks are ordered by key (NCCL breaks
   // ties by the rank here, like MPI_Comm_split). color must be >= 0.
 };
 
-// Creates the NCCL communicator of the ranks of `bootstrap` (collective over it, blocking the host until every rank
-// has joined): rank 0 makes the ncclUniqueId, bootstrap.broadcast hands it to the others, then each rank calls
+// Creates the NCCL communicator of the ranks of `bootstrap` (a host communicator: MPI or local; collective over it,
+// blocking the host until every rank has joined): rank 0 makes the ncclUniqueId, bootstrap.broadcast hands it to the others, then each rank calls
 // ncclCommInitRank(bootstrap.size(), id, bootstrap.rank()) on `device`. The new communicator has the same ranks as
 // bootstrap and does not refer to it afterwards. comm_stream (a stream on `device`, not owned; null = the default
 // stream) must outlive it. Throws CommError when CUDA or NCCL fails; on every rank when some rank's device does not
