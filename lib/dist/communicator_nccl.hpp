@@ -87,10 +87,11 @@ class NcclCommunicator : public Communicator {
 
 // Creates the NCCL communicator of the ranks of `bootstrap` (a host communicator: MPI or local; collective over it,
 // blocking the host until every rank has joined): rank 0 makes the ncclUniqueId, bootstrap.broadcast hands it to
-// the others, then each rank calls ncclCommInitRank(bootstrap.size(), id, bootstrap.rank()) on `device`. The new communicator has the same ranks as
-// bootstrap and does not refer to it afterwards. comm_stream (a stream on `device`, not owned; null = the default
-// stream) must outlive it. Throws CommError when CUDA or NCCL fails; on every rank when some rank's device does not
-// exist or rank 0 could not make the id (checked over bootstrap before any rank enters ncclCommInitRank).
+// the others, then each rank calls ncclCommInitRank(bootstrap.size(), id, bootstrap.rank()) on `device`. The new
+// communicator has the same ranks as bootstrap and does not refer to it afterwards. comm_stream (a stream on
+// `device`, not owned; null = the default stream) must outlive it. Throws CommError when CUDA or NCCL fails; on
+// every rank when some rank's device does not exist or rank 0 could not make the id (checked over bootstrap before
+// any rank enters ncclCommInitRank).
 std::unique_ptr<NcclCommunicator> make_nccl_communicator(Communicator& bootstrap, int device, cudaStream_t comm_stream);
 
 }  // namespace mhc::dist
