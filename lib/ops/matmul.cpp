@@ -1,8 +1,13 @@
-// Checked entry points of the matrix products; dispatch to the CPU GEMM.
+// Checked entry points of the matrix products; dispatch to the CPU GEMM or to cuBLASLt.
 #include "ops/matmul.hpp"
 
 #include "ops/cpu/matmul_cpu.hpp"
+#include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
+
+#ifdef MHC_HAVE_CUDA
+#include "kernels/matmul_cublaslt.cuh"
+#endif
 
 namespace mhc::ops {
 
@@ -10,7 +15,7 @@ void matmul(Tensor out, Tensor a, Tensor b, bool trans_a, bool trans_b, float al
   expect_rank(out, 2, "matmul out");
   expect_rank(a, 2, "matmul a");
   expect_rank(b, 2, "matmul b");
-  expect_cpu_float(out, "matmul out");
+  expect_float(out, "matmul out");
   expect_same_dtype(out, a, "matmul out", "a");
   expect_same_dtype(out, b, "matmul out", "b");
   expect_device(a, out.device, "matmul a");
@@ -19,6 +24,13 @@ void matmul(Tensor out, Tensor a, Tensor b, bool trans_a, bool trans_b, float al
   const std::int64_t Kb = trans_b ? b.dim(1) : b.dim(0), N = trans_b ? b.dim(0) : b.dim(1);
   MHC_CHECK(K == Kb, ShapeError, "inner dimensions differ: op(a) ", M, "x", K, ", op(b) ", Kb, "x", N);
   expect_shape(out, Shape{M, N}, "matmul out");
+  if (on_cuda(out, "matmul")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::matmul_f32(out.ptr<float>(), a.ptr<float>(), b.ptr<float>(), M, N, K, trans_a, trans_b, alpha, beta,
+                        cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(out.dtype, "matmul", [&](auto zero) {
     using T = decltype(zero);
     cpu::gemm<T>(trans_a, trans_b, M, N, K, static_cast<T>(alpha), a.ptr<T>(), a.dim(1), b.ptr<T>(), b.dim(1),
