@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <limits>
 
-#include "kernels/cuda_calls.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/stream_count.cuh"
+#include "kernels/stream_scratch.cuh"
 
 namespace mhc::kernels {
 
@@ -394,8 +394,8 @@ void launch_mhc_projection_backward_weight(float* dphi, float* dalpha, float* db
     const std::int64_t slices = (N + slice - 1) / slice;
     MHC_CHECK(slices <= std::numeric_limits<int>::max() / d_blocks, ShapeError, kernel, ": ", slices, " x ", d_blocks,
               " blocks do not fit a 1-D grid");
-    StreamScratch scratch(slices * (DK + 2 * K), stream, "mhc_projection_backward_weight: cudaMallocAsync");
-    float* part_phi = scratch.data();
+    StreamScratch scratch(slices * (DK + 2 * K) * static_cast<std::int64_t>(sizeof(float)), stream, kernel);
+    float* part_phi = scratch.as<float>();
     float* part_bias = part_phi + slices * DK;
     float* part_alpha = part_bias + slices * K;
     mhc_projection_backward_weight_kernel<kN><<<grid_blocks(slices * d_blocks, 1, kernel), kThreads, 0, stream>>>(
