@@ -1,21 +1,43 @@
 #!/usr/bin/env bash
-# One prepared command for a short GPU slot: builds the CUDA backend for sm_90, runs the [cuda] tests and the mHC
-# kernel bandwidth benchmark (mhc_cuda_bench) and writes a JSON report. The GPU machine has nvcc, CMake and ninja but none of our Debian packages, so:
-#   here (no GPU):      scripts/gpu-check.sh --prepare      copies the header-only test dependencies to .gpu-deps/
+# One prepared command for a short GPU slot: builds mhc-train, the [cuda] tests and the mHC kernel benchmark for
+# sm_90, runs the [cuda] kernel tests, the whole-step GPU-vs-CPU tests, the kernel bandwidth benchmark, a GPU training
+# smoke run and the gpt2-124m step benchmarks (residual and mhc), and writes one JSON report. The GPU machine has
+# nvcc, CMake and ninja but none of our Debian packages, so:
+#   here (no GPU):      scripts/gpu-check.sh --prepare      copies the header-only dependencies to .gpu-deps/
 #   on the GPU machine: scripts/gpu-check.sh [REPORT_DIR]   (device tool: run with carry [".gpu-deps"])
-# BLAS, MPI and the app's libraries are optional for this build (the CPU oracle falls back to reference loops).
+# BLAS and MPI are optional for this build (the CPU oracle falls back to reference loops); spdlog and fmt are used
+# header-only there; NCCL comes from the machine's Python wheel when it has one.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 deps=$root/.gpu-deps
 
 if [ "${1:-}" = "--prepare" ]; then
-  rm -rf "$deps" && mkdir -p "$deps/include" "$deps/lib/cmake"
-  cp -r /usr/include/catch2 "$deps/include/" || { echo "error: Catch2 headers missing (apt-get install catch2)" >&2; exit 1; }
-  cp -r /usr/lib/cmake/Catch2 "$deps/lib/cmake/"
-  cp /usr/lib/libCatch2WithMain.a "$deps/lib/"  # the exported CMake package references it
-  # nlohmann_json (header-only; the dist library's traces need it): its package finds the headers three levels up.
-  cp -r /usr/include/nlohmann "$deps/include/" || { echo "error: nlohmann headers missing (apt-get install nlohmann-json3-dev)" >&2; exit 1; }
-  mkdir -p "$deps/share/cmake" && cp -r /usr/share/cmake/nlohmann_json "$deps/share/cmake/"
+  rm -rf "$deps" && mkdir -p "$deps/include" "$deps/lib/cmake" "$deps/share/cmake"
+  copy() { cp -r "$1" "$2" || { echo "error: $1 missing (run scripts/test.sh once to install the packages)" >&2; exit 1; }; }
+  copy /usr/include/catch2 "$deps/include/"
+  copy /usr/lib/cmake/Catch2 "$deps/lib/cmake/"
+  copy /usr/lib/libCatch2WithMain.a "$deps/lib/"  # the exported CMake package references it
+  # Header-only packages whose CMake files find the headers relative to themselves (three levels up).
+  copy /usr/include/nlohmann "$deps/include/"
+  copy /usr/share/cmake/nlohmann_json "$deps/share/cmake/"
+  copy /usr/include/CLI "$deps/include/"
+  copy /usr/share/cmake/CLI11 "$deps/share/cmake/"
+  # spdlog and fmt header-only: Debian's spdlog package points at its shared library, so a small package file
+  # declares spdlog::spdlog as headers plus the header-only switches instead.
+  copy /usr/include/spdlog "$deps/include/"
+  copy /usr/include/fmt "$deps/include/"
+  mkdir -p "$deps/lib/cmake/spdlog"
+  cat >"$deps/lib/cmake/spdlog/spdlogConfig.cmake" <<'CMAKE'
+# Header-only spdlog with header-only fmt (written by scripts/gpu-check.sh --prepare for the GPU machine).
+get_filename_component(_mhc_gpu_deps "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
+if(NOT TARGET spdlog::spdlog)
+  add_library(spdlog::spdlog INTERFACE IMPORTED)
+  set_target_properties(spdlog::spdlog PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${_mhc_gpu_deps}/include"
+    INTERFACE_COMPILE_DEFINITIONS "SPDLOG_HEADER_ONLY;SPDLOG_FMT_EXTERNAL;FMT_HEADER_ONLY")
+endif()
+set(spdlog_FOUND TRUE)
+CMAKE
   echo "prepared $deps ($(du -sh "$deps" | cut -f1)); carry it: run(carry=[\".gpu-deps\"], command=\"scripts/gpu-check.sh \$OUT\")"
   exit 0
 fi
@@ -26,48 +48,76 @@ build=$root/build-gpu
 log=$report_dir/gpu-check.log
 export PATH="/usr/local/cuda/bin:$PATH"
 start=$(date +%s)
+# NCCL from the Python wheel (nvidia-nccl-cu13), if the machine has it and none is installed system-wide.
+nccl_root=$(python3 -c "import nvidia.nccl as m; print(list(m.__path__)[0])" 2>/dev/null || true)
 
 {
   echo "== nvidia-smi"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-  echo "== configure"
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA=ON -DMHC_BUILD_APP=OFF \
+  echo "== configure (NCCL_ROOT=${nccl_root:-none})"
+  NCCL_ROOT=$nccl_root cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA=ON \
     -DCMAKE_PREFIX_PATH="$deps" -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual"
   echo "== build"
-  cmake --build "$build" -j16 --target mhc_cuda_tests mhc_cuda_bench
+  cmake --build "$build" -j16 --target mhc-train mhc_cuda_tests mhc_cuda_bench
 } >"$log" 2>&1
 build_rc=$?
+bin=$build/app/mhc-train
+[ -n "$nccl_root" ] && export LD_LIBRARY_PATH="$nccl_root/lib:${LD_LIBRARY_PATH:-}"
 
-test_rc=-1
-if [ $build_rc -eq 0 ]; then
-  echo "== [cuda] tests" >>"$log"
-  "$build/tests/cuda/mhc_cuda_tests" -r compact >"$report_dir/cuda-tests.txt" 2>&1
-  test_rc=$?
-  cat "$report_dir/cuda-tests.txt" >>"$log"
-fi
-
-bench_rc=-1
-if [ $build_rc -eq 0 ]; then
-  echo "== mhc_cuda_bench" >>"$log"
-  timeout 180 "$build/tests/cuda/mhc_cuda_bench" "$report_dir/bench.json" >"$report_dir/bench.txt" 2>&1
-  bench_rc=$?
-  cat "$report_dir/bench.txt" >>"$log"
-fi
+# step NAME TIMEOUT COMMAND...: runs a step when the build passed, output to NAME.txt and the log; rc in rc_NAME.
+step() {
+  local name=$1 limit=$2; shift 2
+  if [ $build_rc -ne 0 ]; then eval "rc_$name=-1"; return; fi
+  echo "== $name: $*" >>"$log"
+  timeout "$limit" "$@" >"$report_dir/$name.txt" 2>&1
+  eval "rc_$name=$?"
+  cat "$report_dir/$name.txt" >>"$log"
+}
+# Kernel tests first (seconds), then the whole-step tests (the CPU oracle runs gpt2-124m without BLAS there).
+step kernel_tests 180 "$build/tests/cuda/mhc_cuda_tests" -r compact "~[step]"
+step step_tests 240 "$build/tests/cuda/mhc_cuda_tests" -r compact "[step]"
+step kernel_bench 120 "$build/tests/cuda/mhc_cuda_bench" "$report_dir/bench.json"
+step train_smoke 90 "$bin" train --config "$root/configs/tiny-mhc.json" --set parallel.device=cuda \
+  --set train.steps=30 --set train.eval_every=10 --set train.diag_every=10 --set checkpoint.every=15 \
+  --out "$report_dir/tiny-mhc-run"
+for r in residual mhc; do
+  step "step_$r" 120 "$bin" bench step --config "$root/configs/gpt2-124m-$r.json" --set data.source=synthetic \
+    --set train.micro_batch=8 --set train.micro_batches=1 --steps 5
+done
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
-summary=$(grep -E "^(Passed|Failed)|test cases" "$report_dir/cuda-tests.txt" 2>/dev/null | tail -1)
-python3 - "$report_dir/report.json" "$gpu" "$build_rc" "$test_rc" "$summary" "$(( $(date +%s) - start ))" \
-  "$bench_rc" "$report_dir/bench.json" <<'PY'
-import json, os, sys
-path, gpu, build_rc, test_rc, summary, secs, bench_rc, bench_json = sys.argv[1:]
-report = {"gpu": gpu, "build_rc": int(build_rc), "cuda_tests_rc": int(test_rc),
-          "cuda_tests_summary": summary, "bench_rc": int(bench_rc), "seconds": int(secs)}
-if os.path.exists(bench_json):
+python3 - "$report_dir" "$gpu" "$build_rc" "$(( $(date +%s) - start ))" \
+  "${rc_kernel_tests:--1}" "${rc_step_tests:--1}" "${rc_kernel_bench:--1}" "${rc_train_smoke:--1}" \
+  "${rc_step_residual:--1}" "${rc_step_mhc:--1}" <<'PY'
+import json, os, re, sys
+d, gpu, build_rc, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+names = ["kernel_tests", "step_tests", "kernel_bench", "train_smoke", "step_residual", "step_mhc"]
+report = {"gpu": gpu, "build_rc": build_rc, "seconds": secs, "rc": dict(zip(names, map(int, sys.argv[5:])))}
+def text(name):
+    p = os.path.join(d, name + ".txt")
+    return open(p).read() if os.path.exists(p) else ""
+for t in ["kernel_tests", "step_tests"]:
+    lines = [l for l in text(t).splitlines() if re.match(r"^(Passed|Failed)|test cases", l)]
+    report[t] = lines[-1] if lines else None
+def load(path):
     try:
-        report["bench"] = json.load(open(bench_json))
-    except ValueError as e:
-        report["bench"] = "unreadable: %s" % e
-json.dump(report, open(path, "w"), indent=2)
+        return json.load(open(path))
+    except (OSError, ValueError) as e:
+        return "unreadable: %s" % e
+report["kernel_bench"] = load(os.path.join(d, "bench.json"))
+steps = {}
+for r in ["residual", "mhc"]:
+    m = re.search(r"\{.*\}", text("step_" + r), re.S)
+    steps[r] = json.loads(m.group(0)) if m else None
+report["step"] = steps
+# MFU against the H100/H200 SXM dense bf16 tensor peak (989.4 TFLOP/s, llm.c's reference) and, for this fp32
+# build, against the fp32 CUDA-core peak (66.9 TFLOP/s).
+if all(isinstance(s, dict) for s in steps.values()):
+    res, mhc = steps["residual"], steps["mhc"]
+    report["mhc_over_residual_step"] = mhc["step_ms_median"] / res["step_ms_median"]
+    report["residual_mfu_bf16_peak"] = res["achieved_gflops"] / 989.4e3
+    report["residual_fraction_fp32_peak"] = res["achieved_gflops"] / 66.9e3
+json.dump(report, open(os.path.join(d, "report.json"), "w"), indent=2)
 PY
-grep -v '"bench"' "$report_dir/report.json" | head -8
-tail -45 "$log"
-[ $build_rc -eq 0 ] && [ $test_rc -eq 0 ] && [ $bench_rc -eq 0 ]
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r.pop('kernel_bench',None); print(json.dumps(r, indent=1))" "$report_dir/report.json" | head -60
+tail -30 "$log"
+[ $build_rc -eq 0 ] && [ "${rc_kernel_tests:-1}" -eq 0 ] && [ "${rc_step_tests:-1}" -eq 0 ]

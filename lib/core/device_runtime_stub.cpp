@@ -18,6 +18,6 @@ DeviceRuntime::~DeviceRuntime() = default;
 void DeviceRuntime::order(StreamHandle, StreamHandle) const { no_cuda("DeviceRuntime::order"); }
 void DeviceRuntime::synchronize() const { no_cuda("DeviceRuntime::synchronize"); }
 std::string DeviceRuntime::describe() const { return "no CUDA"; }
-int local_device_index() { no_cuda("local_device_index"); }
+int local_device_index() { no_cuda("parallel.device \"cuda\""); }
 
 }  // namespace mhc
