@@ -1,34 +1,52 @@
-// Checked entry points of the causal attention core.
+// Checked entry points of the causal attention core; dispatch to the CPU oracle or the CUDA kernels.
 #include "ops/attention.hpp"
 
 #include <utility>
 
 #include "ops/cpu/attention_cpu.hpp"
+#include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
+
+#ifdef MHC_HAVE_CUDA
+#include "kernels/attention.cuh"
+#endif
 
 namespace mhc::ops {
 
 namespace {
 
-// Every tensor in `ts` must have `shape` and the dtype of `ref`, on the CPU.
+// q (B, T, H, D) f32 or f64 on any device.
+void check_q(const Tensor& q) {
+  expect_rank(q, 4, "attention q");
+  expect_float(q, "attention q");
+}
+
+// Every tensor in `ts` must have `shape` and the dtype and device of `ref`.
 void expect_all(std::initializer_list<std::pair<Tensor, const char*>> ts, const Shape& shape, const Tensor& ref,
                 const char* ref_name) {
   for (const auto& [t, name] : ts) {
     expect_shape(t, shape, name);
-    expect_cpu_float(t, name);
+    expect_float(t, name);
     expect_same_dtype(t, ref, name, ref_name);
+    expect_device(t, ref.device, name);
   }
 }
 
 }  // namespace
 
 void attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
-  expect_rank(q, 4, "attention q");
-  expect_cpu_float(q, "attention q");
+  check_q(q);
   const std::int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), D = q.dim(3);
   MHC_CHECK(D > 0, ShapeError, "attention q: head dimension D must be > 0, got ", q.describe());
   expect_all({{k, "attention k"}, {v, "attention v"}, {out, "attention out"}}, q.shape, q, "q");
   expect_all({{lse, "attention lse"}}, Shape{B, H, T}, q, "q");
+  if (on_cuda(q, "attention_forward")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_attention_forward(out.ptr<float>(), lse.ptr<float>(), q.ptr<float>(), k.ptr<float>(),
+                                      v.ptr<float>(), B, T, H, D, cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(q.dtype, "attention_forward", [&](auto zero) {
     using S = decltype(zero);
     cpu::attention_forward<S>(out.ptr<S>(), lse.ptr<S>(), q.ptr<S>(), k.ptr<S>(), v.ptr<S>(), B, T, H, D);
@@ -37,8 +55,7 @@ void attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
 
 void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out,
                         Tensor lse) {
-  expect_rank(q, 4, "attention q");
-  expect_cpu_float(q, "attention q");
+  check_q(q);
   const std::int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), D = q.dim(3);
   expect_all({{k, "attention k"},
               {v, "attention v"},
@@ -49,6 +66,14 @@ void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, 
               {dv, "attention dv"}},
              q.shape, q, "q");
   expect_all({{lse, "attention lse"}}, Shape{B, H, T}, q, "q");
+  if (on_cuda(q, "attention_backward")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_attention_backward(dq.ptr<float>(), dk.ptr<float>(), dv.ptr<float>(), dout.ptr<float>(),
+                                       q.ptr<float>(), k.ptr<float>(), v.ptr<float>(), out.ptr<float>(),
+                                       lse.ptr<float>(), B, T, H, D, cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(q.dtype, "attention_backward", [&](auto zero) {
     using S = decltype(zero);
     cpu::attention_backward<S>(dq.ptr<S>(), dk.ptr<S>(), dv.ptr<S>(), dout.ptr<S>(), q.ptr<S>(), k.ptr<S>(),
