@@ -8,6 +8,7 @@
 
 #include "kernels/cuda_calls.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/stream_scratch.cuh"
 
 namespace mhc::kernels {
 
@@ -395,9 +396,9 @@ void launch_attention_backward(float* dq, float* dk, float* dv, const float* dou
   if (!check_extents("attention_backward", B, T, H, D)) return;
   const Dims dims = make_dims(T, H, D);
   const std::int64_t rows = B * T * H;
-  StreamScratch delta(rows, stream, "attention_delta_kernel");
+  StreamScratch delta(rows * static_cast<std::int64_t>(sizeof(float)), stream, "attention_delta_kernel");
   attention_delta_kernel<<<grid_blocks(rows, kWarpsPerBlock, "attention_delta_kernel"), kThreads, 0, stream>>>(
-      delta.data(), dout, out, rows, T, H, static_cast<int>(D));
+      delta.as<float>(), dout, out, rows, T, H, static_cast<int>(D));
   check_launch("attention_delta_kernel");
   const unsigned int blocks = grid_blocks(B * H * dims.tiles, 1, "attention_backward_dq_kernel");
   with_padded_head_dim(D, [&](auto dp) {
@@ -406,11 +407,11 @@ void launch_attention_backward(float* dq, float* dk, float* dv, const float* dou
     reserve_shared(attention_backward_dq_kernel<Dp>, dq_bytes, "attention_backward_dq_kernel");
     reserve_shared(attention_backward_dkdv_kernel<Dp>, dkdv_bytes, "attention_backward_dkdv_kernel");
     const std::size_t dq_smem = static_cast<std::size_t>(dq_bytes), dkdv_smem = static_cast<std::size_t>(dkdv_bytes);
-    attention_backward_dq_kernel<Dp><<<blocks, kThreads, dq_smem, stream>>>(dq, dout, q, k, v, lse, delta.data(),
+    attention_backward_dq_kernel<Dp><<<blocks, kThreads, dq_smem, stream>>>(dq, dout, q, k, v, lse, delta.as<float>(),
                                                                             dims);
     check_launch("attention_backward_dq_kernel");
     attention_backward_dkdv_kernel<Dp><<<blocks, kThreads, dkdv_smem, stream>>>(dk, dv, dout, q, k, v, lse,
-                                                                                delta.data(), dims);
+                                                                                delta.as<float>(), dims);
     check_launch("attention_backward_dkdv_kernel");
   });
 }
