@@ -14,6 +14,7 @@ constexpr std::int64_t kMaxBlocks = 4096;  // grid-stride beyond this
 constexpr int kSumThreads = 128;           // >= n P + 2 = 82 for n = 8: one thread per column of proj
 constexpr std::int64_t kChunkRows = 32;    // tokens per partial sum (at least) ...
 constexpr std::int64_t kMaxChunks = 256;   // ... and at most this many partial sums per column
+static_assert(kSumThreads >= 8 * (8 + 2) + 2, "one thread per column of proj plus two for ds, for n up to 8");
 
 // The gradient w.r.t. A[t, i, c], the coefficient made from proj[t, i, c]: dh_pre, dh_res^T or dh_post.
 __device__ __forceinline__ float coefficient_grad(const float* dh_pre, const float* dh_post, const float* dh_res,

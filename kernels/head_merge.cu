@@ -16,6 +16,7 @@ constexpr int kMaxStreams = 8;
 constexpr int kSumThreads = 32;           // >= n + 1: one thread per stream, one for alpha
 constexpr std::int64_t kChunkRows = 32;   // tokens per partial sum (at least) ...
 constexpr std::int64_t kMaxChunks = 256;  // ... and at most this many partial sums per stream
+static_assert(kSumThreads >= kMaxStreams + 1, "one thread per stream plus one for dalpha");
 
 // Overflow-free logistic function for either sign of v (as ops::cpu::sigmoid).
 __device__ __forceinline__ float sigmoid(float v) {
