@@ -1,19 +1,35 @@
-// Checked entry points of the dynamic Hyper-Connections coefficient ops and their init; dispatch to the CPU code.
+// Checked entry points of the dynamic Hyper-Connections coefficient ops and their init; dispatch to the CPU oracle
+// or CUDA (the GEMMs through ops::matmul, the rest in kernels/hc_coeffs.cuh). The init is CPU-only.
 #include "ops/hc_coeffs.hpp"
 
 #include <string>
 
 #include "core/rng.hpp"
 #include "ops/cpu/hc_coeffs_cpu.hpp"
+#include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
+#include "ops/matmul.hpp"
 #include "ops/stream_args.hpp"
 
+#ifdef MHC_HAVE_CUDA
+#include "kernels/hc_coeffs.cuh"
+#endif
+
 namespace mhc::ops {
+
+#ifdef MHC_HAVE_CUDA
+namespace {
+
+// (N, n, k) viewed as (N n, k): one GEMM row per token and stream.
+Tensor stream_rows(const Tensor& t) { return t.reshape(Shape{t.dim(0) * t.dim(1), t.dim(2)}); }
+
+}  // namespace
+#endif
 
 void hc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor h_res, Tensor proj, Tensor xb, Tensor w, Tensor s, Tensor am,
                        Tensor ar, Tensor bb) {
   const char* op = "hc_coeffs_forward";
-  const StreamExtents ext = expect_stream_tensor(xb, op, "xb");
+  const StreamExtents ext = expect_stream_tensor(xb, op, "xb", /*allow_cuda=*/true);
   const cpu::HcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, n = d.n;
   const auto check = [&](const Tensor& t, const Shape& shape, const char* what) {
@@ -28,6 +44,16 @@ void hc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor h_res, Tensor proj, T
   check(h_post, Shape{N, n}, "h_post");
   check(h_res, Shape{N, n, n}, "h_res");
   check(proj, Shape{N, n, d.P()}, "proj");
+  if (on_cuda(xb, op)) {
+#ifdef MHC_HAVE_CUDA
+    if (N == 0) return;
+    matmul(stream_rows(proj), stream_rows(xb), w, false, false);
+    kernels::launch_hc_coeffs_forward(h_pre.ptr<float>(), h_post.ptr<float>(), h_res.ptr<float>(), proj.ptr<float>(),
+                                      s.ptr<float>(), am.ptr<float>(), ar.ptr<float>(), bb.ptr<float>(), N,
+                                      static_cast<int>(n), cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(xb.dtype, op, [&](auto zero) {
     using T = decltype(zero);
     cpu::hc_coeffs_forward<T>(h_pre.ptr<T>(), h_post.ptr<T>(), h_res.ptr<T>(), proj.ptr<T>(), xb.ptr<T>(), w.ptr<T>(),
@@ -38,7 +64,7 @@ void hc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor h_res, Tensor proj, T
 void hc_coeffs_backward_input(Tensor dxb, Tensor dproj, Tensor dh_pre, Tensor dh_post, Tensor dh_res, Tensor proj,
                               Tensor w, Tensor s) {
   const char* op = "hc_coeffs_backward_input";
-  const StreamExtents ext = expect_stream_tensor(dxb, op, "dxb");
+  const StreamExtents ext = expect_stream_tensor(dxb, op, "dxb", /*allow_cuda=*/true);
   const cpu::HcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, n = d.n;
   const auto check = [&](const Tensor& t, const Shape& shape, const char* what) {
@@ -51,6 +77,15 @@ void hc_coeffs_backward_input(Tensor dxb, Tensor dproj, Tensor dh_pre, Tensor dh
   check(proj, Shape{N, n, d.P()}, "proj");
   check(w, Shape{d.C, d.P()}, "w");
   check(s, Shape{2}, "s");
+  if (on_cuda(dxb, op)) {
+#ifdef MHC_HAVE_CUDA
+    if (N == 0) return;
+    kernels::launch_hc_coeffs_dproj(dproj.ptr<float>(), dh_pre.ptr<float>(), dh_post.ptr<float>(), dh_res.ptr<float>(),
+                                    proj.ptr<float>(), s.ptr<float>(), N, static_cast<int>(n), cuda_stream());
+    matmul(stream_rows(dxb), stream_rows(dproj), w, false, true);
+#endif
+    return;
+  }
   dispatch_cpu_float(dxb.dtype, op, [&](auto zero) {
     using T = decltype(zero);
     cpu::hc_coeffs_backward_input<T>(dxb.ptr<T>(), dproj.ptr<T>(), dh_pre.ptr<T>(), dh_post.ptr<T>(), dh_res.ptr<T>(),
@@ -61,7 +96,7 @@ void hc_coeffs_backward_input(Tensor dxb, Tensor dproj, Tensor dh_pre, Tensor dh
 void hc_coeffs_backward_weight(Tensor dw, Tensor ds, Tensor dam, Tensor dar, Tensor dbb, Tensor dproj, Tensor dh_pre,
                                Tensor dh_post, Tensor dh_res, Tensor xb, Tensor proj) {
   const char* op = "hc_coeffs_backward_weight";
-  const StreamExtents ext = expect_stream_tensor(xb, op, "xb");
+  const StreamExtents ext = expect_stream_tensor(xb, op, "xb", /*allow_cuda=*/true);
   const cpu::HcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, n = d.n;
   const auto check = [&](const Tensor& t, const Shape& shape, const char* what) {
@@ -77,6 +112,16 @@ void hc_coeffs_backward_weight(Tensor dw, Tensor ds, Tensor dam, Tensor dar, Ten
   check(dh_post, Shape{N, n}, "dh_post");
   check(dh_res, Shape{N, n, n}, "dh_res");
   check(proj, Shape{N, n, d.P()}, "proj");
+  if (on_cuda(xb, op)) {
+#ifdef MHC_HAVE_CUDA
+    if (N == 0) return;  // nothing to add
+    matmul(dw, stream_rows(xb), stream_rows(dproj), true, false, 1.0f, 1.0f);
+    kernels::launch_hc_coeffs_weight_sums(ds.ptr<float>(), dam.ptr<float>(), dar.ptr<float>(), dbb.ptr<float>(),
+                                          dh_pre.ptr<float>(), dh_post.ptr<float>(), dh_res.ptr<float>(),
+                                          proj.ptr<float>(), N, static_cast<int>(n), cuda_stream());
+#endif
+    return;
+  }
   dispatch_cpu_float(xb.dtype, op, [&](auto zero) {
     using T = decltype(zero);
     cpu::hc_coeffs_backward_weight<T>(dw.ptr<T>(), ds.ptr<T>(), dam.ptr<T>(), dar.ptr<T>(), dbb.ptr<T>(),
