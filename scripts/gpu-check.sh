@@ -81,7 +81,7 @@ step train_smoke 90 "$bin" train --config "$root/configs/tiny-mhc.json" --set pa
   --out "$report_dir/tiny-mhc-run"
 for r in residual mhc; do
   step "step_$r" 120 "$bin" bench step --config "$root/configs/gpt2-124m-$r.json" --set data.source=synthetic \
-    --set train.micro_batch=8 --set train.micro_batches=1 --steps 5
+    --set data.path= --set train.micro_batch=8 --set train.micro_batches=1 --steps 5
 done
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)

@@ -52,7 +52,9 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
   blas_gemm(trans_a, trans_b, blas_int(M, "M"), blas_int(N, "N"), blas_int(K, "K"), alpha, A, blas_int(lda, "lda"), B,
             blas_int(ldb, "ldb"), beta, C, blas_int(ldc, "ldc"));
 #else
-  // Reference loop: i-k-j order so the inner loop streams rows of B and C.
+  // Reference loop: i-k-j order so the inner loop streams rows of B and C. Rows are independent and each is summed
+  // in the same order on any thread count, so threads do not change a bit.
+#pragma omp parallel for schedule(static) if (M * N * K >= (1 << 20))
   for (std::int64_t i = 0; i < M; ++i) {
     T* c = C + i * ldc;
     for (std::int64_t j = 0; j < N; ++j) c[j] = beta == T(0) ? T(0) : beta * c[j];
