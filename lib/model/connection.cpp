@@ -223,9 +223,8 @@ std::vector<TensorSpec> MhcConnection::activation_specs(std::int64_t batch) cons
 }
 
 void MhcConnection::coefficients_forward(const ActivationContext& c, Tensor x) {
-  ops::mhc_coeffs_forward(c["h_pre"], c["h_post"], c["res_logits"], c["proj"], c["rstd"], x, param("phi"),
-                          param("alpha"), param("bias"));
-  ops::sinkhorn_forward(c["h_res"], c["res_logits"], sinkhorn_iters_);
+  ops::mhc_coeffs_sinkhorn_forward(c["h_pre"], c["h_post"], c["res_logits"], c["h_res"], c["proj"], c["rstd"], x,
+                                   param("phi"), param("alpha"), param("bias"), sinkhorn_iters_);
 }
 
 void MhcConnection::coefficients_backward_input(const ActivationContext& c, Tensor dx_in) {

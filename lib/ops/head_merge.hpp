@@ -8,7 +8,8 @@ namespace mhc::ops {
 // Added to every gate weight so that no stream is ever merged with weight exactly 0 (spec 2, DeepSeek-V4 style).
 constexpr double kHeadMergeWeightEps = 1e-6;
 
-// Shapes: N tokens, n streams (1..8), C hidden size. All tensors CPU f32 or f64, one dtype.
+// Shapes: N tokens, n streams (1..8), C hidden size. All tensors one dtype on one device: CPU f32 or f64, or CUDA f32
+// (the GEMMs through ops::matmul, the rest in kernels/head_merge.cuh).
 
 // head_merge "sum": y (N, C) = sum_i x (N, n, C)[i], summed in stream order 0..n-1. y is overwritten.
 void stream_sum_forward(Tensor y, Tensor x);
