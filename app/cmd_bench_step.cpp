@@ -75,7 +75,9 @@ double sgemm_gflops(int repeats, const DeviceRuntime* gpu) {
 struct GpuContext {
   explicit GpuContext(const config::Config& cfg)
       : runtime(cfg.parallel.device == config::DeviceKind::cuda ? std::make_unique<DeviceRuntime>(0) : nullptr),
-        guard(runtime ? runtime->compute() : StreamHandle{}) {}
+        guard(runtime ? runtime->compute() : StreamHandle{}) {
+    if (runtime) ops::set_cuda_matmul_tf32(cfg.parallel.matmul == config::MatmulPrecision::tf32);
+  }
   std::unique_ptr<DeviceRuntime> runtime;
   StreamGuard guard;
 };
@@ -173,6 +175,7 @@ void run_step_bench(const StepBenchFlags& f) {
   const double achieved = tokens * fpt / s_med * 1e-9, sgemm = sgemm_gflops(7, runner.gpu());
   const nlohmann::json out{{"config", f.common.config_path.empty() ? "default" : f.common.config_path},
                            {"device", runner.gpu() != nullptr ? runner.gpu()->describe() : "cpu"},
+                           {"matmul", config::to_string(cfg.parallel.matmul)},
                            {"residual", config::to_string(cfg.residual.type)},
                            {"n_streams", cfg.residual.n_streams},
                            {"d_model", cfg.model.d_model},

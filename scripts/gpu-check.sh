@@ -79,18 +79,22 @@ step kernel_bench 120 "$build/tests/cuda/mhc_cuda_bench" "$report_dir/bench.json
 step train_smoke 90 "$bin" train --config "$root/configs/tiny-mhc.json" --set parallel.device=cuda \
   --set train.steps=30 --set train.eval_every=10 --set train.diag_every=10 --set checkpoint.every=15 \
   --out "$report_dir/tiny-mhc-run"
-for r in residual mhc; do
-  step "step_$r" 120 "$bin" bench step --config "$root/configs/gpt2-124m-$r.json" --set data.source=synthetic \
-    --set data.path= --set train.micro_batch=8 --set train.micro_batches=1 --steps 5
+for p in fp32 tf32; do
+  for r in residual mhc; do
+    step "step_${r}_$p" 120 "$bin" bench step --config "$root/configs/gpt2-124m-$r.json" --set data.source=synthetic \
+      --set data.path= --set parallel.matmul=$p --set train.micro_batch=8 --set train.micro_batches=1 --steps 5
+  done
 done
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 python3 - "$report_dir" "$gpu" "$build_rc" "$(( $(date +%s) - start ))" \
   "${rc_kernel_tests:--1}" "${rc_step_tests:--1}" "${rc_kernel_bench:--1}" "${rc_train_smoke:--1}" \
-  "${rc_step_residual:--1}" "${rc_step_mhc:--1}" <<'PY'
+  "${rc_step_residual_fp32:--1}" "${rc_step_mhc_fp32:--1}" "${rc_step_residual_tf32:--1}" "${rc_step_mhc_tf32:--1}" \
+  <<'PY'
 import json, os, re, sys
 d, gpu, build_rc, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-names = ["kernel_tests", "step_tests", "kernel_bench", "train_smoke", "step_residual", "step_mhc"]
+names = ["kernel_tests", "step_tests", "kernel_bench", "train_smoke", "step_residual_fp32", "step_mhc_fp32",
+         "step_residual_tf32", "step_mhc_tf32"]
 report = {"gpu": gpu, "build_rc": build_rc, "seconds": secs, "rc": dict(zip(names, map(int, sys.argv[5:])))}
 def text(name):
     p = os.path.join(d, name + ".txt")
@@ -104,20 +108,26 @@ def load(path):
     except (OSError, ValueError) as e:
         return "unreadable: %s" % e
 report["kernel_bench"] = load(os.path.join(d, "bench.json"))
-steps = {}
-for r in ["residual", "mhc"]:
-    m = re.search(r"\{.*\}", text("step_" + r), re.S)
-    steps[r] = json.loads(m.group(0)) if m else None
-report["step"] = steps
-# MFU against the H100/H200 SXM dense bf16 tensor peak (989.4 TFLOP/s, llm.c's reference) and, for this fp32
-# build, against the fp32 CUDA-core peak (66.9 TFLOP/s).
-if all(isinstance(s, dict) for s in steps.values()):
-    res, mhc = steps["residual"], steps["mhc"]
-    report["mhc_over_residual_step"] = mhc["step_ms_median"] / res["step_ms_median"]
-    report["residual_mfu_bf16_peak"] = res["achieved_gflops"] / 989.4e3
-    report["residual_fraction_fp32_peak"] = res["achieved_gflops"] / 66.9e3
+# MFU against the H100/H200 SXM dense bf16 tensor peak (989.4 TFLOP/s, llm.c's reference); the fp32 runs also
+# against the fp32 CUDA-core peak (66.9 TFLOP/s), the tf32 runs against the dense TF32 peak (494.7 TFLOP/s).
+peaks = {"fp32": 66.9e3, "tf32": 494.7e3}
+report["step"] = {}
+for p, peak in peaks.items():
+    steps = {}
+    for r in ["residual", "mhc"]:
+        m = re.search(r"\{.*\}", text("step_%s_%s" % (r, p)), re.S)
+        steps[r] = json.loads(m.group(0)) if m else None
+    summary = {"runs": steps}
+    if all(isinstance(s, dict) for s in steps.values()):
+        res, mhc = steps["residual"], steps["mhc"]
+        summary["mhc_over_residual_step"] = mhc["step_ms_median"] / res["step_ms_median"]
+        summary["residual_tok_s"] = res["tok_s"]
+        summary["mhc_tok_s"] = mhc["tok_s"]
+        summary["residual_mfu_bf16_peak"] = res["achieved_gflops"] / 989.4e3
+        summary["residual_fraction_of_%s_peak" % p] = res["achieved_gflops"] / peak
+    report["step"][p] = summary
 json.dump(report, open(os.path.join(d, "report.json"), "w"), indent=2)
 PY
-python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r.pop('kernel_bench',None); print(json.dumps(r, indent=1))" "$report_dir/report.json" | head -60
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r.pop('kernel_bench',None); [s.pop('runs',None) for s in r.get('step',{}).values()]; print(json.dumps(r, indent=1))" "$report_dir/report.json" | head -60
 tail -30 "$log"
 [ $build_rc -eq 0 ] && [ "${rc_kernel_tests:-1}" -eq 0 ] && [ "${rc_step_tests:-1}" -eq 0 ]

@@ -42,6 +42,7 @@ std::string to_string(DataSource v) { return detail::enum_name(v); }
 std::string to_string(LrSchedule v) { return detail::enum_name(v); }
 std::string to_string(PipelineSchedule v) { return detail::enum_name(v); }
 std::string to_string(DeviceKind v) { return detail::enum_name(v); }
+std::string to_string(MatmulPrecision v) { return detail::enum_name(v); }
 
 bool operator==(const ModelConfig& a, const ModelConfig& b) {
   return std::tie(a.vocab_size, a.d_model, a.n_blocks, a.n_heads, a.ffn_hidden, a.seq_len, a.tie_embeddings,
@@ -63,7 +64,8 @@ bool operator==(const TrainConfig& a, const TrainConfig& b) {
                                             b.eval_every, b.eval_batches, b.log_every, b.diag_every);
 }
 bool operator==(const ParallelConfig& a, const ParallelConfig& b) {
-  return std::tie(a.pp, a.dp, a.schedule, a.device, a.layout) == std::tie(b.pp, b.dp, b.schedule, b.device, b.layout);
+  return std::tie(a.pp, a.dp, a.schedule, a.device, a.matmul, a.layout) ==
+         std::tie(b.pp, b.dp, b.schedule, b.device, b.matmul, b.layout);
 }
 bool operator==(const RecomputeConfig& a, const RecomputeConfig& b) {
   return std::tie(a.mhc, a.block_layers) == std::tie(b.mhc, b.block_layers);
@@ -127,6 +129,7 @@ json to_json(const Config& c) {
         {"dp", p.dp},
         {"schedule", to_string(p.schedule)},
         {"device", to_string(p.device)},
+        {"matmul", to_string(p.matmul)},
         {"layout", p.layout}}},
       {"recompute", {{"mhc", c.recompute.mhc}, {"block_layers", block_layers}}},
       {"checkpoint", {{"every", c.checkpoint.every}, {"keep", c.checkpoint.keep}}},

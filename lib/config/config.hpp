@@ -17,6 +17,7 @@ enum class DataSource { synthetic, text, tokens };
 enum class LrSchedule { cosine, step, constant };
 enum class PipelineSchedule { one_f_one_b, dualpipe, dualpipev };
 enum class DeviceKind { cpu, cuda };
+enum class MatmulPrecision { fp32, tf32 };
 
 // The member initialisers are the embedded default: a tiny mHC model on the synthetic source.
 // Keys, ranges and meanings: docs/config.md.
@@ -73,6 +74,7 @@ struct ParallelConfig {
   std::int64_t dp = 1;
   PipelineSchedule schedule = PipelineSchedule::one_f_one_b;
   DeviceKind device = DeviceKind::cpu;
+  MatmulPrecision matmul = MatmulPrecision::fp32;  // GPU matrix products: exact f32, or TF32 tensor cores
   std::vector<std::int64_t> layout;  // blocks per stage, empty = even split (see resolved_layout)
 
   // Pipeline stages: pp for 1f1b and dualpipe, 2 * pp for dualpipev.
@@ -132,6 +134,7 @@ std::string to_string(DataSource v);
 std::string to_string(LrSchedule v);
 std::string to_string(PipelineSchedule v);
 std::string to_string(DeviceKind v);
+std::string to_string(MatmulPrecision v);
 
 bool operator==(const ModelConfig& a, const ModelConfig& b);
 bool operator==(const ResidualConfig& a, const ResidualConfig& b);

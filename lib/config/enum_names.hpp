@@ -60,6 +60,11 @@ inline const EnumNames<DeviceKind>& enum_names() {
   static const EnumNames<DeviceKind> names{{DeviceKind::cpu, "cpu"}, {DeviceKind::cuda, "cuda"}};
   return names;
 }
+template <>
+inline const EnumNames<MatmulPrecision>& enum_names() {
+  static const EnumNames<MatmulPrecision> names{{MatmulPrecision::fp32, "fp32"}, {MatmulPrecision::tf32, "tf32"}};
+  return names;
+}
 
 template <typename E>
 std::string enum_name(E value) {

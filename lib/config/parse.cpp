@@ -92,6 +92,7 @@ ParallelConfig read_parallel(const json& root, const Origins& o) {
   p.dp = s.integer("dp", d.dp);
   p.schedule = s.choice("schedule", d.schedule);
   p.device = s.choice("device", d.device);
+  p.matmul = s.choice("matmul", d.matmul);
   p.layout = s.integer_list("layout", d.layout);
   return p;
 }

@@ -179,6 +179,11 @@ void check_parallel(const Config& c, const Origins& o) {
                    text(c.model.n_blocks));
     }
   }
+  if (p.matmul == MatmulPrecision::tf32 && p.device != DeviceKind::cuda) {
+    conflict(o, {"parallel.matmul", "parallel.device"},
+             "parallel.matmul \"tf32\" uses GPU tensor cores but parallel.device is \"cpu\"; set parallel.device to "
+             "\"cuda\" or parallel.matmul to \"fp32\"");
+  }
   const std::int64_t mb = c.train.micro_batches;
   if (p.schedule == PipelineSchedule::dualpipe) {
     if (p.pp % 2 != 0) {

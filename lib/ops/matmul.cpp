@@ -11,6 +11,14 @@
 
 namespace mhc::ops {
 
+void set_cuda_matmul_tf32(bool enabled) {
+#ifdef MHC_HAVE_CUDA
+  kernels::set_matmul_tf32(enabled);
+#else
+  MHC_CHECK(!enabled, DeviceError, "TF32 matrix products need the CUDA backend; this build has none");
+#endif
+}
+
 void matmul(Tensor out, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha, float beta) {
   expect_rank(out, 2, "matmul out");
   expect_rank(a, 2, "matmul a");

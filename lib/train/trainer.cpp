@@ -12,6 +12,7 @@
 #include "core/copy.hpp"
 #include "core/device_runtime.hpp"
 #include "ops/grad_norm.hpp"
+#include "ops/matmul.hpp"
 #include "ops/hres_diagnostics.hpp"
 #include "train/checkpoint.hpp"
 #include "train/lr_schedule.hpp"
@@ -86,6 +87,7 @@ Trainer::Trainer(const config::Config& cfg, TrainOptions opts)
     // Every allocation and op of this thread from here on is ordered on the compute stream.
     device_ = std::make_unique<DeviceRuntime>(local_device_index());
     stream_guard_ = std::make_unique<StreamGuard>(device_->compute());
+    ops::set_cuda_matmul_tf32(cfg_.parallel.matmul == config::MatmulPrecision::tf32);
   }
   const int rank = world_.rank(), pp_rank = rank % static_cast<int>(pp), dp_rank = rank / static_cast<int>(pp);
   pipe_ = world_.split(dp_rank, pp_rank);

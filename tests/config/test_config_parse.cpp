@@ -23,7 +23,7 @@ TEST_CASE("the embedded default is the documented tiny mHC model and round-trips
   std::size_t keys = 0;
   for (const auto& section : j.items()) keys += section.value().size();
   CHECK(j.size() == 7);
-  CHECK(keys == 45);
+  CHECK(keys == 46);
   CHECK(j["model"] == json::parse(R"({"vocab_size": 256, "d_model": 128, "n_blocks": 4, "n_heads": 4,
       "ffn_hidden": 352, "seq_len": 128, "tie_embeddings": false, "rope_theta": 10000.0})"));
   CHECK(j["residual"] == json::parse(R"({"type": "mhc", "n_streams": 4, "sinkhorn_iters": 20, "alpha_init": 0.01,
@@ -33,7 +33,7 @@ TEST_CASE("the embedded default is the documented tiny mHC model and round-trips
       "min_lr": 3e-4, "warmup": 30, "schedule": "cosine", "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95,
       "eps": 1e-8, "grad_clip": 1.0, "seed": 1, "eval_every": 50, "eval_batches": 4, "log_every": 10,
       "diag_every": 50})"));
-  CHECK(j["parallel"] == json::parse(R"({"pp": 1, "dp": 1, "schedule": "1f1b", "device": "cpu", "layout": []})"));
+  CHECK(j["parallel"] == json::parse(R"({"pp": 1, "dp": 1, "schedule": "1f1b", "device": "cpu", "matmul": "fp32", "layout": []})"));
   CHECK(j["recompute"] == json::parse(R"({"mhc": false, "block_layers": "auto"})"));
   CHECK(j["checkpoint"] == json::parse(R"({"every": 0, "keep": 2})"));
 }
@@ -48,7 +48,7 @@ TEST_CASE("a config with every key changed round-trips through to_json and text"
     "train": {"steps": 1000, "micro_batch": 4, "micro_batches": 8, "lr": 6e-4, "min_lr": 0.0, "warmup": 0,
               "schedule": "step", "weight_decay": 0.0, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "grad_clip": 0.0,
               "seed": 7, "eval_every": 0, "eval_batches": 2, "log_every": 1, "diag_every": 0},
-    "parallel": {"pp": 2, "dp": 3, "schedule": "dualpipev", "device": "cuda", "layout": [2, 1, 1, 2]},
+    "parallel": {"pp": 2, "dp": 3, "schedule": "dualpipev", "device": "cuda", "matmul": "tf32", "layout": [2, 1, 1, 2]},
     "recompute": {"mhc": true, "block_layers": 3},
     "checkpoint": {"every": 100, "keep": 5}
   })";
@@ -108,13 +108,14 @@ TEST_CASE("equality compares every field", "[config]") {
       [](Config& c) { c.parallel.dp = 2; },
       [](Config& c) { c.parallel.schedule = PipelineSchedule::dualpipe; },
       [](Config& c) { c.parallel.device = DeviceKind::cuda; },
+      [](Config& c) { c.parallel.matmul = MatmulPrecision::tf32; },
       [](Config& c) { c.parallel.layout = {4}; },
       [](Config& c) { c.recompute.mhc = true; },
       [](Config& c) { c.recompute.block_layers = "stage"; },
       [](Config& c) { c.checkpoint.every = 1; },
       [](Config& c) { c.checkpoint.keep = 1; },
   };
-  CHECK(changes.size() == 45);
+  CHECK(changes.size() == 46);
   for (std::size_t i = 0; i < changes.size(); ++i) {
     Config c = default_config();
     changes[i](c);
@@ -291,6 +292,9 @@ TEST_CASE("inconsistent combinations say what to change", "[config]") {
        R"(cfg.json: parallel.schedule "dualpipe" needs train.micro_batches even and >= 2 * parallel.pp = 4, got 2)"},
       {R"({"parallel": {"pp": 2, "schedule": "dualpipev"}, "train": {"micro_batches": 3}})",
        R"(cfg.json: parallel.schedule "dualpipev" needs train.micro_batches >= 2 * parallel.pp = 4, got 3)"},
+      {R"({"parallel": {"matmul": "tf32"}})",
+       R"(cfg.json: parallel.matmul "tf32" uses GPU tensor cores but parallel.device is "cpu"; set parallel.device )"
+       R"(to "cuda" or parallel.matmul to "fp32")"},
       {R"({"residual": {"type": "residual"}, "recompute": {"mhc": true}})",
        R"(cfg.json: recompute.mhc is true but residual.type "residual" has nothing to recompute; set recompute.mhc )"
        R"(to false)"},
