@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # One prepared command for a short GPU slot: builds mhc-train, the [cuda] tests and the mHC kernel benchmark for
 # sm_90, runs the [cuda] kernel tests, the whole-step GPU-vs-CPU tests, the kernel bandwidth benchmark, a GPU training
-# smoke run and the gpt2-124m step benchmarks (residual and mhc), and writes one JSON report. The GPU machine has
-# nvcc, CMake and ninja but none of our Debian packages, so:
+# smoke run and the gpt2-124m step benchmarks (residual and mhc, fp32 and tf32 matmuls), and writes one JSON report.
+# The GPU machine has nvcc, CMake, ninja, OpenBLAS and Open MPI (seen 2026-11-28) but not Catch2, nlohmann_json,
+# CLI11 or spdlog, so:
 #   here (no GPU):      scripts/gpu-check.sh --prepare      copies the header-only dependencies to .gpu-deps/
 #   on the GPU machine: scripts/gpu-check.sh [REPORT_DIR]   (device tool: run with carry [".gpu-deps"])
-# BLAS and MPI are optional for this build (the CPU oracle falls back to reference loops); spdlog and fmt are used
-# header-only there; NCCL comes from the machine's Python wheel when it has one.
+# spdlog and fmt are used header-only there; NCCL comes from the machine's CUDA install or its Python wheel.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 deps=$root/.gpu-deps
@@ -72,9 +72,11 @@ step() {
   eval "rc_$name=$?"
   cat "$report_dir/$name.txt" >>"$log"
 }
-# Kernel tests first (seconds), then the whole-step tests (the CPU oracle runs gpt2-124m without BLAS there).
-step kernel_tests 180 "$build/tests/cuda/mhc_cuda_tests" -r compact "~[step]"
+# Kernel tests first (seconds), then the whole-step tests (the CPU oracle runs gpt2-124m too), then NCCL on its own
+# (its bootstrap could hang on a machine without network interfaces: it must not take the other results with it).
+step kernel_tests 180 "$build/tests/cuda/mhc_cuda_tests" -r compact "~[step]~[nccl]"
 step step_tests 240 "$build/tests/cuda/mhc_cuda_tests" -r compact "[step]"
+NCCL_DEBUG=WARN step nccl_tests 90 "$build/tests/cuda/mhc_cuda_tests" -r compact "[nccl]"
 step kernel_bench 120 "$build/tests/cuda/mhc_cuda_bench" "$report_dir/bench.json"
 step train_smoke 90 "$bin" train --config "$root/configs/tiny-mhc.json" --set parallel.device=cuda \
   --set train.steps=30 --set train.eval_every=10 --set train.diag_every=10 --set checkpoint.every=15 \
@@ -88,18 +90,19 @@ done
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 python3 - "$report_dir" "$gpu" "$build_rc" "$(( $(date +%s) - start ))" \
-  "${rc_kernel_tests:--1}" "${rc_step_tests:--1}" "${rc_kernel_bench:--1}" "${rc_train_smoke:--1}" \
+  "${rc_kernel_tests:--1}" "${rc_step_tests:--1}" "${rc_nccl_tests:--1}" "${rc_kernel_bench:--1}" \
+  "${rc_train_smoke:--1}" \
   "${rc_step_residual_fp32:--1}" "${rc_step_mhc_fp32:--1}" "${rc_step_residual_tf32:--1}" "${rc_step_mhc_tf32:--1}" \
   <<'PY'
 import json, os, re, sys
 d, gpu, build_rc, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-names = ["kernel_tests", "step_tests", "kernel_bench", "train_smoke", "step_residual_fp32", "step_mhc_fp32",
-         "step_residual_tf32", "step_mhc_tf32"]
+names = ["kernel_tests", "step_tests", "nccl_tests", "kernel_bench", "train_smoke", "step_residual_fp32",
+         "step_mhc_fp32", "step_residual_tf32", "step_mhc_tf32"]
 report = {"gpu": gpu, "build_rc": build_rc, "seconds": secs, "rc": dict(zip(names, map(int, sys.argv[5:])))}
 def text(name):
     p = os.path.join(d, name + ".txt")
     return open(p).read() if os.path.exists(p) else ""
-for t in ["kernel_tests", "step_tests"]:
+for t in ["kernel_tests", "step_tests", "nccl_tests"]:
     lines = [l for l in text(t).splitlines() if re.match(r"^(Passed|Failed)|test cases", l)]
     report[t] = lines[-1] if lines else None
 def load(path):

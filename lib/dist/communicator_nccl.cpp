@@ -129,7 +129,8 @@ class NcclCommunicatorImpl final : public NcclCommunicator {
     ready_ = std::make_unique<Event>();
     done_ = std::make_unique<Event>();
     check_cuda(cudaMalloc(&scratch_, sizeof(float)), "cudaMalloc of the barrier's scratch float");
-    check_cuda(cudaMemset(scratch_, 0, sizeof(float)), "cudaMemset of the barrier's scratch float");
+    check_cuda(cudaMemsetAsync(scratch_, 0, sizeof(float), stream_), "cudaMemsetAsync of the barrier's scratch float");
+    check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize after zeroing the barrier's scratch float");
   }
   ~NcclCommunicatorImpl() override {
     if (group_ != nullptr) group_->failure = "the communicator was destroyed before group_end()";

@@ -11,6 +11,9 @@
 
 #include "core/copy.hpp"
 #include "core/device_runtime.hpp"
+#ifdef MHC_HAVE_NCCL
+#include "dist/communicator_nccl.hpp"
+#endif
 #include "ops/grad_norm.hpp"
 #include "ops/matmul.hpp"
 #include "ops/hres_diagnostics.hpp"
@@ -92,6 +95,11 @@ Trainer::Trainer(const config::Config& cfg, TrainOptions opts)
   const int rank = world_.rank(), pp_rank = rank % static_cast<int>(pp), dp_rank = rank / static_cast<int>(pp);
   pipe_ = world_.split(dp_rank, pp_rank);
   data_parallel_ = world_.split(pp_rank, dp_rank);
+#ifdef MHC_HAVE_NCCL
+  if (device_ && dp > 1)
+    gpu_data_parallel_ = dist::make_nccl_communicator(*data_parallel_, device_->device(),
+                                                      static_cast<cudaStream_t>(device_->comm().native));
+#endif
   data_ = data::make_dataset(cfg_);
   pipeline_ = std::make_unique<PipelineExecutor>(cfg_, *pipe_, cfg_.train.seed);
   optimizer_ = std::make_unique<AdamW>(pipeline_->store());
@@ -124,9 +132,17 @@ double Trainer::train_step(std::int64_t step, dist::TraceRecorder* trace) {
   return loss / static_cast<double>(M * dp);
 }
 
-// Gradients summed over the replicas in buckets of about 4 MiB (one message per bucket, not per tensor), staged in
-// host memory (copies from and to GPU gradients).
+// Gradients summed over the replicas: on the GPUs through NCCL when the run has it (one all-reduce per tensor on
+// the communication stream, ordered after the backward and before the optimizer on the compute stream); else in
+// buckets of about 4 MiB (one message per bucket, not per tensor), staged in host memory for GPU gradients.
 void Trainer::sum_data_parallel_gradients() {
+  if (gpu_data_parallel_) {
+    for (const auto& spec : pipeline_->store().specs()) {
+      const Tensor g = pipeline_->store().grad(spec.name);
+      gpu_data_parallel_->allreduce_sum(g.ptr<float>(), g.numel());
+    }
+    return;
+  }
   constexpr std::int64_t kBucketFloats = std::int64_t{1} << 20;
   std::vector<float> bucket;
   std::vector<Tensor> members;

@@ -66,6 +66,8 @@ class Trainer {
   std::unique_ptr<StreamGuard> stream_guard_;  // makes device_'s compute stream current while the trainer lives
   std::unique_ptr<dist::Communicator> pipe_;  // the ranks of this replica's pipeline
   std::unique_ptr<dist::Communicator> data_parallel_;  // the ranks of the same pipeline rank in every replica
+  // GPU runs with NCCL: data_parallel_'s ranks on NCCL, summing the gradients on the GPUs (dp > 1 only).
+  std::unique_ptr<dist::Communicator> gpu_data_parallel_;
   std::unique_ptr<data::Dataset> data_;
   std::unique_ptr<PipelineExecutor> pipeline_;
   std::unique_ptr<AdamW> optimizer_;

@@ -114,8 +114,7 @@ TEST_CASE("one training step of the tiny configs matches the CPU step", "[cuda][
 TEST_CASE("one training step of gpt2-124m matches the CPU step", "[cuda][step][gpt2]") {
   for (const char* type : {"residual", "hc", "mhc"}) {
     SECTION(type) {
-      // 32 tokens keep the CPU oracle's step to seconds (the GPU machine has no BLAS); the widths, vocabulary and
-      // depth are gpt2-124m's.
+      // 32 tokens keep the CPU oracle's step to seconds; the widths, vocabulary and depth are gpt2-124m's.
       compare_step(step_config("gpt2-124m-mhc.json", {std::string("residual.type=") + type,
                                                       std::string("residual.n_streams=") +
                                                           (std::string(type) == "residual" ? "1" : "4"),
