@@ -1,11 +1,14 @@
-// Tests of the runtime core: shapes and views, arenas, the counter RNG, bf16 conversion.
+// Tests of the runtime core: shapes and views, arenas, the counter RNG, bf16 conversion, the device runtime where no
+// GPU is visible, the sync-debug switch.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 
 #include "core/arena.hpp"
+#include "core/device_runtime.hpp"
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
+#include "core/stream.hpp"
 
 using namespace mhc;
 
@@ -88,4 +91,19 @@ TEST_CASE("bf16 conversion rounds to nearest even", "[core]") {
   CHECK(bf16_to_float(float_to_bf16(1.0f + 1.0f / 256)) == 1.0f);
   CHECK(bf16_to_float(float_to_bf16(1.0f + 3.0f / 256)) == 1.0f + 1.0f / 64);
   CHECK(std::isnan(bf16_to_float(float_to_bf16(std::nanf("")))));
+}
+
+TEST_CASE("without a visible GPU the device runtime is one DeviceError", "[core]") {
+  if (cuda_device_count() > 0) return;  // a GPU machine: the [cuda] tests cover DeviceRuntime there
+  CHECK_THROWS_AS(DeviceRuntime(0), DeviceError);
+  CHECK_THROWS_WITH(local_device_index(), Catch::Contains("parallel.device \"cuda\": "));
+}
+
+TEST_CASE("the sync-debug switch can be set and cleared", "[core]") {
+  const bool before = cuda_sync_debug();
+  set_cuda_sync_debug(true);
+  CHECK(cuda_sync_debug());
+  set_cuda_sync_debug(false);
+  CHECK_FALSE(cuda_sync_debug());
+  set_cuda_sync_debug(before);
 }

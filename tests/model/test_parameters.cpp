@@ -59,3 +59,10 @@ TEST_CASE("ParameterStore applies the init rules of the spec", "[model]") {
   const HostTensor s = test::host_copy(hc.param("blocks.0.mlp.conn.s"));
   CHECK(s.get(0) == Approx(0.01));
 }
+
+TEST_CASE("ParameterStore holds only f32 parameters on the GPU", "[model]") {
+  const config::Config cfg = test::tiny_config(config::ResidualType::mhc, 4, 2);
+  // Refused before any device memory is asked for, so this runs without a GPU.
+  CHECK_THROWS_WITH(ParameterStore(model_parameter_specs(cfg), cfg, DType::f64, 3, Device::cuda),
+                    Catch::Contains("the CUDA backend holds f32 parameters, got f64"));
+}
