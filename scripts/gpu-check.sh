@@ -42,8 +42,11 @@ CMAKE
   exit 0
 fi
 
+# REPORT_DIR gets report.json and gpu-check.log only (the device tool returns at most 8 files); each step's output,
+# the benchmark JSON and the run directories go to a work directory, and every step's output into the log.
 report_dir=${1:-$root/runs/gpu-check}
-mkdir -p "$report_dir"
+work=$root/runs/gpu-check-work
+rm -rf "$work" && mkdir -p "$report_dir" "$work"
 build=$root/build-gpu
 log=$report_dir/gpu-check.log
 export PATH="/usr/local/cuda/bin:$PATH"
@@ -68,19 +71,26 @@ step() {
   local name=$1 limit=$2; shift 2
   if [ $build_rc -ne 0 ]; then eval "rc_$name=-1"; return; fi
   echo "== $name: $*" >>"$log"
-  timeout "$limit" "$@" >"$report_dir/$name.txt" 2>&1
+  timeout "$limit" "$@" >"$work/$name.txt" 2>&1
   eval "rc_$name=$?"
-  cat "$report_dir/$name.txt" >>"$log"
+  cat "$work/$name.txt" >>"$log"
 }
 # Kernel tests first (seconds), then the whole-step tests (the CPU oracle runs gpt2-124m too), then NCCL on its own
 # (its bootstrap could hang on a machine without network interfaces: it must not take the other results with it).
 step kernel_tests 180 "$build/tests/cuda/mhc_cuda_tests" -r compact "~[step]~[nccl]"
 step step_tests 240 "$build/tests/cuda/mhc_cuda_tests" -r compact "[step]"
 NCCL_DEBUG=WARN step nccl_tests 90 "$build/tests/cuda/mhc_cuda_tests" -r compact "[nccl]"
-step kernel_bench 120 "$build/tests/cuda/mhc_cuda_bench" "$report_dir/bench.json"
+step kernel_bench 120 "$build/tests/cuda/mhc_cuda_bench" "$work/bench.json"
 step train_smoke 90 "$bin" train --config "$root/configs/tiny-mhc.json" --set parallel.device=cuda \
   --set train.steps=30 --set train.eval_every=10 --set train.diag_every=10 --set checkpoint.every=15 \
-  --out "$report_dir/tiny-mhc-run"
+  --out "$work/tiny-mhc-run"
+# Two pipeline ranks sharing the GPU (stage boundaries staged through host memory over MPI) against the same run on
+# the CPU; the report compares their loss curves.
+for dev in cpu cuda; do
+  step "pp2_$dev" 120 mpirun --allow-run-as-root --oversubscribe -np 2 "$bin" train \
+    --config "$root/configs/pp2-dualpipev-mhc.json" --set parallel.device=$dev --set train.steps=8 \
+    --set train.eval_every=4 --set train.diag_every=4 --out "$work/pp2-$dev"
+done
 for p in fp32 tf32; do
   for r in residual mhc; do
     step "step_${r}_$p" 120 "$bin" bench step --config "$root/configs/gpt2-124m-$r.json" --set data.source=synthetic \
@@ -89,16 +99,16 @@ for p in fp32 tf32; do
 done
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
-python3 - "$report_dir" "$gpu" "$build_rc" "$(( $(date +%s) - start ))" \
+python3 - "$work" "$report_dir" "$gpu" "$build_rc" "$(( $(date +%s) - start ))" \
   "${rc_kernel_tests:--1}" "${rc_step_tests:--1}" "${rc_nccl_tests:--1}" "${rc_kernel_bench:--1}" \
-  "${rc_train_smoke:--1}" \
+  "${rc_train_smoke:--1}" "${rc_pp2_cpu:--1}" "${rc_pp2_cuda:--1}" \
   "${rc_step_residual_fp32:--1}" "${rc_step_mhc_fp32:--1}" "${rc_step_residual_tf32:--1}" "${rc_step_mhc_tf32:--1}" \
   <<'PY'
 import json, os, re, sys
-d, gpu, build_rc, secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-names = ["kernel_tests", "step_tests", "nccl_tests", "kernel_bench", "train_smoke", "step_residual_fp32",
-         "step_mhc_fp32", "step_residual_tf32", "step_mhc_tf32"]
-report = {"gpu": gpu, "build_rc": build_rc, "seconds": secs, "rc": dict(zip(names, map(int, sys.argv[5:])))}
+d, out, gpu, build_rc, secs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+names = ["kernel_tests", "step_tests", "nccl_tests", "kernel_bench", "train_smoke", "pp2_cpu", "pp2_cuda",
+         "step_residual_fp32", "step_mhc_fp32", "step_residual_tf32", "step_mhc_tf32"]
+report = {"gpu": gpu, "build_rc": build_rc, "seconds": secs, "rc": dict(zip(names, map(int, sys.argv[6:])))}
 def text(name):
     p = os.path.join(d, name + ".txt")
     return open(p).read() if os.path.exists(p) else ""
@@ -111,6 +121,14 @@ def load(path):
     except (OSError, ValueError) as e:
         return "unreadable: %s" % e
 report["kernel_bench"] = load(os.path.join(d, "bench.json"))
+def losses(run):
+    try:
+        return [json.loads(l)["loss"] for l in open(os.path.join(d, run, "metrics.jsonl"))]
+    except (OSError, ValueError, KeyError):
+        return []
+cpu, gpu_l = losses("pp2-cpu"), losses("pp2-cuda")
+report["pp2_loss_max_rel_diff"] = (max(abs(g - c) / abs(c) for g, c in zip(gpu_l, cpu))
+                                   if cpu and len(cpu) == len(gpu_l) else None)
 # MFU against the H100/H200 SXM dense bf16 tensor peak (989.4 TFLOP/s, llm.c's reference); the fp32 runs also
 # against the fp32 CUDA-core peak (66.9 TFLOP/s), the tf32 runs against the dense TF32 peak (494.7 TFLOP/s).
 peaks = {"fp32": 66.9e3, "tf32": 494.7e3}
@@ -129,7 +147,7 @@ for p, peak in peaks.items():
         summary["residual_mfu_bf16_peak"] = res["achieved_gflops"] / 989.4e3
         summary["residual_fraction_of_%s_peak" % p] = res["achieved_gflops"] / peak
     report["step"][p] = summary
-json.dump(report, open(os.path.join(d, "report.json"), "w"), indent=2)
+json.dump(report, open(os.path.join(out, "report.json"), "w"), indent=2)
 PY
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r.pop('kernel_bench',None); [s.pop('runs',None) for s in r.get('step',{}).values()]; print(json.dumps(r, indent=1))" "$report_dir/report.json" | head -60
 tail -30 "$log"
