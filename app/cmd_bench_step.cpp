@@ -74,7 +74,8 @@ double sgemm_gflops(int repeats, const DeviceRuntime* gpu) {
 // parallel.device "cuda": the GPU of this process, its compute stream current for the caller's lifetime.
 struct GpuContext {
   explicit GpuContext(const config::Config& cfg)
-      : runtime(cfg.parallel.device == config::DeviceKind::cuda ? std::make_unique<DeviceRuntime>(0) : nullptr),
+      : runtime(cfg.parallel.device == config::DeviceKind::cuda ? std::make_unique<DeviceRuntime>(local_device_index())
+                                                                 : nullptr),
         guard(runtime ? runtime->compute() : StreamHandle{}) {
     if (runtime) ops::set_cuda_matmul_tf32(cfg.parallel.matmul == config::MatmulPrecision::tf32);
   }

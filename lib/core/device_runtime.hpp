@@ -2,7 +2,6 @@
 // ordering of work between them. A build without CUDA has the same API and throws DeviceError when asked for a GPU.
 #pragma once
 
-#include <memory>
 #include <string>
 
 #include "core/stream.hpp"
@@ -28,7 +27,7 @@ class DeviceRuntime {
   // The same kind of work at the highest stream priority: kernels whose output a pending send waits for (the MLP's
   // post+res in the DualPipe overlap) so that they are not queued behind the other direction's compute.
   StreamHandle compute_high() const { return compute_high_; }
-  // Inter-GPU communication (NCCL) and staging copies of stage boundaries.
+  // Inter-GPU communication (NCCL).
   StreamHandle comm() const { return comm_; }
 
   // Work queued on `waiter` from now on starts after all work queued on `producer` so far (an event between them;

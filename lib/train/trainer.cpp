@@ -15,8 +15,8 @@
 #include "dist/communicator_nccl.hpp"
 #endif
 #include "ops/grad_norm.hpp"
-#include "ops/matmul.hpp"
 #include "ops/hres_diagnostics.hpp"
+#include "ops/matmul.hpp"
 #include "train/checkpoint.hpp"
 #include "train/lr_schedule.hpp"
 #include "train/metrics.hpp"
@@ -146,12 +146,11 @@ void Trainer::sum_data_parallel_gradients() {
   constexpr std::int64_t kBucketFloats = std::int64_t{1} << 20;
   std::vector<float> bucket;
   std::vector<Tensor> members;
+  std::int64_t pending = 0;  // elements of members
   auto slice = [&](std::size_t offset, const Tensor& g) { return Tensor(bucket.data() + offset, DType::f32, g.shape); };
   auto flush = [&] {
     if (members.empty()) return;
-    std::size_t size = 0;
-    for (const Tensor& g : members) size += static_cast<std::size_t>(g.numel());
-    bucket.resize(size);
+    bucket.resize(static_cast<std::size_t>(pending));
     std::size_t offset = 0;
     for (const Tensor& g : members) {
       copy_tensor(slice(offset, g), g);
@@ -164,15 +163,12 @@ void Trainer::sum_data_parallel_gradients() {
       offset += static_cast<std::size_t>(g.numel());
     }
     members.clear();
+    pending = 0;
   };
-  std::int64_t pending = 0;
   for (const auto& spec : pipeline_->store().specs()) {
     members.push_back(pipeline_->store().grad(spec.name));
     pending += members.back().numel();
-    if (pending >= kBucketFloats) {
-      flush();
-      pending = 0;
-    }
+    if (pending >= kBucketFloats) flush();
   }
   flush();
 }
