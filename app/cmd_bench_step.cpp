@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "gpu_context.hpp"
 #include "core/copy.hpp"
 #include "core/device_runtime.hpp"
 #include "core/host_tensor.hpp"
@@ -71,22 +72,6 @@ double sgemm_gflops(int repeats, const DeviceRuntime* gpu) {
   return 2.0 * static_cast<double>(n * n * n) / median(t) * 1e-9;
 }
 
-// parallel.device "cuda": the GPU of this process, its compute stream current for the caller's lifetime.
-struct GpuContext {
-  explicit GpuContext(const config::Config& cfg)
-      : runtime(cfg.parallel.device == config::DeviceKind::cuda ? std::make_unique<DeviceRuntime>(local_device_index())
-                                                                 : nullptr),
-        guard(runtime ? runtime->compute() : StreamHandle{}) {
-    if (runtime) ops::set_cuda_matmul_tf32(cfg.parallel.matmul == config::MatmulPrecision::tf32);
-  }
-  std::unique_ptr<DeviceRuntime> runtime;
-  StreamGuard guard;
-};
-
-Device device_of(const config::Config& cfg) {
-  return cfg.parallel.device == config::DeviceKind::cuda ? Device::cuda : Device::cpu;
-}
-
 // Matmul FLOPs per trained token: 6 x (parameters used in matrix products) + attention 12 * layers * C * T (the
 // PaLM / llm.c convention for MFU: the full T x T square, although causal attention needs about half of it).
 double flops_per_token(const config::Config& cfg, const model::Model& m) {
@@ -105,7 +90,7 @@ class StepRunner {
   StepRunner(const config::Config& cfg, const DeviceRuntime* gpu)
       : cfg_(cfg),
         gpu_(gpu),
-        model_(cfg, DType::f32, cfg.train.seed, cfg.train.micro_batch, device_of(cfg)),
+        model_(cfg, DType::f32, cfg.train.seed, cfg.train.micro_batch, config::model_device(cfg)),
         adam_(model_.store()),
         data_(data::make_dataset(cfg)),
         rows_(static_cast<std::size_t>(cfg.train.micro_batch * (cfg.model.seq_len + 1))) {}

@@ -7,8 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "core/copy.hpp"
+#include "core/host_tensor.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
+#include "gpu_context.hpp"
 #include "train/checkpoint.hpp"
 #include "train/trainer.hpp"
 
@@ -31,10 +34,11 @@ config::Config checkpoint_config(const train::LoadedCheckpoint& ck, const std::v
   return config::load_config_json(ck.state["config"], ck.dir + "/state.json (config)", sets);
 }
 
-// A model of `batch` rows holding the checkpoint's weights.
+// A model of `batch` rows holding the checkpoint's weights, on the config's device (a GpuContext must be live for
+// "cuda").
 std::unique_ptr<model::Model> load_model(const train::LoadedCheckpoint& ck, const config::Config& cfg,
                                          std::int64_t batch) {
-  auto model = std::make_unique<model::Model>(cfg, DType::f32, cfg.train.seed, batch);
+  auto model = std::make_unique<model::Model>(cfg, DType::f32, cfg.train.seed, batch, config::model_device(cfg));
   std::vector<io::NamedTensor> params;
   for (const auto& s : model->store().specs()) params.push_back({s.name, model->store().param(s.name)});
   train::restore_tensors(ck.model, params, false);
@@ -44,6 +48,7 @@ std::unique_ptr<model::Model> load_model(const train::LoadedCheckpoint& ck, cons
 void run_eval(const InferenceFlags& f) {
   const auto ck = train::load_checkpoint(f.checkpoint);
   const config::Config cfg = checkpoint_config(ck, f.sets);
+  const GpuContext gpu(cfg);
   auto model = load_model(ck, cfg, cfg.train.micro_batch);
   const auto data = data::make_dataset(cfg);
   const double loss = train::validation_loss(*model, *data, cfg);
@@ -58,6 +63,7 @@ void run_eval(const InferenceFlags& f) {
 void run_sample(const InferenceFlags& f) {
   const auto ck = train::load_checkpoint(f.checkpoint);
   const config::Config cfg = checkpoint_config(ck, f.sets);
+  const GpuContext gpu(cfg);
   auto model = load_model(ck, cfg, 1);
   const std::int64_t T = cfg.model.seq_len, V = cfg.model.vocab_size;
   std::vector<std::int32_t> tokens;
@@ -66,13 +72,15 @@ void run_sample(const InferenceFlags& f) {
   const CounterRng rng(f.seed, "sample");
   std::vector<std::int32_t> window(static_cast<std::size_t>(T));
   std::vector<double> p(static_cast<std::size_t>(V));
+  HostTensor last(DType::f32, Shape{1, V});  // the logits of the last prompt position, on the host
   std::cout << f.prompt;
   for (std::int64_t k = 0; k < f.tokens; ++k) {
     const auto len = std::min<std::int64_t>(T, static_cast<std::int64_t>(tokens.size()));
     std::fill(window.begin(), window.end(), 0);
     std::copy(tokens.end() - len, tokens.end(), window.begin());
     const Tensor logits = model->forward_logits(Tensor(window.data(), DType::i32, Shape{1, T}));
-    const float* row = logits.ptr<float>() + (len - 1) * V;
+    copy_tensor(last.view(), logits.slice_rows(len - 1, len));
+    const float* row = last.view().ptr<float>();
     std::int32_t next = 0;
     if (f.temperature <= 0) {
       next = static_cast<std::int32_t>(std::max_element(row, row + V) - row);

@@ -88,6 +88,10 @@ step kernel_bench 120 "$build/tests/cuda/mhc_cuda_bench" "$work/bench.json"
 step train_smoke 90 "$bin" train --config "$root/configs/tiny-mhc.json" --set parallel.device=cuda \
   --set train.steps=30 --set train.eval_every=10 --set train.diag_every=10 --set checkpoint.every=15 \
   --out "$work/tiny-mhc-run"
+# The smoke run's checkpoint evaluated on the GPU (its config's device) and on the CPU, and sampled on the GPU.
+step eval_cuda 60 "$bin" eval --checkpoint "$work/tiny-mhc-run"
+step eval_cpu 60 "$bin" eval --checkpoint "$work/tiny-mhc-run" --set parallel.device=cpu
+step sample_cuda 60 "$bin" sample --checkpoint "$work/tiny-mhc-run" --prompt "The " --tokens 40
 # Two pipeline ranks sharing the GPU (stage boundaries staged through host memory over MPI) against the same run on
 # the CPU; the report compares their loss curves.
 for dev in cpu cuda; do
@@ -105,13 +109,15 @@ done
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 python3 - "$work" "$report_dir" "$gpu" "$build_rc" "$(( $(date +%s) - start ))" \
   "${rc_kernel_tests:--1}" "${rc_step_tests:--1}" "${rc_nccl_tests:--1}" "${rc_kernel_bench:--1}" \
-  "${rc_train_smoke:--1}" "${rc_pp2_cpu:--1}" "${rc_pp2_cuda:--1}" \
+  "${rc_train_smoke:--1}" "${rc_eval_cuda:--1}" "${rc_eval_cpu:--1}" "${rc_sample_cuda:--1}" "${rc_pp2_cpu:--1}" \
+  "${rc_pp2_cuda:--1}" \
   "${rc_step_residual_fp32:--1}" "${rc_step_mhc_fp32:--1}" "${rc_step_residual_tf32:--1}" "${rc_step_mhc_tf32:--1}" \
   <<'PY'
 import json, os, re, sys
 d, out, gpu, build_rc, secs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-names = ["kernel_tests", "step_tests", "nccl_tests", "kernel_bench", "train_smoke", "pp2_cpu", "pp2_cuda",
-         "step_residual_fp32", "step_mhc_fp32", "step_residual_tf32", "step_mhc_tf32"]
+names = ["kernel_tests", "step_tests", "nccl_tests", "kernel_bench", "train_smoke", "eval_cuda", "eval_cpu",
+         "sample_cuda", "pp2_cpu", "pp2_cuda", "step_residual_fp32", "step_mhc_fp32", "step_residual_tf32",
+         "step_mhc_tf32"]
 report = {"gpu": gpu, "build_rc": build_rc, "seconds": secs, "rc": dict(zip(names, map(int, sys.argv[6:])))}
 def text(name):
     p = os.path.join(d, name + ".txt")
@@ -130,6 +136,16 @@ def losses(run):
         return [json.loads(l)["loss"] for l in open(os.path.join(d, run, "metrics.jsonl"))]
     except (OSError, ValueError, KeyError):
         return []
+def first_json(name):
+    m = re.search(r"\{.*\}", text(name), re.S)
+    try:
+        return json.loads(m.group(0)) if m else None
+    except ValueError:
+        return None
+ev_gpu, ev_cpu = first_json("eval_cuda"), first_json("eval_cpu")
+report["eval_val_loss_rel_diff"] = (abs(ev_gpu["val_loss"] - ev_cpu["val_loss"]) / abs(ev_cpu["val_loss"])
+                                    if ev_gpu and ev_cpu else None)
+report["sample"] = text("sample_cuda")[-200:]
 cpu, gpu_l = losses("pp2-cpu"), losses("pp2-cuda")
 report["pp2_loss_max_rel_diff"] = (max(abs(g - c) / abs(c) for g, c in zip(gpu_l, cpu))
                                    if cpu and len(cpu) == len(gpu_l) else None)
@@ -140,8 +156,7 @@ report["step"] = {}
 for p, peak in peaks.items():
     steps = {}
     for r in ["residual", "mhc"]:
-        m = re.search(r"\{.*\}", text("step_%s_%s" % (r, p)), re.S)
-        steps[r] = json.loads(m.group(0)) if m else None
+        steps[r] = first_json("step_%s_%s" % (r, p))
     summary = {"runs": steps}
     if all(isinstance(s, dict) for s in steps.values()):
         res, mhc = steps["residual"], steps["mhc"]

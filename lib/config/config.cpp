@@ -26,6 +26,8 @@ std::int64_t RecomputeConfig::block_layers_value() const {
   return *value;
 }
 
+Device model_device(const Config& c) { return c.parallel.device == DeviceKind::cuda ? Device::cuda : Device::cpu; }
+
 std::vector<std::int64_t> resolved_layout(const Config& c) {
   if (!c.parallel.layout.empty()) return c.parallel.layout;
   const std::int64_t stages = c.parallel.num_stages();

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.hpp"
+
 namespace mhc::config {
 
 // Enum values are written in JSON as the enumerator names, except PipelineSchedule::one_f_one_b = "1f1b".
@@ -124,6 +126,9 @@ nlohmann::json to_json(const Config& c);
 // Blocks per pipeline stage: parallel.layout when given, else n_blocks split evenly over num_stages(), the first
 // n_blocks % stages stages taking one block more. Valid for a config that passed validation.
 std::vector<std::int64_t> resolved_layout(const Config& c);
+
+// Where the model's tensors live: parallel.device as a runtime Device.
+Device model_device(const Config& c);
 
 // The JSON spelling of each enum value.
 std::string to_string(ResidualType v);

@@ -59,7 +59,8 @@ class Model {
   double forward_backward(Tensor tokens, double loss_weight);
   // Forward only; the mean token loss of tokens (batch, T + 1).
   double forward_loss(Tensor tokens);
-  // Forward of inputs (batch, T) i32 without targets; returns the logits (batch * T, V) (valid until the next call).
+  // Forward of inputs (batch, T) i32 (host) without targets; returns the logits (batch * T, V) on the model's device
+  // (valid until the next call).
   Tensor forward_logits(Tensor inputs);
 
   // H_res (batch * T, n, n) of every residual layer from the last forward, layer order; empty for type residual.

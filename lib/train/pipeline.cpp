@@ -40,10 +40,6 @@ std::vector<model::ParamSpec> rank_specs(const config::Config& cfg, const std::s
   return out;
 }
 
-Device device_of(const config::Config& cfg) {
-  return cfg.parallel.device == config::DeviceKind::cuda ? Device::cuda : Device::cpu;
-}
-
 }  // namespace
 
 // The micro-batch slots of one stage: a Model per micro-batch in flight, all sharing the rank's store.
@@ -72,7 +68,7 @@ PipelineExecutor::PipelineExecutor(const config::Config& cfg, dist::Communicator
   for (int r = 0; r < ranks_; ++r)
     for (const auto& spec : rank_specs(cfg, held[static_cast<std::size_t>(r)])) holders_[spec.name].push_back(r);
   store_ = std::make_unique<model::ParameterStore>(rank_specs(cfg, held[static_cast<std::size_t>(rank_)]), cfg,
-                                                   DType::f32, seed, device_of(cfg));
+                                                   DType::f32, seed, config::model_device(cfg));
 
   const std::int64_t B = cfg.train.micro_batch;
   for (const auto& [stage, count] : dist::peak_in_flight(list_)) {
