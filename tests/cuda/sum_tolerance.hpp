@@ -20,6 +20,23 @@ inline double sum_tolerance(double abs_sum, double terms) {
   return 8.0 * std::sqrt(terms) * std::ldexp(1.0, -24) * abs_sum;
 }
 
+// Every element within its own tolerance tol[k] (tolerances derived per element by the caller); reports the first
+// mismatches.
+inline void check_within(const std::string& what, const HostTensor& got, const HostTensor& ref,
+                         const HostTensor& tol) {
+  REQUIRE(got.numel() == ref.numel());
+  REQUIRE(tol.numel() == ref.numel());
+  std::int64_t failures = 0;
+  for (std::int64_t k = 0; k < ref.numel(); ++k) {
+    const double err = std::fabs(got.get(k) - ref.get(k));
+    if (!(err <= tol.get(k)) && failures++ < 5)
+      UNSCOPED_INFO(what << "[" << k << "]: " << got.get(k) << " vs " << ref.get(k) << " (tolerance " << tol.get(k)
+                         << ")");
+  }
+  INFO(what << ": " << failures << " of " << ref.numel() << " elements off");
+  CHECK(failures == 0);
+}
+
 inline void check_sum_close(const std::string& what, const HostTensor& got, const HostTensor& ref,
                             const HostTensor& abs_sum, double terms) {
   REQUIRE(got.numel() == ref.numel());

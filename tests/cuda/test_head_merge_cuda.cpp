@@ -17,20 +17,6 @@ namespace {
 
 const double kU = std::ldexp(1.0, -24);  // f32 unit roundoff
 
-// Every element within its own tolerance tol[k]; reports the first mismatches.
-void check_within(const std::string& what, const HostTensor& got, const HostTensor& ref, const HostTensor& tol) {
-  REQUIRE(got.numel() == ref.numel());
-  std::int64_t failures = 0;
-  for (std::int64_t k = 0; k < ref.numel(); ++k) {
-    const double err = std::fabs(got.get(k) - ref.get(k));
-    if (!(err <= tol.get(k)) && failures++ < 5)
-      UNSCOPED_INFO(what << "[" << k << "]: " << got.get(k) << " vs " << ref.get(k) << " (tolerance " << tol.get(k)
-                         << ")");
-  }
-  INFO(what << ": " << failures << " of " << ref.numel() << " elements off");
-  CHECK(failures == 0);
-}
-
 HostTensor f64(const HostTensor& t) { return to_dtype(t, DType::f64); }
 
 std::string shape_tag(std::int64_t N, std::int64_t n, std::int64_t C) {

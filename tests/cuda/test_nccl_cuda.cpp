@@ -15,32 +15,15 @@
 
 #include "core/stream.hpp"
 #include "dist/communicator_nccl.hpp"
+#include "support/device_bytes.hpp"
 
 using namespace mhc;
 using namespace mhc::dist;
+using mhc::test::cuda_ok;
+using mhc::test::DeviceBytes;
 using Catch::Matchers::Contains;
 
 namespace {
-
-void cuda_ok(cudaError_t e) {
-  INFO(cudaGetErrorString(e));
-  REQUIRE(e == cudaSuccess);
-}
-
-// A device buffer of `bytes`.
-class DeviceBytes {
- public:
-  explicit DeviceBytes(std::int64_t bytes) {
-    cuda_ok(cudaMalloc(&data_, static_cast<std::size_t>(bytes > 0 ? bytes : 1)));
-  }
-  ~DeviceBytes() { cudaFree(data_); }
-  DeviceBytes(const DeviceBytes&) = delete;
-  DeviceBytes& operator=(const DeviceBytes&) = delete;
-  void* get() const { return data_; }
-
- private:
-  void* data_ = nullptr;
-};
 
 class Stream {
  public:

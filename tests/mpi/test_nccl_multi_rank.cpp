@@ -15,30 +15,14 @@
 
 #include "core/stream.hpp"
 #include "dist/communicator_nccl.hpp"
+#include "support/device_bytes.hpp"
 
 using namespace mhc;
 using namespace mhc::dist;
+using mhc::test::cuda_ok;
+using mhc::test::DeviceBytes;
 
 namespace {
-
-void cuda_ok(cudaError_t e) {
-  INFO(cudaGetErrorString(e));
-  REQUIRE(e == cudaSuccess);
-}
-
-class DeviceBytes {
- public:
-  explicit DeviceBytes(std::int64_t bytes) {
-    cuda_ok(cudaMalloc(&data_, static_cast<std::size_t>(bytes > 0 ? bytes : 1)));
-  }
-  ~DeviceBytes() { cudaFree(data_); }
-  DeviceBytes(const DeviceBytes&) = delete;
-  DeviceBytes& operator=(const DeviceBytes&) = delete;
-  void* get() const { return data_; }
-
- private:
-  void* data_ = nullptr;
-};
 
 unsigned char pattern(int from, std::int64_t k, std::int64_t i) {
   return static_cast<unsigned char>((from * 131 + k * 17 + i * 7 + i / 251) & 0xff);
