@@ -2,6 +2,7 @@
 #include "kernels/adamw.cuh"
 
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 
 namespace mhc::kernels {
 
@@ -33,8 +34,7 @@ void launch_adamw_step(float* param, const float* grad, float* m, float* v, std:
   if (n == 0) return;
   const unsigned int blocks =
       grid_blocks(n < kMaxBlocks * kThreads ? n : kMaxBlocks * kThreads, kThreads, "adamw_step_kernel");
-  adamw_step_kernel<<<blocks, kThreads, 0, stream>>>(param, grad, m, v, n, s);
-  check_launch("adamw_step_kernel");
+  launch("adamw_step_kernel", adamw_step_kernel, blocks, kThreads, 0, stream, param, grad, m, v, n, s);
 }
 
 }  // namespace mhc::kernels

@@ -8,6 +8,7 @@
 
 #include "kernels/cuda_calls.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/stream_scratch.cuh"
 
 namespace mhc::kernels {
@@ -103,7 +104,7 @@ __global__ void __launch_bounds__(kThreads)
     attention_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ q,
                              const float* __restrict__ k, const float* __restrict__ v, Dims s) {
   constexpr int P = Dp + 1, kCols = Dp / kSide;
-  extern __shared__ float smem[];
+  MHC_DYNAMIC_SHARED(float, smem);
   float* qs = smem;
   float* ks = qs + kTile * P;
   float* vs = ks + kTile * P;
@@ -194,7 +195,7 @@ __global__ void __launch_bounds__(kThreads)
                                  const float* __restrict__ k, const float* __restrict__ v,
                                  const float* __restrict__ lse, const float* __restrict__ delta, Dims s) {
   constexpr int P = Dp + 1, kCols = Dp / kSide;
-  extern __shared__ float smem[];
+  MHC_DYNAMIC_SHARED(float, smem);
   float* qs = smem;
   float* gs = qs + kTile * P;  // dout
   float* ks = gs + kTile * P;
@@ -258,7 +259,7 @@ __global__ void __launch_bounds__(kThreads)
                                    const float* __restrict__ v, const float* __restrict__ lse,
                                    const float* __restrict__ delta, Dims s) {
   constexpr int P = Dp + 1, kCols = Dp / kSide;
-  extern __shared__ float smem[];
+  MHC_DYNAMIC_SHARED(float, smem);
   float* ks = smem;
   float* vs = ks + kTile * P;
   float* qs = vs + kTile * P;
@@ -385,9 +386,9 @@ void launch_attention_forward(float* out, float* lse, const float* q, const floa
     const std::int64_t bytes = forward_shared_bytes(Dp);
     reserve_shared(attention_forward_kernel<Dp>, bytes, "attention_forward_kernel");
     const std::size_t smem = static_cast<std::size_t>(bytes);
-    attention_forward_kernel<Dp><<<blocks, kThreads, smem, stream>>>(out, lse, q, k, v, dims);
+    launch("attention_forward_kernel", attention_forward_kernel<Dp>, blocks, kThreads, smem, stream, out, lse, q, k, v,
+           dims);
   });
-  check_launch("attention_forward_kernel");
 }
 
 void launch_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
@@ -397,9 +398,8 @@ void launch_attention_backward(float* dq, float* dk, float* dv, const float* dou
   const Dims dims = make_dims(T, H, D);
   const std::int64_t rows = B * T * H;
   StreamScratch delta(rows * static_cast<std::int64_t>(sizeof(float)), stream, "attention_delta_kernel");
-  attention_delta_kernel<<<grid_blocks(rows, kWarpsPerBlock, "attention_delta_kernel"), kThreads, 0, stream>>>(
-      delta.as<float>(), dout, out, rows, T, H, static_cast<int>(D));
-  check_launch("attention_delta_kernel");
+  launch("attention_delta_kernel", attention_delta_kernel, grid_blocks(rows, kWarpsPerBlock, "attention_delta_kernel"),
+         kThreads, 0, stream, delta.as<float>(), dout, out, rows, T, H, static_cast<int>(D));
   const unsigned int blocks = grid_blocks(B * H * dims.tiles, 1, "attention_backward_dq_kernel");
   with_padded_head_dim(D, [&](auto dp) {
     constexpr int Dp = decltype(dp)::value;
@@ -407,12 +407,10 @@ void launch_attention_backward(float* dq, float* dk, float* dv, const float* dou
     reserve_shared(attention_backward_dq_kernel<Dp>, dq_bytes, "attention_backward_dq_kernel");
     reserve_shared(attention_backward_dkdv_kernel<Dp>, dkdv_bytes, "attention_backward_dkdv_kernel");
     const std::size_t dq_smem = static_cast<std::size_t>(dq_bytes), dkdv_smem = static_cast<std::size_t>(dkdv_bytes);
-    attention_backward_dq_kernel<Dp><<<blocks, kThreads, dq_smem, stream>>>(dq, dout, q, k, v, lse, delta.as<float>(),
-                                                                            dims);
-    check_launch("attention_backward_dq_kernel");
-    attention_backward_dkdv_kernel<Dp><<<blocks, kThreads, dkdv_smem, stream>>>(dk, dv, dout, q, k, v, lse,
-                                                                                delta.as<float>(), dims);
-    check_launch("attention_backward_dkdv_kernel");
+    launch("attention_backward_dq_kernel", attention_backward_dq_kernel<Dp>, blocks, kThreads, dq_smem, stream, dq,
+           dout, q, k, v, lse, delta.as<float>(), dims);
+    launch("attention_backward_dkdv_kernel", attention_backward_dkdv_kernel<Dp>, blocks, kThreads, dkdv_smem, stream,
+           dk, dv, dout, q, k, v, lse, delta.as<float>(), dims);
   });
 }
 

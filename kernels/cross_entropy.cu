@@ -6,6 +6,7 @@
 
 #include "kernels/block_sum.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 
 namespace mhc::kernels {
 
@@ -59,8 +60,8 @@ void launch_softmax_xent_forward(float* loss, float* lse, const float* logits, c
   MHC_CHECK(N >= 0 && V >= 1, ShapeError, "softmax_xent_forward_kernel: bad extent N = ", N, ", V = ", V);
   if (N == 0) return;
   const unsigned int blocks = grid_blocks(N, 1, "softmax_xent_forward_kernel");
-  softmax_xent_forward_kernel<<<blocks, kThreads, 0, stream>>>(loss, lse, logits, targets, V);
-  check_launch("softmax_xent_forward_kernel");
+  launch("softmax_xent_forward_kernel", softmax_xent_forward_kernel, blocks, kThreads, 0, stream, loss, lse, logits,
+         targets, V);
 }
 
 void launch_softmax_xent_backward(float* dlogits, const float* logits, const float* lse, const std::int32_t* targets,
@@ -68,8 +69,8 @@ void launch_softmax_xent_backward(float* dlogits, const float* logits, const flo
   MHC_CHECK(N >= 0 && V >= 0, ShapeError, "softmax_xent_backward_kernel: negative extent N = ", N, ", V = ", V);
   if (N == 0 || V == 0) return;
   const unsigned int blocks = grid_blocks(N, 1, "softmax_xent_backward_kernel");
-  softmax_xent_backward_kernel<<<blocks, kThreads, 0, stream>>>(dlogits, logits, lse, targets, V, grad_scale);
-  check_launch("softmax_xent_backward_kernel");
+  launch("softmax_xent_backward_kernel", softmax_xent_backward_kernel, blocks, kThreads, 0, stream, dlogits, logits,
+         lse, targets, V, grad_scale);
 }
 
 }  // namespace mhc::kernels

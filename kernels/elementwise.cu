@@ -2,6 +2,7 @@
 #include "kernels/elementwise.cuh"
 
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 
 namespace mhc::kernels {
 
@@ -47,13 +48,11 @@ void launch_axpby(float* out, float alpha, const float* a, float beta, const flo
     const std::int64_t groups = n / 4 > 0 ? n / 4 : 1;  // at least one block for the tail
     const unsigned int blocks = grid_blocks(groups < kMaxBlocks * kThreads ? groups : kMaxBlocks * kThreads, kThreads,
                                             "axpby4_kernel");
-    axpby4_kernel<<<blocks, kThreads, 0, stream>>>(out, alpha, a, beta, b, n);
-    check_launch("axpby4_kernel");
+    launch("axpby4_kernel", axpby4_kernel, blocks, kThreads, 0, stream, out, alpha, a, beta, b, n);
   } else {
     const unsigned int blocks =
         grid_blocks(n < kMaxBlocks * kThreads ? n : kMaxBlocks * kThreads, kThreads, "axpby_kernel");
-    axpby_kernel<<<blocks, kThreads, 0, stream>>>(out, alpha, a, beta, b, n);
-    check_launch("axpby_kernel");
+    launch("axpby_kernel", axpby_kernel, blocks, kThreads, 0, stream, out, alpha, a, beta, b, n);
   }
 }
 

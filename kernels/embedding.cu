@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/stream_scratch.cuh"
 
 namespace mhc::kernels {
@@ -60,8 +61,7 @@ void launch_embedding_forward(float* out, const std::int32_t* ids, const float* 
   MHC_CHECK(N >= 0 && C >= 0, ShapeError, "embedding_forward_kernel: negative extent N = ", N, ", C = ", C);
   if (N == 0 || C == 0) return;
   const unsigned int blocks = grid_blocks(N, 1, "embedding_forward_kernel");
-  embedding_forward_kernel<<<blocks, kThreads, 0, stream>>>(out, ids, table, C);
-  check_launch("embedding_forward_kernel");
+  launch("embedding_forward_kernel", embedding_forward_kernel, blocks, kThreads, 0, stream, out, ids, table, C);
 }
 
 void launch_embedding_backward_weight(float* dtable, const float* dout, const std::int32_t* ids, std::int64_t N,
@@ -90,15 +90,13 @@ void launch_embedding_backward_weight(float* dtable, const float* dout, const st
   auto* positions = reinterpret_cast<std::int32_t*>(base + 2 * ints);
   void* sort_temp = base + 3 * ints;
 
-  iota_kernel<<<grid_blocks(N, 256, "iota_kernel"), 256, 0, stream>>>(positions_in, N);
-  check_launch("iota_kernel");
+  launch("iota_kernel", iota_kernel, grid_blocks(N, 256, "iota_kernel"), 256, 0, stream, positions_in, N);
   e = cub::DeviceRadixSort::SortPairs(sort_temp, sort_bytes, keys_in, sorted_ids, positions_in, positions, n, 0,
                                       end_bit, stream);
   MHC_CHECK(e == cudaSuccess, DeviceError, kernel, ": CUB radix sort failed: ", cudaGetErrorString(e));
   check_launch("cub::DeviceRadixSort::SortPairs");
-  embedding_backward_weight_kernel<<<grid_blocks(N, 1, kernel), kThreads, 0, stream>>>(dtable, dout, sorted_ids,
-                                                                                      positions, N, C);
-  check_launch(kernel);
+  launch(kernel, embedding_backward_weight_kernel, grid_blocks(N, 1, kernel), kThreads, 0, stream, dtable, dout,
+         sorted_ids, positions, N, C);
 }
 
 }  // namespace mhc::kernels

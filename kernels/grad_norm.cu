@@ -4,6 +4,7 @@
 
 #include "kernels/block_sum.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/stream_scratch.cuh"
 
 namespace mhc::kernels {
@@ -59,12 +60,11 @@ std::vector<double> sum_squares_each(const std::vector<const float*>& xs, const 
     std::int64_t blocks = 0;
     if (n > 0) {
       blocks = (n + kThreads - 1) / kThreads < kMaxPartials ? (n + kThreads - 1) / kThreads : kMaxPartials;
-      sum_squares_partials_kernel<<<static_cast<unsigned int>(blocks), kThreads, 0, stream>>>(
-          partials, xs[static_cast<std::size_t>(i)], n);
-      check_launch(kernel);
+      launch(kernel, sum_squares_partials_kernel, static_cast<unsigned int>(blocks), kThreads, 0, stream, partials,
+             xs[static_cast<std::size_t>(i)], n);
     }
-    sum_squares_finish_kernel<<<1, kThreads, 0, stream>>>(results + i, partials, blocks);
-    check_launch("sum_squares_finish_kernel");
+    launch("sum_squares_finish_kernel", sum_squares_finish_kernel, 1, kThreads, 0, stream, results + i, partials,
+           blocks);
   }
   cudaError_t e = cudaMemcpyAsync(sums.data(), results, sums.size() * sizeof(double), cudaMemcpyDeviceToHost, stream);
   if (e == cudaSuccess) e = cudaStreamSynchronize(stream);
@@ -78,8 +78,7 @@ void launch_scale_inplace(float* x, float s, std::int64_t n, cudaStream_t stream
   constexpr std::int64_t kMaxBlocks = 4096;
   const unsigned int blocks =
       grid_blocks(n < kMaxBlocks * kThreads ? n : kMaxBlocks * kThreads, kThreads, "scale_inplace_kernel");
-  scale_inplace_kernel<<<blocks, kThreads, 0, stream>>>(x, s, n);
-  check_launch("scale_inplace_kernel");
+  launch("scale_inplace_kernel", scale_inplace_kernel, blocks, kThreads, 0, stream, x, s, n);
 }
 
 }  // namespace mhc::kernels

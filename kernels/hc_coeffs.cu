@@ -3,6 +3,7 @@
 #include "kernels/hc_coeffs.cuh"
 
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/stream_scratch.cuh"
 
 namespace mhc::kernels {
@@ -121,9 +122,8 @@ void launch_hc_coeffs_forward(float* h_pre, float* h_post, float* h_res, const f
   check_extents(kernel, N, n);
   const std::int64_t total = N * n * (n + 2);
   if (total == 0) return;
-  hc_coeffs_forward_kernel<<<elementwise_blocks(total, kernel), kThreads, 0, stream>>>(h_pre, h_post, h_res, proj, s,
-                                                                                      am, ar, bb, total, n);
-  check_launch(kernel);
+  launch(kernel, hc_coeffs_forward_kernel, elementwise_blocks(total, kernel), kThreads, 0, stream, h_pre, h_post, h_res,
+         proj, s, am, ar, bb, total, n);
 }
 
 void launch_hc_coeffs_dproj(float* dproj, const float* dh_pre, const float* dh_post, const float* dh_res,
@@ -132,9 +132,8 @@ void launch_hc_coeffs_dproj(float* dproj, const float* dh_pre, const float* dh_p
   check_extents(kernel, N, n);
   const std::int64_t total = N * n * (n + 2);
   if (total == 0) return;
-  hc_coeffs_dproj_kernel<<<elementwise_blocks(total, kernel), kThreads, 0, stream>>>(dproj, dh_pre, dh_post, dh_res,
-                                                                                    proj, s, total, n);
-  check_launch(kernel);
+  launch(kernel, hc_coeffs_dproj_kernel, elementwise_blocks(total, kernel), kThreads, 0, stream, dproj, dh_pre, dh_post,
+         dh_res, proj, s, total, n);
 }
 
 void launch_hc_coeffs_weight_sums(float* ds, float* dam, float* dar, float* dbb, const float* dh_pre,
@@ -149,11 +148,10 @@ void launch_hc_coeffs_weight_sums(float* ds, float* dam, float* dar, float* dbb,
   chunks = (N + chunk_rows - 1) / chunk_rows;
   const std::int64_t nP = static_cast<std::int64_t>(n) * (n + 2);
   StreamScratch partials(chunks * 2 * nP * static_cast<std::int64_t>(sizeof(double)), stream, kernel);
-  hc_coeffs_partials_kernel<<<static_cast<unsigned int>(chunks), kSumThreads, 0, stream>>>(
-      partials.as<double>(), dh_pre, dh_post, dh_res, proj, N, n, chunk_rows);
-  check_launch(kernel);
-  hc_coeffs_finish_kernel<<<1, kSumThreads, 0, stream>>>(ds, dam, dar, dbb, partials.as<double>(), chunks, n);
-  check_launch("hc_coeffs_finish_kernel");
+  launch(kernel, hc_coeffs_partials_kernel, static_cast<unsigned int>(chunks), kSumThreads, 0, stream,
+         partials.as<double>(), dh_pre, dh_post, dh_res, proj, N, n, chunk_rows);
+  launch("hc_coeffs_finish_kernel", hc_coeffs_finish_kernel, 1, kSumThreads, 0, stream, ds, dam, dar, dbb,
+         partials.as<double>(), chunks, n);
 }
 
 }  // namespace mhc::kernels

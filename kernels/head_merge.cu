@@ -4,6 +4,7 @@
 
 #include "kernels/block_sum.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/stream_scratch.cuh"
 
 namespace mhc::kernels {
@@ -175,8 +176,7 @@ void launch_stream_sum_forward(float* y, const float* x, std::int64_t N, int n, 
   check_extents(kernel, N, n, C);
   const std::int64_t total = N * C;
   if (total == 0) return;
-  stream_sum_forward_kernel<<<elementwise_blocks(total, kernel), kThreads, 0, stream>>>(y, x, total, n, C);
-  check_launch(kernel);
+  launch(kernel, stream_sum_forward_kernel, elementwise_blocks(total, kernel), kThreads, 0, stream, y, x, total, n, C);
 }
 
 void launch_stream_sum_backward(float* dx, const float* dy, std::int64_t N, int n, std::int64_t C,
@@ -185,8 +185,8 @@ void launch_stream_sum_backward(float* dx, const float* dy, std::int64_t N, int 
   check_extents(kernel, N, n, C);
   const std::int64_t total = N * n * C;
   if (total == 0) return;
-  stream_sum_backward_kernel<<<elementwise_blocks(total, kernel), kThreads, 0, stream>>>(dx, dy, total, n, C);
-  check_launch(kernel);
+  launch(kernel, stream_sum_backward_kernel, elementwise_blocks(total, kernel), kThreads, 0, stream, dx, dy, total, n,
+         C);
 }
 
 void launch_head_merge_gate_forward(float* y, float* w, float* rstd, const float* proj, const float* x,
@@ -195,9 +195,8 @@ void launch_head_merge_gate_forward(float* y, float* w, float* rstd, const float
   const char* kernel = "head_merge_gate_forward_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0) return;
-  head_merge_gate_forward_kernel<<<grid_blocks(N, 1, kernel), kThreads, 0, stream>>>(y, w, rstd, proj, x, alpha, bias,
-                                                                                    n, C, rms_eps, weight_eps);
-  check_launch(kernel);
+  launch(kernel, head_merge_gate_forward_kernel, grid_blocks(N, 1, kernel), kThreads, 0, stream, y, w, rstd, proj, x,
+         alpha, bias, n, C, rms_eps, weight_eps);
 }
 
 void launch_head_merge_gate_backward_input(float* dx, float* dlogit, float* dproj, const float* dy, const float* x,
@@ -207,9 +206,8 @@ void launch_head_merge_gate_backward_input(float* dx, float* dlogit, float* dpro
   const char* kernel = "head_merge_gate_backward_input_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0) return;
-  head_merge_gate_backward_input_kernel<<<grid_blocks(N, 1, kernel), kThreads, 0, stream>>>(
-      dx, dlogit, dproj, dy, x, alpha, w, proj, rstd, n, C, weight_eps);
-  check_launch(kernel);
+  launch(kernel, head_merge_gate_backward_input_kernel, grid_blocks(N, 1, kernel), kThreads, 0, stream, dx, dlogit,
+         dproj, dy, x, alpha, w, proj, rstd, n, C, weight_eps);
 }
 
 void launch_head_merge_gate_weight_sums(float* dproj, float* dalpha, float* dbias, const float* dlogit,
@@ -223,11 +221,10 @@ void launch_head_merge_gate_weight_sums(float* dproj, float* dalpha, float* dbia
   const std::int64_t chunk_rows = (N + chunks - 1) / chunks;
   chunks = (N + chunk_rows - 1) / chunk_rows;
   StreamScratch partials(chunks * 2 * n * static_cast<std::int64_t>(sizeof(double)), stream, kernel);
-  head_merge_gate_partials_kernel<<<static_cast<unsigned int>(chunks), kSumThreads, 0, stream>>>(
-      partials.as<double>(), dproj, dlogit, proj, rstd, alpha, N, n, chunk_rows);
-  check_launch(kernel);
-  head_merge_gate_finish_kernel<<<1, kSumThreads, 0, stream>>>(dalpha, dbias, partials.as<double>(), chunks, n);
-  check_launch("head_merge_gate_finish_kernel");
+  launch(kernel, head_merge_gate_partials_kernel, static_cast<unsigned int>(chunks), kSumThreads, 0, stream,
+         partials.as<double>(), dproj, dlogit, proj, rstd, alpha, N, n, chunk_rows);
+  launch("head_merge_gate_finish_kernel", head_merge_gate_finish_kernel, 1, kSumThreads, 0, stream, dalpha, dbias,
+         partials.as<double>(), chunks, n);
 }
 
 }  // namespace mhc::kernels

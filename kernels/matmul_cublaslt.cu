@@ -17,6 +17,7 @@
 
 #include "kernels/cuda_calls.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 
 namespace mhc::kernels {
 
@@ -221,9 +222,8 @@ void matmul_f32(float* out, const float* a, const float* b, std::int64_t M, std:
   if (K == 0) {
     const std::int64_t count = M * N;
     const std::int64_t threads = count < kMaxScaleThreads ? count : kMaxScaleThreads;  // grid-stride beyond
-    scale_kernel<<<grid_blocks(threads, kScaleThreads, "matmul scale_kernel"), kScaleThreads, 0, stream>>>(
-        out, count, beta);
-    check_launch("matmul scale_kernel");
+    launch("matmul scale_kernel", scale_kernel, grid_blocks(threads, kScaleThreads, "matmul scale_kernel"),
+           kScaleThreads, 0, stream, out, count, beta);
     return;
   }
   int device = 0;

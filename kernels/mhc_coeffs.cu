@@ -3,6 +3,7 @@
 #include "kernels/mhc_coeffs.cuh"
 
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/sinkhorn_device.cuh"
 #include "kernels/stream_count.cuh"
 
@@ -89,10 +90,9 @@ void launch_mhc_gates_forward(float* h_pre, float* h_post, float* res_logits, fl
   if (N == 0) return;
   const unsigned int blocks = grid_blocks(N, kThreads, kernel);
   with_stream_count(n, [&](auto kn) {
-    mhc_gates_forward_kernel<decltype(kn)::value>
-        <<<blocks, kThreads, 0, stream>>>(h_pre, h_post, res_logits, h_res, proj, rstd, alpha, bias, N, sinkhorn_iters);
+    launch(kernel, mhc_gates_forward_kernel<decltype(kn)::value>, blocks, kThreads, 0, stream, h_pre, h_post,
+           res_logits, h_res, proj, rstd, alpha, bias, N, sinkhorn_iters);
   });
-  check_launch(kernel);
 }
 
 void launch_mhc_gates_backward(float* dtilde, const float* dh_pre, const float* dh_post, const float* dres_logits,
@@ -102,9 +102,8 @@ void launch_mhc_gates_backward(float* dtilde, const float* dh_pre, const float* 
   MHC_CHECK(N >= 0, ShapeError, kernel, ": negative token count ", N);
   if (N == 0) return;
   const std::int64_t K = static_cast<std::int64_t>(n) * n + 2 * n;
-  mhc_gates_backward_kernel<<<grid_blocks(N * K, 256, kernel), 256, 0, stream>>>(dtilde, dh_pre, dh_post, dres_logits,
-                                                                                 h_pre, h_post, N, n);
-  check_launch(kernel);
+  launch(kernel, mhc_gates_backward_kernel, grid_blocks(N * K, 256, kernel), 256, 0, stream, dtilde, dh_pre, dh_post,
+         dres_logits, h_pre, h_post, N, n);
 }
 
 }  // namespace mhc::kernels

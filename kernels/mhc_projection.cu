@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/stream_count.cuh"
 #include "kernels/stream_scratch.cuh"
 
@@ -351,9 +352,8 @@ void launch_mhc_projection_forward(float* proj, float* rstd, const float* x, con
   with_stream_count(n, [&](auto kn) {
     constexpr int kN = decltype(kn)::value;
     const unsigned int blocks = grid_blocks(N, Cols<kN>::kTokens, kernel);
-    mhc_projection_forward_kernel<kN><<<blocks, kThreads, 0, stream>>>(proj, rstd, x, phi, N, D, eps, vec4);
+    launch(kernel, mhc_projection_forward_kernel<kN>, blocks, kThreads, 0, stream, proj, rstd, x, phi, N, D, eps, vec4);
   });
-  check_launch(kernel);
 }
 
 void launch_mhc_projection_backward_input(float* dx, const float* dtilde, const float* proj, const float* rstd,
@@ -370,10 +370,9 @@ void launch_mhc_projection_backward_input(float* dx, const float* dtilde, const 
     MHC_CHECK(tiles <= std::numeric_limits<int>::max() / d_blocks, ShapeError, kernel, ": ", tiles, " x ", d_blocks,
               " blocks do not fit a 1-D grid");
     const unsigned int blocks = grid_blocks(tiles * d_blocks, 1, kernel);
-    mhc_projection_backward_input_kernel<kN><<<blocks, kThreads, 0, stream>>>(dx, dtilde, proj, rstd, alpha, x, phi, N,
-                                                                              D, static_cast<unsigned int>(d_blocks));
+    launch(kernel, mhc_projection_backward_input_kernel<kN>, blocks, kThreads, 0, stream, dx, dtilde, proj, rstd, alpha,
+           x, phi, N, D, static_cast<unsigned int>(d_blocks));
   });
-  check_launch(kernel);
 }
 
 void launch_mhc_projection_backward_weight(float* dphi, float* dalpha, float* dbias, const float* dtilde,
@@ -398,14 +397,12 @@ void launch_mhc_projection_backward_weight(float* dphi, float* dalpha, float* db
     float* part_phi = scratch.as<float>();
     float* part_bias = part_phi + slices * DK;
     float* part_alpha = part_bias + slices * K;
-    mhc_projection_backward_weight_kernel<kN><<<grid_blocks(slices * d_blocks, 1, kernel), kThreads, 0, stream>>>(
-        part_phi, part_bias, part_alpha, dtilde, proj, rstd, alpha, x, N, D, static_cast<unsigned int>(d_blocks),
-        slice);
-    check_launch(kernel);
+    launch(kernel, mhc_projection_backward_weight_kernel<kN>, grid_blocks(slices * d_blocks, 1, kernel), kThreads, 0,
+           stream, part_phi, part_bias, part_alpha, dtilde, proj, rstd, alpha, x, N, D,
+           static_cast<unsigned int>(d_blocks), slice);
     const char* reduce = "mhc_projection_weight_reduce_kernel";
-    mhc_projection_weight_reduce_kernel<<<grid_blocks(DK + K + 3, 256, reduce), 256, 0, stream>>>(
-        dphi, dbias, dalpha, part_phi, part_bias, part_alpha, DK, static_cast<int>(K), n, slices);
-    check_launch(reduce);
+    launch(reduce, mhc_projection_weight_reduce_kernel, grid_blocks(DK + K + 3, 256, reduce), 256, 0, stream, dphi,
+           dbias, dalpha, part_phi, part_bias, part_alpha, DK, static_cast<int>(K), n, slices);
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include "kernels/block_sum.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/stream_scratch.cuh"
 
 namespace mhc::kernels {
@@ -94,8 +95,7 @@ void launch_rmsnorm_forward(float* out, float* rstd, const float* x, const float
   check_extents(N, C, "rmsnorm_forward_kernel");
   if (N == 0) return;
   const unsigned int blocks = grid_blocks(N, 1, "rmsnorm_forward_kernel");
-  rmsnorm_forward_kernel<<<blocks, kRowThreads, 0, stream>>>(out, rstd, x, w, C, eps);
-  check_launch("rmsnorm_forward_kernel");
+  launch("rmsnorm_forward_kernel", rmsnorm_forward_kernel, blocks, kRowThreads, 0, stream, out, rstd, x, w, C, eps);
 }
 
 void launch_rmsnorm_backward_input(float* dx, const float* dout, const float* x, const float* w, const float* rstd,
@@ -103,8 +103,8 @@ void launch_rmsnorm_backward_input(float* dx, const float* dout, const float* x,
   check_extents(N, C, "rmsnorm_backward_input_kernel");
   if (N == 0 || C == 0) return;
   const unsigned int blocks = grid_blocks(N, 1, "rmsnorm_backward_input_kernel");
-  rmsnorm_backward_input_kernel<<<blocks, kRowThreads, 0, stream>>>(dx, dout, x, w, rstd, C);
-  check_launch("rmsnorm_backward_input_kernel");
+  launch("rmsnorm_backward_input_kernel", rmsnorm_backward_input_kernel, blocks, kRowThreads, 0, stream, dx, dout, x, w,
+         rstd, C);
 }
 
 void launch_rmsnorm_backward_weight(float* dw, const float* dout, const float* x, const float* rstd, std::int64_t N,
@@ -118,12 +118,11 @@ void launch_rmsnorm_backward_weight(float* dw, const float* dout, const float* x
   StreamScratch partials(chunks * C * static_cast<std::int64_t>(sizeof(double)), stream,
                          "rmsnorm_weight_partials_kernel");
   const dim3 grid(grid_blocks(C, kTileCols, "rmsnorm_weight_partials_kernel"), static_cast<unsigned int>(chunks));
-  rmsnorm_weight_partials_kernel<<<grid, dim3(kTileCols, kTileRows), 0, stream>>>(partials.as<double>(), dout, x,
-                                                                                 rstd, N, C, chunk_rows);
-  check_launch("rmsnorm_weight_partials_kernel");
-  rmsnorm_weight_finish_kernel<<<grid_blocks(C, kRowThreads, "rmsnorm_weight_finish_kernel"), kRowThreads, 0,
-                                 stream>>>(dw, partials.as<double>(), chunks, C);
-  check_launch("rmsnorm_weight_finish_kernel");
+  launch("rmsnorm_weight_partials_kernel", rmsnorm_weight_partials_kernel, grid, dim3(kTileCols, kTileRows), 0, stream,
+         partials.as<double>(), dout, x, rstd, N, C, chunk_rows);
+  launch("rmsnorm_weight_finish_kernel", rmsnorm_weight_finish_kernel,
+         grid_blocks(C, kRowThreads, "rmsnorm_weight_finish_kernel"), kRowThreads, 0, stream, dw, partials.as<double>(),
+         chunks, C);
 }
 
 }  // namespace mhc::kernels

@@ -3,6 +3,7 @@
 #include "kernels/rope.cuh"
 
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 
 namespace mhc::kernels {
 
@@ -42,8 +43,8 @@ void launch_rope_rotate(float* out, const float* in, std::int64_t B, std::int64_
   if (pairs == 0 || H == 0) return;
   const unsigned int blocks =
       grid_blocks(pairs < kMaxBlocks * kThreads ? pairs : kMaxBlocks * kThreads, kThreads, "rope_rotate_kernel");
-  rope_rotate_kernel<<<blocks, kThreads, 0, stream>>>(out, in, B * S, S, H, D, theta, inverse);
-  check_launch("rope_rotate_kernel");
+  launch("rope_rotate_kernel", rope_rotate_kernel, blocks, kThreads, 0, stream, out, in, B * S, S, H, D, theta,
+         inverse);
 }
 
 }  // namespace mhc::kernels

@@ -5,6 +5,7 @@
 
 #include "kernels/cuda_calls.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/sinkhorn_device.cuh"
 #include "kernels/stream_count.cuh"
 
@@ -74,7 +75,7 @@ __global__ void __launch_bounds__(kTokensPerBlock)
     sinkhorn_backward_kernel(float* __restrict__ dlogits, const float* __restrict__ dh,
                              const float* __restrict__ logits, std::int64_t N, int iters) {
   constexpr int nn = n * n;
-  extern __shared__ float its[];
+  MHC_DYNAMIC_SHARED(float, its);
   const std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= N) return;  // no barriers below: every thread works in its own shared-memory column
   const int stride = static_cast<int>(blockDim.x);
@@ -120,7 +121,8 @@ __global__ void __launch_bounds__(kTokensPerBlock)
 
 template <int n>
 void forward_for(float* h, const float* logits, std::int64_t N, int iters, unsigned int blocks, cudaStream_t stream) {
-  sinkhorn_forward_kernel<n><<<blocks, kTokensPerBlock, 0, stream>>>(h, logits, N, iters);
+  launch("sinkhorn_forward_kernel", sinkhorn_forward_kernel<n>, blocks, kTokensPerBlock, 0, stream, h, logits, N,
+         iters);
 }
 
 // Shared memory that the backward kernel may use per block without opting in.
@@ -150,8 +152,8 @@ void backward_for(float* dlogits, const float* dh, const float* logits, std::int
                "sinkhorn_backward_kernel: cudaFuncSetAttribute");
   }
   const unsigned int blocks = grid_blocks(N, threads, "sinkhorn_backward_kernel");
-  sinkhorn_backward_kernel<n><<<blocks, static_cast<unsigned int>(threads), static_cast<std::size_t>(bytes), stream>>>(
-      dlogits, dh, logits, N, iters);
+  launch("sinkhorn_backward_kernel", sinkhorn_backward_kernel<n>, blocks, static_cast<unsigned int>(threads),
+         static_cast<std::size_t>(bytes), stream, dlogits, dh, logits, N, iters);
 }
 
 void check_args(const char* kernel, std::int64_t N, int n, int iters) {
@@ -167,7 +169,6 @@ void launch_sinkhorn_forward(float* h, const float* logits, std::int64_t N, int 
   if (N == 0) return;
   const unsigned int blocks = grid_blocks(N, kTokensPerBlock, "sinkhorn_forward_kernel");
   with_stream_count(n, [&](auto kn) { forward_for<decltype(kn)::value>(h, logits, N, iters, blocks, stream); });
-  check_launch("sinkhorn_forward_kernel");
 }
 
 void launch_sinkhorn_backward(float* dlogits, const float* dh, const float* logits, std::int64_t N, int n, int iters,
@@ -175,7 +176,6 @@ void launch_sinkhorn_backward(float* dlogits, const float* dh, const float* logi
   check_args("sinkhorn_backward_kernel", N, n, iters);
   if (N == 0) return;
   with_stream_count(n, [&](auto kn) { backward_for<decltype(kn)::value>(dlogits, dh, logits, N, iters, stream); });
-  check_launch("sinkhorn_backward_kernel");
 }
 
 }  // namespace mhc::kernels

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/stream_count.cuh"
 
 namespace mhc::kernels {
@@ -231,14 +232,13 @@ void launch_stream_post_res_forward(float* x_out, const float* x, const float* y
   with_stream_count(n, [&](auto kn) {
     constexpr int kN = decltype(kn)::value;
     if (vec4) {
-      stream_post_res_forward_kernel<kN, float4><<<g.blocks, g.threads, 0, stream>>>(
-          as<float4>(x_out), as<const float4>(x), as<const float4>(y), h_res, h_post, Cv, g.chunks);
+      launch(kernel, stream_post_res_forward_kernel<kN, float4>, g.blocks, g.threads, 0, stream, as<float4>(x_out),
+             as<const float4>(x), as<const float4>(y), h_res, h_post, Cv, g.chunks);
     } else {
-      stream_post_res_forward_kernel<kN, float>
-          <<<g.blocks, g.threads, 0, stream>>>(x_out, x, y, h_res, h_post, Cv, g.chunks);
+      launch(kernel, stream_post_res_forward_kernel<kN, float>, g.blocks, g.threads, 0, stream, x_out, x, y, h_res,
+             h_post, Cv, g.chunks);
     }
   });
-  check_launch(kernel);
 }
 
 void launch_stream_pre_apply_forward(float* u, const float* x, const float* h_pre, std::int64_t N, int n,
@@ -252,13 +252,13 @@ void launch_stream_pre_apply_forward(float* u, const float* x, const float* h_pr
   with_stream_count(n, [&](auto kn) {
     constexpr int kN = decltype(kn)::value;
     if (vec4) {
-      stream_pre_apply_forward_kernel<kN, float4>
-          <<<g.blocks, g.threads, 0, stream>>>(as<float4>(u), as<const float4>(x), h_pre, Cv, g.chunks);
+      launch(kernel, stream_pre_apply_forward_kernel<kN, float4>, g.blocks, g.threads, 0, stream, as<float4>(u),
+             as<const float4>(x), h_pre, Cv, g.chunks);
     } else {
-      stream_pre_apply_forward_kernel<kN, float><<<g.blocks, g.threads, 0, stream>>>(u, x, h_pre, Cv, g.chunks);
+      launch(kernel, stream_pre_apply_forward_kernel<kN, float>, g.blocks, g.threads, 0, stream, u, x, h_pre, Cv,
+             g.chunks);
     }
   });
-  check_launch(kernel);
 }
 
 void launch_stream_pre_apply_backward(float* dx, float* dh_pre, const float* du, const float* x, const float* h_pre,
@@ -274,13 +274,13 @@ void launch_stream_pre_apply_backward(float* dx, float* dh_pre, const float* du,
   with_stream_count(n, [&](auto kn) {
     constexpr int kN = decltype(kn)::value;
     if (vec4) {
-      stream_pre_apply_backward_kernel<kN, float4><<<blocks, threads, 0, stream>>>(
-          as<float4>(dx), dh_pre, as<const float4>(du), as<const float4>(x), h_pre, Cv);
+      launch(kernel, stream_pre_apply_backward_kernel<kN, float4>, blocks, threads, 0, stream, as<float4>(dx), dh_pre,
+             as<const float4>(du), as<const float4>(x), h_pre, Cv);
     } else {
-      stream_pre_apply_backward_kernel<kN, float><<<blocks, threads, 0, stream>>>(dx, dh_pre, du, x, h_pre, Cv);
+      launch(kernel, stream_pre_apply_backward_kernel<kN, float>, blocks, threads, 0, stream, dx, dh_pre, du, x, h_pre,
+             Cv);
     }
   });
-  check_launch(kernel);
 }
 
 void launch_stream_post_res_backward(float* dx, float* dy, float* dh_res, float* dh_post, const float* dx_out,
@@ -299,15 +299,14 @@ void launch_stream_post_res_backward(float* dx, float* dy, float* dh_res, float*
   with_stream_count(n, [&](auto kn) {
     constexpr int kN = decltype(kn)::value;
     if (vec4) {
-      stream_post_res_backward_kernel<kN, float4>
-          <<<blocks, threads, 0, stream>>>(as<float4>(dx), as<float4>(dy), dh_res, dh_post, as<const float4>(dx_out),
-                                           as<const float4>(x), as<const float4>(y), h_res, h_post, Cv);
+      launch(kernel, stream_post_res_backward_kernel<kN, float4>, blocks, threads, 0, stream, as<float4>(dx),
+             as<float4>(dy), dh_res, dh_post, as<const float4>(dx_out), as<const float4>(x), as<const float4>(y), h_res,
+             h_post, Cv);
     } else {
-      stream_post_res_backward_kernel<kN, float>
-          <<<blocks, threads, 0, stream>>>(dx, dy, dh_res, dh_post, dx_out, x, y, h_res, h_post, Cv);
+      launch(kernel, stream_post_res_backward_kernel<kN, float>, blocks, threads, 0, stream, dx, dy, dh_res, dh_post,
+             dx_out, x, y, h_res, h_post, Cv);
     }
   });
-  check_launch(kernel);
 }
 
 }  // namespace mhc::kernels

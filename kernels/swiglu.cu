@@ -3,6 +3,7 @@
 #include "kernels/swiglu.cuh"
 
 #include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 
 namespace mhc::kernels {
 
@@ -47,17 +48,16 @@ unsigned int blocks_for(std::int64_t n, const char* kernel) {
 void launch_swiglu_forward(float* out, const float* gate, const float* up, std::int64_t n, cudaStream_t stream) {
   MHC_CHECK(n >= 0, ShapeError, "swiglu_forward_kernel: negative size ", n);
   if (n == 0) return;
-  swiglu_forward_kernel<<<blocks_for(n, "swiglu_forward_kernel"), kThreads, 0, stream>>>(out, gate, up, n);
-  check_launch("swiglu_forward_kernel");
+  launch("swiglu_forward_kernel", swiglu_forward_kernel, blocks_for(n, "swiglu_forward_kernel"), kThreads, 0, stream,
+         out, gate, up, n);
 }
 
 void launch_swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
                             std::int64_t n, cudaStream_t stream) {
   MHC_CHECK(n >= 0, ShapeError, "swiglu_backward_kernel: negative size ", n);
   if (n == 0) return;
-  swiglu_backward_kernel<<<blocks_for(n, "swiglu_backward_kernel"), kThreads, 0, stream>>>(dgate, dup, dout, gate,
-                                                                                           up, n);
-  check_launch("swiglu_backward_kernel");
+  launch("swiglu_backward_kernel", swiglu_backward_kernel, blocks_for(n, "swiglu_backward_kernel"), kThreads, 0, stream,
+         dgate, dup, dout, gate, up, n);
 }
 
 }  // namespace mhc::kernels

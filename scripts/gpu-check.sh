@@ -1,47 +1,76 @@
 #!/usr/bin/env bash
-# One prepared command for a short GPU slot: builds mhc-train, the [cuda] tests and the mHC kernel benchmark for
-# sm_90, runs the [cuda] kernel tests, the whole-step GPU-vs-CPU tests, the kernel bandwidth benchmark, a GPU training
-# smoke run and the gpt2-124m step benchmarks (residual and mhc, fp32 and tf32 matmuls), and writes one JSON report.
-# The GPU machine has nvcc, CMake, ninja, OpenBLAS and Open MPI (seen 2026-11-28) but not Catch2, nlohmann_json,
-# CLI11 or spdlog, so:
-#   here (no GPU):      scripts/gpu-check.sh --prepare      copies the header-only dependencies to .gpu-deps/
-#   on the GPU machine: scripts/gpu-check.sh [REPORT_DIR]   (device tool: run with carry [".gpu-deps"])
-# MHC_GPU_CHECK_ONLY=kernel_tests,step_tests (comma-separated step names, see below) runs only those steps, for a
-# short slot or a rerun; the others report rc -2.
-# spdlog and fmt are used header-only there; NCCL comes from the machine's CUDA install or its Python wheel.
+# One prepared command for a short GPU slot: runs prebuilt binaries (no build on the GPU machine): the [cuda] kernel
+# tests, the whole-step and trainer GPU-vs-CPU tests, NCCL, the kernel bandwidth benchmark, a GPU training smoke run
+# with eval/sample of its checkpoint, two pipeline ranks on the GPU against the CPU, and the gpt2-124m step benchmarks
+# (residual and mhc, fp32 and tf32 matmuls); writes one JSON report.
+#   here (no GPU):      scripts/gpu-check.sh --prepare      builds for sm_90 (+PTX) with nvcc and packs the binaries
+#                                                           and the libraries they load into .gpu-pack/ (< 64 MiB)
+#                       scripts/gpu-check.sh --self-check   ldd and the CPU-only paths of the packed binaries
+#   on the GPU machine: scripts/gpu-check.sh [REPORT_DIR]   (device tool: run with carry [".gpu-pack"])
+# The GPU machine has CUDA 13 (cuBLASLt, and NCCL in its Python wheel) and Open MPI; a library the binaries need that
+# it lacks is taken from the pack (the report names them). MHC_GPU_CHECK_ONLY=kernel_tests,step_tests
+# (comma-separated step names, see below) runs only those steps, for a short slot or a rerun; the others report rc -2.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-deps=$root/.gpu-deps
+pack=$root/.gpu-pack
+binaries=(app/mhc-train tests/cuda/mhc_cuda_tests tests/cuda/mhc_cuda_bench)
+# Libraries never packed: the C runtime and the CUDA driver (the machine's own must be used), and the CUDA libraries
+# too large to carry (cuBLASLt, NCCL: the GPU machine has them).
+system_libs='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|libpthread\.|librt\.|libgcc_s\.|libstdc\+\+\.|libcuda\.|libcublas|libnccl)'
 
 if [ "${1:-}" = "--prepare" ]; then
-  rm -rf "$deps" && mkdir -p "$deps/include" "$deps/lib/cmake" "$deps/share/cmake"
-  copy() { cp -r "$1" "$2" || { echo "error: $1 missing (run scripts/test.sh once to install the packages)" >&2; exit 1; }; }
-  copy /usr/include/catch2 "$deps/include/"
-  copy /usr/lib/cmake/Catch2 "$deps/lib/cmake/"
-  copy /usr/lib/libCatch2WithMain.a "$deps/lib/"  # the exported CMake package references it
-  # Header-only packages whose CMake files find the headers relative to themselves (three levels up).
-  copy /usr/include/nlohmann "$deps/include/"
-  copy /usr/share/cmake/nlohmann_json "$deps/share/cmake/"
-  copy /usr/include/CLI "$deps/include/"
-  copy /usr/share/cmake/CLI11 "$deps/share/cmake/"
-  # spdlog and fmt header-only: Debian's spdlog package points at its shared library, so a small package file
-  # declares spdlog::spdlog as headers plus the header-only switches instead.
-  copy /usr/include/spdlog "$deps/include/"
-  copy /usr/include/fmt "$deps/include/"
-  mkdir -p "$deps/lib/cmake/spdlog"
-  cat >"$deps/lib/cmake/spdlog/spdlogConfig.cmake" <<'CMAKE'
-# Header-only spdlog with header-only fmt (written by scripts/gpu-check.sh --prepare for the GPU machine).
-get_filename_component(_mhc_gpu_deps "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
-if(NOT TARGET spdlog::spdlog)
-  add_library(spdlog::spdlog INTERFACE IMPORTED)
-  set_target_properties(spdlog::spdlog PROPERTIES
-    INTERFACE_INCLUDE_DIRECTORIES "${_mhc_gpu_deps}/include"
-    INTERFACE_COMPILE_DEFINITIONS "SPDLOG_HEADER_ONLY;SPDLOG_FMT_EXTERNAL;FMT_HEADER_ONLY")
-endif()
-set(spdlog_FOUND TRUE)
-CMAKE
-  echo "prepared $deps ($(du -sh "$deps" | cut -f1)); carry it: run(carry=[\".gpu-deps\"], command=\"scripts/gpu-check.sh \$OUT\")"
+  source "$root/scripts/lib/setup.sh"
+  mhc_install_packages
+  build=${MHC_BUILD:-$root/build}
+  export PATH="/usr/local/cuda/bin:$PATH"
+  command -v nvcc >/dev/null || { echo "error: --prepare needs nvcc (the CUDA toolkit)" >&2; exit 1; }
+  mhc_configure_and_build -DMHC_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" || exit 1
+  cmake --build "$build" -j2 --target mhc_cuda_bench || exit 1
+  rm -rf "$pack" && mkdir -p "$pack/bin" "$pack/lib"
+  for b in "${binaries[@]}"; do
+    strip --strip-debug -o "$pack/bin/$(basename "$b")" "$build/$b" || exit 1
+  done
+  for lib in $(ldd "$pack"/bin/* | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u); do
+    name=$(basename "$lib")
+    [[ $name =~ $system_libs ]] || cp -L "$lib" "$pack/lib/$name"
+  done
+  git -C "$root" rev-parse HEAD >"$pack/commit" 2>/dev/null
+  size=$(du -sm "$pack" | cut -f1)
+  echo "packed $pack: ${size} MiB, $(ls "$pack/lib" | wc -l) libraries, commit $(cat "$pack/commit" 2>/dev/null)"
+  [ "$size" -lt 64 ] || { echo "error: the pack is ${size} MiB, over the device tool's 64 MiB" >&2; exit 1; }
+  echo "run it: run(carry=[\".gpu-pack\"], command=\"scripts/gpu-check.sh \$OUT\", timeout_s=420)"
   exit 0
+fi
+
+[ -x "$pack/bin/mhc-train" ] || { echo "error: no $pack: run scripts/gpu-check.sh --prepare first" >&2; exit 1; }
+export PATH="/usr/local/cuda/bin:$PATH" MHC_CONFIG_DIR=$root/configs
+# Library folders of the machine: the CUDA toolkit's, then the Python wheels' (cuBLASLt, the CUDA runtime, NCCL).
+libdirs=""
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do [ -d "$d" ] && libdirs="$libdirs:$d"; done
+for m in cublas cuda_runtime nccl; do
+  d=$(python3 -c "import nvidia.$m as m, os; print(os.path.join(list(m.__path__)[0], 'lib'))" 2>/dev/null) &&
+    [ -d "$d" ] && libdirs="$libdirs:$d"
+done
+export LD_LIBRARY_PATH="${libdirs#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# Whatever is still missing comes from the pack (only those libraries: the machine's own come first).
+fallback=$root/runs/gpu-check-libs
+rm -rf "$fallback" && mkdir -p "$fallback"
+from_pack=$(ldd "$pack"/bin/* | awk '/not found/ {print $1}' | sort -u)
+for name in $from_pack; do [ -f "$pack/lib/$name" ] && ln -s "$pack/lib/$name" "$fallback/$name"; done
+export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$fallback"
+missing=$(ldd "$pack"/bin/* | awk '/not found/ {print $1}' | sort -u | tr '\n' ' ')
+
+if [ "${1:-}" = "--self-check" ]; then
+  # Here, without a GPU: every library resolves and the CPU-only paths run.
+  echo "libraries from the pack: ${from_pack:-none}"
+  echo "missing: ${missing:-none}"
+  "$pack/bin/mhc-train" --version && "$pack/bin/mhc-train" plan --config "$root/configs/tiny-mhc.json" >/dev/null &&
+    echo "mhc-train plan: ok"
+  "$pack/bin/mhc_cuda_tests"; echo "mhc_cuda_tests without a GPU: exit $? (77 = skipped)"
+  "$pack/bin/mhc-train" train --config "$root/configs/tiny-mhc.json" --set parallel.device=cuda \
+    --out "$(mktemp -d)/run" 2>&1 | tail -1; echo "train on cuda without a GPU: exit ${PIPESTATUS[0]} (1 expected)"
+  [ -z "$missing" ]
+  exit $?
 fi
 
 # REPORT_DIR gets report.json and gpu-check.log only (the device tool returns at most 8 files); each step's output,
@@ -49,30 +78,23 @@ fi
 report_dir=${1:-$root/runs/gpu-check}
 work=$root/runs/gpu-check-work
 rm -rf "$work" && mkdir -p "$report_dir" "$work"
-build=$root/build-gpu
 log=$report_dir/gpu-check.log
-export PATH="/usr/local/cuda/bin:$PATH"
 start=$(date +%s)
-# NCCL from the Python wheel (nvidia-nccl-cu13), if the machine has it and none is installed system-wide.
-nccl_root=$(python3 -c "import nvidia.nccl as m; print(list(m.__path__)[0])" 2>/dev/null || true)
-
+bin=$pack/bin/mhc-train
 {
+  echo "== commit $(cat "$pack/commit" 2>/dev/null)"
   echo "== nvidia-smi"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-  echo "== configure (NCCL_ROOT=${nccl_root:-none})"
-  NCCL_ROOT=$nccl_root cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA=ON \
-    -DCMAKE_PREFIX_PATH="$deps" -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual"
-  echo "== build"
-  cmake --build "$build" -j16 --target mhc-train mhc_cuda_tests mhc_cuda_bench
+  echo "== libraries from the pack: ${from_pack:-none}; missing: ${missing:-none}"
+  ldd "$pack/bin/mhc_cuda_tests"
 } >"$log" 2>&1
-build_rc=$?
-bin=$build/app/mhc-train
-[ -n "$nccl_root" ] && export LD_LIBRARY_PATH="$nccl_root/lib:${LD_LIBRARY_PATH:-}"
+libs_rc=0
+[ -z "$missing" ] || libs_rc=1
 
-# step NAME TIMEOUT COMMAND...: runs a step when the build passed (and MHC_GPU_CHECK_ONLY names it, if set), output
+# step NAME TIMEOUT COMMAND...: runs a step when every library resolved (and MHC_GPU_CHECK_ONLY names it, if set), output
 # to NAME.txt and the log; rc in rc_NAME.
 step() {
   local name=$1 limit=$2; shift 2
-  if [ $build_rc -ne 0 ]; then eval "rc_$name=-1"; return; fi
+  if [ $libs_rc -ne 0 ]; then eval "rc_$name=-1"; return; fi  # a library is missing
   if [ -n "${MHC_GPU_CHECK_ONLY:-}" ] && [[ ",$MHC_GPU_CHECK_ONLY," != *",$name,"* ]]; then eval "rc_$name=-2"; return; fi
   echo "== $name: $*" >>"$log"
   timeout "$limit" "$@" >"$work/$name.txt" 2>&1
@@ -81,10 +103,10 @@ step() {
 }
 # Kernel tests first (seconds), then the whole-step tests (the CPU oracle runs gpt2-124m too), then NCCL on its own
 # (its bootstrap could hang on a machine without network interfaces: it must not take the other results with it).
-step kernel_tests 180 "$build/tests/cuda/mhc_cuda_tests" -r compact "~[step]~[nccl]"
-step step_tests 240 "$build/tests/cuda/mhc_cuda_tests" -r compact "[step]"
-NCCL_DEBUG=WARN step nccl_tests 90 "$build/tests/cuda/mhc_cuda_tests" -r compact "[nccl]"
-step kernel_bench 120 "$build/tests/cuda/mhc_cuda_bench" "$work/bench.json"
+step kernel_tests 180 "$pack/bin/mhc_cuda_tests" -r compact "~[step]~[nccl]"
+step step_tests 240 "$pack/bin/mhc_cuda_tests" -r compact "[step]"
+NCCL_DEBUG=WARN step nccl_tests 90 "$pack/bin/mhc_cuda_tests" -r compact "[nccl]"
+step kernel_bench 120 "$pack/bin/mhc_cuda_bench" "$work/bench.json"
 step train_smoke 90 "$bin" train --config "$root/configs/tiny-mhc.json" --set parallel.device=cuda \
   --set train.steps=30 --set train.eval_every=10 --set train.diag_every=10 --set checkpoint.every=15 \
   --out "$work/tiny-mhc-run"
@@ -107,18 +129,18 @@ for p in fp32 tf32; do
 done
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
-python3 - "$work" "$report_dir" "$gpu" "$build_rc" "$(( $(date +%s) - start ))" \
+python3 - "$work" "$report_dir" "$gpu" "$libs_rc" "$(( $(date +%s) - start ))" \
   "${rc_kernel_tests:--1}" "${rc_step_tests:--1}" "${rc_nccl_tests:--1}" "${rc_kernel_bench:--1}" \
   "${rc_train_smoke:--1}" "${rc_eval_cuda:--1}" "${rc_eval_cpu:--1}" "${rc_sample_cuda:--1}" "${rc_pp2_cpu:--1}" \
   "${rc_pp2_cuda:--1}" \
   "${rc_step_residual_fp32:--1}" "${rc_step_mhc_fp32:--1}" "${rc_step_residual_tf32:--1}" "${rc_step_mhc_tf32:--1}" \
   <<'PY'
 import json, os, re, sys
-d, out, gpu, build_rc, secs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+d, out, gpu, libs_rc, secs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 names = ["kernel_tests", "step_tests", "nccl_tests", "kernel_bench", "train_smoke", "eval_cuda", "eval_cpu",
          "sample_cuda", "pp2_cpu", "pp2_cuda", "step_residual_fp32", "step_mhc_fp32", "step_residual_tf32",
          "step_mhc_tf32"]
-report = {"gpu": gpu, "build_rc": build_rc, "seconds": secs, "rc": dict(zip(names, map(int, sys.argv[6:])))}
+report = {"gpu": gpu, "libs_rc": libs_rc, "seconds": secs, "rc": dict(zip(names, map(int, sys.argv[6:])))}
 def text(name):
     p = os.path.join(d, name + ".txt")
     return open(p).read() if os.path.exists(p) else ""
@@ -170,6 +192,6 @@ json.dump(report, open(os.path.join(out, "report.json"), "w"), indent=2)
 PY
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r.pop('kernel_bench',None); [s.pop('runs',None) for s in r.get('step',{}).values()]; print(json.dumps(r, indent=1))" "$report_dir/report.json" | head -60
 tail -30 "$log"
-# Exit 0 when the build passed and the tests that ran passed (-2: left out by MHC_GPU_CHECK_ONLY).
+# Exit 0 when every library resolved and the tests that ran passed (-2: left out by MHC_GPU_CHECK_ONLY).
 passed() { [ "$1" -eq 0 ] || [ "$1" -eq -2 ]; }
-[ $build_rc -eq 0 ] && passed "${rc_kernel_tests:-1}" && passed "${rc_step_tests:-1}" && passed "${rc_nccl_tests:-1}"
+[ $libs_rc -eq 0 ] && passed "${rc_kernel_tests:-1}" && passed "${rc_step_tests:-1}" && passed "${rc_nccl_tests:-1}"

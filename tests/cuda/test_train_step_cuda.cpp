@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "core/device_runtime.hpp"
+#include "config_dir.hpp"
 #include "device_support.hpp"
 #include "model/model.hpp"
 #include "train/optimizer.hpp"
@@ -20,7 +21,7 @@ namespace {
 using namespace mhc;
 
 config::Config step_config(const std::string& file, const std::vector<std::string>& overrides) {
-  return config::load_config(std::string(MHC_CONFIG_DIR) + "/" + file, overrides);
+  return config::load_config(test::config_dir() + "/" + file, overrides);
 }
 
 // (B, T + 1) token rows, uniform over the vocabulary (a fixed LCG: the same rows on every run).

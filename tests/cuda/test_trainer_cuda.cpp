@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config_dir.hpp"
 #include "support/temp_dir.hpp"
 #include "train/trainer.hpp"
 
@@ -19,7 +20,7 @@ using namespace mhc;
 // configs/tiny-mhc.json, shortened: eval, diagnostics and a checkpoint at step 3 and at the end; a constant learning
 // rate, so that a run of 3 steps is the start of a run of 6.
 config::Config tiny_mhc(const char* device, std::int64_t steps) {
-  return config::load_config(std::string(MHC_CONFIG_DIR) + "/tiny-mhc.json",
+  return config::load_config(test::config_dir() + "/tiny-mhc.json",
                              {std::string("parallel.device=") + device, "train.steps=" + std::to_string(steps),
                               "train.schedule=constant", "train.warmup=0", "train.eval_every=3", "train.diag_every=3", "train.log_every=1",
                               "checkpoint.every=3"});
