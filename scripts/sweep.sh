@@ -76,7 +76,7 @@ done
 
 user_streams=""
 for kv in ${user_sets[@]+"${user_sets[@]}"}; do
-  [[ $kv =~ ^[A-Za-z_]+\.[A-Za-z_]+= ]] || die_usage "--set '$kv': expected section.key=value"
+  [[ $kv =~ ^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*= ]] || die_usage "--set '$kv': expected section.key=value"
   case ${kv%%=*} in
     residual.type) die_usage "--set residual.type: the sweep sets it per arm; use --types" ;;
     train.seed) die_usage "--set train.seed: the sweep sets it per run; use --seeds" ;;

@@ -55,6 +55,12 @@ class SweepTest(unittest.TestCase):
         self.assertEqual(self.sets("mhc-s1"), ["residual.type=mhc", "residual.n_streams=4",
                                                "train.seed=1", "train.steps=4", "train.lr=1e-3"])
 
+    def test_keys_with_digits(self):
+        # train.beta1 and train.beta2 (docs/config.md) have a digit in their names
+        r = self.sweep("--types", "mhc", "--seeds", "1", "--set", "train.beta1=0.9", "--set", "train.beta2=0.95")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.sets("mhc-s1")[3:], ["train.beta1=0.9", "train.beta2=0.95"])
+
     def test_streams_override_skips_residual_arm(self):
         r = self.sweep("--types", "residual,hc", "--seeds", "3", "--set", "residual.n_streams=2")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -111,6 +117,7 @@ class SweepTest(unittest.TestCase):
             (("--set", "train.seed=3"), {}, "use --seeds"),
             (("--set", "residual.type=hc"), {}, "use --types"),
             (("--set", "lr"), {}, "expected section.key=value"),
+            (("--set", "train.1lr=1"), {}, "expected section.key=value"),
             (("--bogus",), {}, "unknown argument '--bogus'"),
             ((), {"config": "/nonexistent.json"}, "config file '/nonexistent.json' not found"),
             ((), {"bin_path": "/nonexistent/mhc-train"}, "is not an executable file"),
