@@ -2,6 +2,7 @@
 """Tests of scripts/sweep.sh against tests/scripts/fake_trainer.sh (standard library only)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -107,6 +108,22 @@ class SweepTest(unittest.TestCase):
         os.remove(self.calls)
         self.assertEqual(self.sweep("--seeds", "1,2").returncode, 0)
         self.assertEqual(self.called(), ["hc-s1"])
+
+    def test_help_lists_every_option(self):
+        with open(SWEEP) as f:
+            options = set(re.findall(r"^ +(?:-h \| )?(--[a-z]+)\)", f.read(), re.M))
+        self.assertEqual(options, {"--out", "--config", "--types", "--seeds", "--set", "--bin", "--jobs", "--help"})
+        for flag in ("--help", "-h"):
+            r = subprocess.run([SWEEP, flag], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stderr, "")
+            self.assertTrue(r.stdout.startswith("Usage: scripts/sweep.sh --out DIR --config CFG"), r.stdout)
+            for option in options:
+                self.assertRegex(r.stdout, r"\n  (-h, )?%s\b" % option)
+            self.assertIn("(default: residual,hc,mhc)", r.stdout)
+            self.assertIn("(default: 1,2,3)", r.stdout)
+            self.assertIn("(default: 1)", r.stdout)
+            self.assertRegex(r.stdout, r"Example.*:\n  scripts/sweep.sh --out \S+ --config configs/tiny-mhc.json")
 
     def test_usage_errors(self):
         cases = [
