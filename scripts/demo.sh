@@ -19,7 +19,6 @@ scripts/sweep.sh --out runs/demo --config configs/tiny-mhc.json --types residual
 
 echo
 echo "== comparison (one seed per arm: run scripts/sweep.sh with --seeds 1,2,3 for p-values)"
-MHC_PY=$(mhc_python)
-"$MHC_PY" scripts/compare.py runs/demo --out runs/demo
+scripts/compare.py runs/demo --out runs/demo
 echo
 echo "plot: runs/demo/compare.png"

@@ -35,16 +35,3 @@ mhc_configure_and_build() {
   cmake -S "$MHC_ROOT" -B "$MHC_BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
   cmake --build "$MHC_BUILD" -j2
 }
-
-# The Python that has numpy (Debian's /usr/bin/python3 when another python3 shadows it on PATH).
-mhc_python() {
-  local py
-  for py in python3 /usr/bin/python3; do
-    if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import numpy' 2>/dev/null; then
-      echo "$py"
-      return 0
-    fi
-  done
-  echo "error: no python3 with numpy found (apt-get install python3-numpy)" >&2
-  return 1
-}
