@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, then the main job: trains the three tiny arms (residual, hc, mhc) on the
 # built-in synthetic task (no files needed) and prints their comparison; runs/demo/compare.png is the plot.
-# Usage: scripts/demo.sh [extra cmake -D options]
+# Builds the mhc-train target only (scripts/test.sh builds everything). Usage: scripts/demo.sh [extra cmake -D options]
 set -euo pipefail
 source "$(dirname "$0")/lib/setup.sh"
 mhc_install_packages
-mhc_configure_and_build "$@"
+mhc_configure_and_build --target mhc-train "$@"
 cd "$MHC_ROOT"
 bin="$MHC_BUILD/app/mhc-train"
 
