@@ -1,5 +1,5 @@
-// `mhc-train plan`: the resolved config, parameter counts per component, a static memory estimate and, with
-// pipeline parallelism, the schedule's simulated per-rank timeline and bubble.
+// `mhc-train plan`: the resolved config, parameter counts per component, a static memory estimate, with
+// pipeline parallelism the schedule's simulated per-rank timeline and bubble, and the command that trains it.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -39,18 +39,21 @@ void print_pipeline(const config::Config& cfg) {
   // F, B and W cost the same: every linear layer's forward is one GEMM and its backward two of the same size, one
   // for the input gradient (B) and one for the weight gradient (W). Communication is taken as free.
   const dist::Costs costs{1.0, 1.0, 1.0, 0.0};
-  const dist::SimResult sim = dist::simulate(dist::build_schedule(kind, ranks, micro_batches), costs);
+  const auto schedule = dist::build_schedule(kind, ranks, micro_batches);
+  const dist::SimResult sim = dist::simulate(schedule, costs);
+  bool two_stage_ranks = false;  // the timeline writes a rank's second stage in lower case (DualPipe, DualPipeV)
+  for (const auto& list : schedule) two_stage_ranks = two_stage_ranks || dist::peak_in_flight(list).size() > 1;
   std::string layout;
   for (std::int64_t blocks : config::resolved_layout(cfg)) {
     layout += (layout.empty() ? "" : ", ") + std::to_string(blocks);
   }
-  std::cout << "\npipeline schedule \"" << config::to_string(p.schedule) << "\": " << ranks << " ranks, "
+  std::cout << "\npipeline schedule \"" << config::to_string(p.schedule) << "\": " << ranks << " pipeline ranks, "
             << dist::stage_count(kind, ranks) << " stages (blocks per stage: " << layout << "), " << micro_batches
             << " micro-batches per step";
   if (p.dp > 1) std::cout << ", the same on each of the " << p.dp << " data-parallel replicas";
   std::cout << "\n  simulated with unit costs F = B = W = 1 (forward, input-gradient and weight-gradient GEMMs are "
-               "equally large)\n  and communication time 0; every stage costs the same whatever its block count. "
-               "Lower-case: a rank's second stage.\n"
+               "equally large)\n  and communication time 0; every stage costs the same whatever its block count."
+            << (two_stage_ranks ? " Lower-case: a rank's second stage." : "") << "\n"
             << dist::render_timeline(sim, costs);
   std::printf("bubble (time a rank does not compute / makespan %g):\n", sim.makespan);
   for (std::size_t r = 0; r < sim.bubble_per_rank.size(); ++r) {
@@ -61,7 +64,6 @@ void print_pipeline(const config::Config& cfg) {
   // What each rank holds: its stages' parameters (fp32 values, gradients, two AdamW moments) and one activation
   // slot per micro-batch its stages keep in flight (exactly what the executor allocates).
   const bool recompute = cfg.recompute.mhc && cfg.residual.type != config::ResidualType::residual;
-  const auto schedule = dist::build_schedule(kind, ranks, micro_batches);
   std::cout << "memory per rank (recompute " << (recompute ? "on" : "off") << "):\n";
   for (int r = 0; r < ranks; ++r) {
     std::set<std::string> names;
@@ -82,7 +84,27 @@ void print_pipeline(const config::Config& cfg) {
   }
 }
 
-void print_plan(const config::Config& cfg) {
+// One word for a POSIX shell: as it is when it holds no character the shell interprets, else in single quotes.
+std::string shell_word(const std::string& word) {
+  const char* plain = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=.,:/@%";
+  if (!word.empty() && word.find_first_not_of(plain) == std::string::npos) return word;
+  std::string quoted = "'";
+  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// The command that trains this config with these flags: one process, or parallel.pp x parallel.dp MPI ranks.
+std::string launch_line(const std::string& program, const CommonFlags& flags, const config::Config& cfg) {
+  const std::int64_t ranks = cfg.parallel.pp * cfg.parallel.dp;
+  std::string line = ranks > 1 ? "mpirun -np " + std::to_string(ranks) + " " : "";
+  line += shell_word(program) + " train";
+  if (!flags.config_path.empty()) line += " --config " + shell_word(flags.config_path);
+  for (const std::string& set : flags.sets) line += " --set " + shell_word(set);
+  if (!flags.out_dir.empty()) line += " --out " + shell_word(flags.out_dir);
+  return line;
+}
+
+void print_plan(const config::Config& cfg, const std::string& launch) {
   std::cout << "resolved config:\n" << config::to_json(cfg).dump(2) << "\n\n";
 
   const auto specs = model::model_parameter_specs(cfg);
@@ -113,6 +135,7 @@ void print_plan(const config::Config& cfg) {
             << " residual layers (recompute.block_layers \"" << cfg.recompute.block_layers << "\")\n"
             << "    this config     recompute " << (recompute ? "on" : "off") << "\n";
   if (cfg.parallel.pp > 1) print_pipeline(cfg);
+  std::cout << "\nlaunch: " << launch << "\n";
 }
 
 }  // namespace
@@ -120,9 +143,12 @@ void print_plan(const config::Config& cfg) {
 void register_plan(CLI::App& app) {
   auto flags = std::make_shared<CommonFlags>();
   auto* plan = app.add_subcommand(
-      "plan", "print the resolved config, parameter counts, memory estimate and pipeline timeline");
+      "plan", "print the resolved config, parameter counts, memory estimate, pipeline timeline and launch command");
   add_common_flags(plan, *flags);
-  plan->callback([flags] { print_plan(load_config_from_flags(*flags)); });
+  plan->callback([flags, plan] {
+    const config::Config cfg = load_config_from_flags(*flags);
+    print_plan(cfg, launch_line(plan->get_parent()->get_name(), *flags, cfg));
+  });
 }
 
 }  // namespace mhc::app

@@ -2,13 +2,17 @@
 """numpy float32 matmul GFLOP/s (median of repeats): the reference for `mhc-train bench ops` on the same machine.
 
 Usage: scripts/bench_numpy_sgemm.py [--sizes 256 512 1024 2048] [--repeats 7]
-Prints JSON; numpy must use the same OpenBLAS as mhc-train (Debian's python3-numpy does).
+Prints JSON; numpy must use the same OpenBLAS as mhc-train (Debian's python3-numpy does). A python3 without numpy
+hands the run over to /usr/bin/python3 when that one has it (scripts/lib/python_deps.py).
 """
 import argparse
 import json
+import os
+import sys
 import time
 
-import numpy as np
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import python_deps  # noqa: E402
 
 
 def median_seconds(fn, repeats):
@@ -26,6 +30,9 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
+    python_deps.require(__file__, ["numpy"], sys.argv[1:])
+    import numpy as np
+
     rng = np.random.default_rng(7)
     rows = []
     for n in args.sizes:

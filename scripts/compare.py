@@ -8,7 +8,8 @@ scripts/sweep.sh writes. Runs are grouped into arms by residual.type (plus n_str
 several). The final value of a run is the last logged value of --metric (default val_loss); when some run never
 logged it, the last train loss of every run is used instead, and the table says so. The p-value is Welch's
 two-sided t-test of an arm's final values against the residual arm's (scipy when installed, else a built-in
-regularized incomplete beta). Needs numpy and matplotlib (Debian: python3-numpy python3-matplotlib).
+regularized incomplete beta). Needs numpy and matplotlib (Debian: python3-numpy python3-matplotlib); a python3
+without them hands the run over to /usr/bin/python3 when that one has them (scripts/lib/python_deps.py).
 """
 import argparse
 import json
@@ -16,10 +17,8 @@ import math
 import os
 import sys
 
-try:
-    import numpy as np
-except ImportError:
-    sys.exit("compare.py: needs numpy (Debian: apt-get install python3-numpy; or run with /usr/bin/python3)")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import python_deps  # noqa: E402  (numpy and matplotlib are imported where used, after python_deps.require)
 
 TYPE_ORDER = {"residual": 0, "hc": 1, "mhc": 2}
 
@@ -163,6 +162,7 @@ def betainc(a, b, x):
 
 def welch_p_fallback(a, b):
     """Two-sided p-value of Welch's t-test without scipy; NaN when undefined (zero variances)."""
+    import numpy as np
     na, nb = len(a), len(b)
     va, vb = np.var(a, ddof=1) / na, np.var(b, ddof=1) / nb
     if va + vb == 0.0:
@@ -184,6 +184,7 @@ def welch_p(a, b):
 
 def summarize(runs, metric):
     """One row per arm; returns (rows, label of the final-value column, runs lacking the metric)."""
+    import numpy as np
     lacking = [run["name"] for run in runs if last_value(run["records"], metric) is None]
     key = metric if not lacking else "loss"
     for run in runs:
@@ -250,6 +251,7 @@ def runs_table(rows):
 
 def curve(arm_runs, key):
     """Steps logged by every run of the arm, with the mean, min and max of `key` over the runs."""
+    import numpy as np
     per_run = [{rec["step"]: number(rec[key]) for rec in r["records"] if key in rec and not rec.get("skipped")}
                for r in arm_runs]
     steps = sorted(set.intersection(*(set(d) for d in per_run)))
@@ -258,12 +260,9 @@ def curve(arm_runs, key):
 
 
 def plot(rows, path, title):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise CompareError("needs matplotlib (Debian: apt-get install python3-matplotlib)") from None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     has_diag = any(row["amax_fwd"] is not None for row in rows)
     fig, axes = plt.subplots(1, 2 if has_diag else 1, figsize=(13 if has_diag else 8, 5), squeeze=False)
     ax = axes[0][0]
@@ -308,6 +307,7 @@ def main(argv=None):
     parser.add_argument("--out", help="where compare.png and compare.md go (default: DIR)")
     parser.add_argument("--metric", default="val_loss", help="metric whose last value is compared (default val_loss)")
     args = parser.parse_args(argv)
+    python_deps.require(__file__, ["numpy", "matplotlib"], sys.argv[1:] if argv is None else argv)
     out = args.out or args.dir
     try:
         if not os.path.isdir(args.dir):

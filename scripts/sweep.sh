@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # Runs a grid of residual types x seeds into one directory, one mhc-train run per cell; resumable.
-#
-# Usage: scripts/sweep.sh --out DIR --config CFG [--types residual,hc,mhc] [--seeds 1,2,3]
-#                         [--set key=value ...] [--bin PATH] [--jobs N]
+# Options, defaults and an example: scripts/sweep.sh --help (the usage() text below).
 #
 # Every cell runs
 #   BIN train --config CFG --set residual.type=T --set residual.n_streams=N --set train.seed=S [--set ...] --out DIR/T-sS
@@ -21,13 +19,38 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+synopsis="Usage: scripts/sweep.sh --out DIR --config CFG [--types LIST] [--seeds LIST] [--set KEY=VALUE ...]
+                        [--bin PATH] [--jobs N]"
 usage() {
-  sed -n '4,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-  echo "see the comment at the top of scripts/sweep.sh for details"
+  cat <<EOF
+$synopsis
+
+Trains every residual type x seed of one config, one mhc-train run per cell in DIR/TYPE-sSEED, one at a time
+or N in parallel; a rerun skips the runs that are complete and restarts the others.
+
+Options:
+  --out DIR        directory of the sweep (required); compare it with scripts/compare.py DIR
+  --config CFG     the mhc-train config every run starts from (required)
+  --types LIST     comma-separated residual types: residual, hc, mhc (default: residual,hc,mhc)
+  --seeds LIST     comma-separated train.seed values, one run per type and seed (default: 1,2,3)
+  --set KEY=VALUE  config override for every run, e.g. train.steps=600 (repeatable); residual.type and
+                   train.seed are the sweep's; residual.n_streams=K applies to the hc and mhc arms only
+  --bin PATH       the trainer (default: build/app/mhc-train of this checkout)
+  --jobs N         runs at a time (default: 1)
+  -h, --help       print this help and exit
+
+The hc and mhc arms use the config's residual.n_streams when it is > 1, else 4; the residual arm uses 1.
+Exit status: 0 every run complete, 1 some run failed (its log: DIR/TYPE-sSEED/train.log), 2 usage error.
+Environment: MHC_PYTHON, the Python 3 that reads configs and metrics (default: python3).
+
+Example (from the repository root):
+  scripts/sweep.sh --out runs/cmp --config configs/tiny-mhc.json --seeds 1,2,3 --set train.steps=300 --jobs 2
+EOF
 }
 die_usage() {
   echo "sweep.sh: $*" >&2
-  usage >&2
+  echo "$synopsis" >&2
+  echo "scripts/sweep.sh --help lists every option" >&2
   exit 2
 }
 
@@ -76,7 +99,7 @@ done
 
 user_streams=""
 for kv in ${user_sets[@]+"${user_sets[@]}"}; do
-  [[ $kv =~ ^[A-Za-z_]+\.[A-Za-z_]+= ]] || die_usage "--set '$kv': expected section.key=value"
+  [[ $kv =~ ^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*= ]] || die_usage "--set '$kv': expected section.key=value"
   case ${kv%%=*} in
     residual.type) die_usage "--set residual.type: the sweep sets it per arm; use --types" ;;
     train.seed) die_usage "--set train.seed: the sweep sets it per run; use --seeds" ;;

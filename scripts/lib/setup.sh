@@ -1,5 +1,6 @@
 # Shared set-up for scripts/test.sh and scripts/demo.sh (sourced, not run): installs the missing Debian packages
-# when run as root, otherwise names them and stops; then configures and builds with -j2. Idempotent.
+# when run as root, otherwise names them and stops; then configures and builds (all targets or the named ones) with
+# -j2. Idempotent.
 
 MHC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MHC_BUILD=${MHC_BUILD:-$MHC_ROOT/build}
@@ -25,7 +26,13 @@ mhc_install_packages() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# mhc_configure_and_build [--target NAME]... [CMAKE_OPTION]...: builds the named targets, or all without --target.
 mhc_configure_and_build() {
+  local targets=()
+  while [ $# -ge 2 ] && [ "$1" = --target ]; do
+    targets+=("$2")
+    shift 2
+  done
   # The CUDA toolkit usually lives outside PATH; let CMake's AUTO detection find nvcc there.
   if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
     export PATH="/usr/local/cuda/bin:$PATH"
@@ -33,18 +40,5 @@ mhc_configure_and_build() {
   local generator=()
   command -v ninja >/dev/null 2>&1 && [ ! -f "$MHC_BUILD/Makefile" ] && generator=(-G Ninja)
   cmake -S "$MHC_ROOT" -B "$MHC_BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
-  cmake --build "$MHC_BUILD" -j2
-}
-
-# The Python that has numpy (Debian's /usr/bin/python3 when another python3 shadows it on PATH).
-mhc_python() {
-  local py
-  for py in python3 /usr/bin/python3; do
-    if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import numpy' 2>/dev/null; then
-      echo "$py"
-      return 0
-    fi
-  done
-  echo "error: no python3 with numpy found (apt-get install python3-numpy)" >&2
-  return 1
+  cmake --build "$MHC_BUILD" -j2 ${targets[@]+--target "${targets[@]}"}
 }

@@ -10,18 +10,21 @@ passed=0
 failed=0
 
 # expect NAME EXIT_CODE PATTERN -- command...: runs the command, checks its exit code and that its
-# output (stdout + stderr) matches the extended regex PATTERN.
+# output (stdout + stderr) matches the extended regex PATTERN; a PATTERN of !REGEX: that no line matches REGEX.
 expect() {
-  local name=$1 code=$2 pattern=$3
+  local name=$1 code=$2 shown=$3 pattern=$3 want=0
   shift 4
-  local out rc
+  [ "${pattern:0:1}" = "!" ] && pattern=${pattern:1} && want=1
+  local out rc found
   out=$("$@" 2>&1)
   rc=$?
-  if [ "$rc" -eq "$code" ] && grep -Eq -- "$pattern" <<<"$out"; then
+  grep -Eq -- "$pattern" <<<"$out"
+  found=$?
+  if [ "$rc" -eq "$code" ] && [ "$found" -eq "$want" ]; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))
-    echo "FAIL: $name (exit $rc, wanted $code; pattern '$pattern')"
+    echo "FAIL: $name (exit $rc, wanted $code; pattern '$shown')"
     echo "$out" | head -20 | sed 's/^/    /'
   fi
 }
@@ -33,6 +36,18 @@ expect plan-default 0 "parameters by component" -- "$bin" plan
 expect plan-set 0 '"type": "hc"' -- "$bin" plan --set residual.type=hc
 expect plan-pipeline 0 "overall +0\.200 " -- "$bin" plan --set parallel.pp=4 --set train.micro_batches=8
 expect plan-dualpipe 0 "rank 3 +[0-9.]+" -- "$bin" plan --set parallel.pp=4 --set parallel.schedule=dualpipe --set train.micro_batches=8
+# The lower-case notation note only where a rank runs two stages; the launch line the config needs.
+expect plan-1f1b-no-note 0 '!Lower-case' -- "$bin" plan --config "$root/configs/pp2-1f1b-mhc.json"
+expect plan-dualpipe-note 0 "Lower-case: a rank's second stage" -- "$bin" plan --config "$root/configs/pp2-dualpipe-mhc.json"
+expect plan-dualpipev-note 0 "Lower-case: a rank's second stage" -- "$bin" plan --config "$root/configs/pp2-dualpipev-mhc.json"
+re_literal() { sed 's/[][\.*^$+?(){}|]/\\&/g' <<<"$1"; }  # a string as an extended regex that matches it
+re_bin=$(re_literal "$bin") re_root=$(re_literal "$root") re_tmp=$(re_literal "$tmp")
+expect plan-launch-dp2-pp2 0 "^launch: mpirun -np 4 $re_bin train --config $re_root/configs/dp2-pp2-mhc\.json\$" -- \
+  "$bin" plan --config "$root/configs/dp2-pp2-mhc.json"
+expect plan-launch-dp2 0 "^launch: mpirun -np 2 $re_bin train --set parallel\.dp=2 --out '$re_tmp/my run'\$" -- \
+  "$bin" plan --set parallel.dp=2 --out "$tmp/my run"
+expect plan-launch-single 0 "^launch: $re_bin train --config $re_root/configs/tiny-mhc\.json\$" -- \
+  "$bin" plan --config "$root/configs/tiny-mhc.json"
 for arm in residual hc mhc; do
   expect "plan-tiny-$arm" 0 "\"type\": \"$arm\"" -- "$bin" plan --config "$root/configs/tiny-$arm.json"
 done

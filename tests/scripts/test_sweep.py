@@ -2,6 +2,7 @@
 """Tests of scripts/sweep.sh against tests/scripts/fake_trainer.sh (standard library only)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,12 @@ class SweepTest(unittest.TestCase):
         self.assertEqual(self.sets("mhc-s1"), ["residual.type=mhc", "residual.n_streams=4",
                                                "train.seed=1", "train.steps=4", "train.lr=1e-3"])
 
+    def test_keys_with_digits(self):
+        # train.beta1 and train.beta2 (docs/config.md) have a digit in their names
+        r = self.sweep("--types", "mhc", "--seeds", "1", "--set", "train.beta1=0.9", "--set", "train.beta2=0.95")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.sets("mhc-s1")[3:], ["train.beta1=0.9", "train.beta2=0.95"])
+
     def test_streams_override_skips_residual_arm(self):
         r = self.sweep("--types", "residual,hc", "--seeds", "3", "--set", "residual.n_streams=2")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -102,6 +109,22 @@ class SweepTest(unittest.TestCase):
         self.assertEqual(self.sweep("--seeds", "1,2").returncode, 0)
         self.assertEqual(self.called(), ["hc-s1"])
 
+    def test_help_lists_every_option(self):
+        with open(SWEEP) as f:
+            options = set(re.findall(r"^ +(?:-h \| )?(--[a-z]+)\)", f.read(), re.M))
+        self.assertEqual(options, {"--out", "--config", "--types", "--seeds", "--set", "--bin", "--jobs", "--help"})
+        for flag in ("--help", "-h"):
+            r = subprocess.run([SWEEP, flag], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stderr, "")
+            self.assertTrue(r.stdout.startswith("Usage: scripts/sweep.sh --out DIR --config CFG"), r.stdout)
+            for option in options:
+                self.assertRegex(r.stdout, r"\n  (-h, )?%s\b" % option)
+            self.assertIn("(default: residual,hc,mhc)", r.stdout)
+            self.assertIn("(default: 1,2,3)", r.stdout)
+            self.assertIn("(default: 1)", r.stdout)
+            self.assertRegex(r.stdout, r"Example.*:\n  scripts/sweep.sh --out \S+ --config configs/tiny-mhc.json")
+
     def test_usage_errors(self):
         cases = [
             (("--types", "resid"), {}, "unknown residual type 'resid'"),
@@ -111,6 +134,7 @@ class SweepTest(unittest.TestCase):
             (("--set", "train.seed=3"), {}, "use --seeds"),
             (("--set", "residual.type=hc"), {}, "use --types"),
             (("--set", "lr"), {}, "expected section.key=value"),
+            (("--set", "train.1lr=1"), {}, "expected section.key=value"),
             (("--bogus",), {}, "unknown argument '--bogus'"),
             ((), {"config": "/nonexistent.json"}, "config file '/nonexistent.json' not found"),
             ((), {"bin_path": "/nonexistent/mhc-train"}, "is not an executable file"),
