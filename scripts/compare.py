@@ -227,13 +227,14 @@ def fmt_ci(stat):
     return fmt(mean, ".4f") + ("" if half is None else " ± " + fmt(half, ".4f"))
 
 
-def fmt_si(value, digits=3):
+def fmt_si(value, spec=".3g"):
+    """1234567 as 1.23M (with spec "#.4g": 1.235M, trailing zeros kept)."""
     if value is None:
         return "n/a"
     for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= scale:
-            return f"{value / scale:.{digits}g}{suffix}"
-    return f"{value:.{digits}g}"
+            return format(value / scale, spec) + suffix
+    return format(value, spec)
 
 
 def cost_table(arms):
@@ -243,7 +244,7 @@ def cost_table(arms):
         counts = a["counts"] if isinstance(a["counts"], dict) else None
         params = f"{counts['total']:,}" if counts else "n/a"
         non_emb = f"{model_cost.non_embedding(counts):,}" if counts else "n/a"
-        lines.append(f"| {a['arm']} | {len(a['runs'])} | {params} | {non_emb} | {fmt_si(a['fpt'], 4)} | "
+        lines.append(f"| {a['arm']} | {len(a['runs'])} | {params} | {non_emb} | {fmt_si(a['fpt'], '#.4g')} | "
                      f"{fmt_si(a['tokens'])} | {fmt(a['step_ms'], '.1f')} | {fmt(a['time'], '.1f')} |")
     return "\n".join(lines)
 
