@@ -21,6 +21,12 @@ const std::string& Origins::of_any(const std::vector<std::string>& paths) const 
   return source;
 }
 
+std::string json_library_reason(const json::exception& e) {
+  const std::string what = e.what();
+  const std::size_t close = what.find("] ");
+  return what.compare(0, 1, "[") == 0 && close != std::string::npos ? what.substr(close + 2) : what;
+}
+
 std::string show(const json& value) {
   constexpr std::size_t kMaxChars = 60;
   std::string text = value.dump();
@@ -104,7 +110,9 @@ double SectionReader::number(const std::string& key, double fallback) const {
   const json* v = find(key);
   if (v == nullptr) return fallback;
   if (!v->is_number()) fail(origins_, path(key), "must be a number, got " + show(*v));
-  return v->get<double>();
+  const double x = v->get<double>();
+  if (!std::isfinite(x)) fail(origins_, path(key), "must be a finite number, got " + show(*v));
+  return x;
 }
 
 bool SectionReader::boolean(const std::string& key, bool fallback) const {

@@ -14,6 +14,9 @@ namespace mhc::config::detail {
 
 using nlohmann::json;
 
+// Deepest nesting of arrays and objects accepted in a config document or a --set value (a config needs 3).
+constexpr int kMaxJsonDepth = 64;
+
 // Where each value came from: the document (a file name) or the --set override that replaced it.
 struct Origins {
   std::string source;                             // "cfg.json"
@@ -24,6 +27,9 @@ struct Origins {
   // The first overridden origin among paths, else source (for checks that involve several keys).
   const std::string& of_any(const std::vector<std::string>& paths) const;
 };
+
+// The message of a JSON library exception without its "[json.exception.out_of_range.406] " prefix.
+std::string json_library_reason(const json::exception& e);
 
 // A value as JSON text for an error message ("abc" keeps its quotes), shortened when long.
 std::string show(const json& value);

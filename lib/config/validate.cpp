@@ -215,6 +215,7 @@ void check_recompute(const Config& c, const Origins& o) {
 
 void validate(const Config& c, const Origins& origins) {
   check_ranges(c, origins);  // first: the combination checks below divide by validated sizes
+  check_sizes(c, origins);   // and multiply them
   check_model(c, origins);
   check_residual(c, origins);
   check_data(c, origins);
