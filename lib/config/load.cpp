@@ -122,7 +122,7 @@ json parse_json_text(const std::string& text, const std::string& source) {
   } catch (const json::parse_error& e) {
     throw ConfigError(source + ":" + line_column(text, e.byte) + ": JSON syntax error: " + short_reason(e.what()));
   } catch (const json::out_of_range& e) {  // a number beyond double, e.g. 1e999
-    throw ConfigError(source + ": JSON " + detail::json_library_reason(e) + " (beyond 64-bit floating point)");
+    throw ConfigError(source + ": JSON " + without_library_tag(e.what()) + " (beyond 64-bit floating point)");
   }
 }
 

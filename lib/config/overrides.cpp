@@ -28,7 +28,7 @@ json override_value(const std::string& text, const json& default_value, const st
   } catch (const json::parse_error&) {
     // not JSON: plain text
   } catch (const json::out_of_range& e) {
-    throw ConfigError(where + ": " + json_library_reason(e) + " (beyond 64-bit floating point)");
+    throw ConfigError(where + ": " + without_library_tag(e.what()) + " (beyond 64-bit floating point)");
   }
   return text;
 }

@@ -21,12 +21,6 @@ const std::string& Origins::of_any(const std::vector<std::string>& paths) const 
   return source;
 }
 
-std::string json_library_reason(const json::exception& e) {
-  const std::string what = e.what();
-  const std::size_t close = what.find("] ");
-  return what.compare(0, 1, "[") == 0 && close != std::string::npos ? what.substr(close + 2) : what;
-}
-
 std::string show(const json& value) {
   constexpr std::size_t kMaxChars = 60;
   std::string text = value.dump();

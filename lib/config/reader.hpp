@@ -28,9 +28,6 @@ struct Origins {
   const std::string& of_any(const std::vector<std::string>& paths) const;
 };
 
-// The message of a JSON library exception without its "[json.exception.out_of_range.406] " prefix.
-std::string json_library_reason(const json::exception& e);
-
 // A value as JSON text for an error message ("abc" keeps its quotes), shortened when long.
 std::string show(const json& value);
 

@@ -21,7 +21,4 @@ class MetricsWriter {
   std::ofstream out_;
 };
 
-// Writes `text` to `path` atomically (temporary file, then rename).
-void write_file_atomic(const std::string& path, const std::string& text);
-
 }  // namespace mhc::train

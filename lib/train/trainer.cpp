@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/sizes.hpp"
+#include "core/atomic_file.hpp"
 #include "core/copy.hpp"
 #include "core/device_runtime.hpp"
 #ifdef MHC_HAVE_NCCL
@@ -86,6 +88,7 @@ Trainer::Trainer(const config::Config& cfg, TrainOptions opts)
   MHC_CHECK(world_.size() == pp * dp, ConfigError, "this job has ", world_.size(), " rank",
             world_.size() == 1 ? "" : "s", " but parallel.pp x parallel.dp = ", pp, " x ", dp, " = ", pp * dp,
             "; launch it with mpirun -np ", pp * dp, " or change parallel.pp / parallel.dp");
+  config::check_host_memory(cfg_, "train", 16, cfg_.train.micro_batch);
   if (cfg_.parallel.device == config::DeviceKind::cuda) {
     // Every allocation and op of this thread from here on is ordered on the compute stream.
     device_ = std::make_unique<DeviceRuntime>(local_device_index());
@@ -245,15 +248,20 @@ std::int64_t Trainer::restore() {
   for (const auto& s : store.specs()) params.push_back({s.name, store.param(s.name)});
   for (const auto& [name, t] : optimizer_->state_tensors()) state.push_back({name, t});
   const bool subset = store.specs().size() < model::model_parameter_specs(cfg_).size();  // a pipeline rank
+  const std::string state_file = (fs::path(ck.dir) / "state.json").string();
+  const std::int64_t updates = state_integer(ck.state, "adam_updates", state_file);
+  const std::int64_t skips = state_integer(ck.state, "consecutive_skips", state_file);
   restore_tensors(ck.model, params, subset);
   restore_tensors(ck.optimizer, state, subset);
-  optimizer_->set_updates(ck.state.at("adam_updates").get<std::int64_t>());
-  consecutive_skips_ = ck.state.at("consecutive_skips").get<std::int64_t>();
+  optimizer_->set_updates(updates);
+  consecutive_skips_ = skips;
   return ck.step;
 }
 
 TrainResult Trainer::run() {
-  fs::create_directories(opts_.run_dir);
+  std::error_code ec;
+  fs::create_directories(opts_.run_dir, ec);
+  MHC_CHECK(!ec, IoError, "cannot create the run directory '", opts_.run_dir, "': ", ec.message());
   std::int64_t step = opts_.resume ? restore() : 0;
   if (leader())
     write_file_atomic((fs::path(opts_.run_dir) / "config.resolved.json").string(),
