@@ -53,7 +53,10 @@ void run_eval(const InferenceFlags& f) {
   const GpuContext gpu(cfg);
   auto model = load_model(ck, cfg, cfg.train.micro_batch);
   const auto data = data::make_dataset(cfg);
-  const double loss = train::validation_loss(*model, *data, cfg);
+  const std::int64_t B = model->batch(), L = cfg.model.seq_len + 1;
+  const double loss = train::validation_loss(*data, cfg, B, [&](std::int32_t* rows) {
+    return model->forward_loss(Tensor(rows, DType::i32, Shape{B, L}));
+  });
   const nlohmann::json out{{"checkpoint", ck.dir}, {"step", ck.step}, {"val_loss", loss},
                            {"eval_batches", cfg.train.eval_batches}, {"tokens", cfg.train.eval_batches *
                                                                                     cfg.train.micro_batch *

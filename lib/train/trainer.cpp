@@ -62,14 +62,15 @@ std::string format_eta(double seconds) {
 
 }  // namespace
 
-double validation_loss(model::Model& model, const data::Dataset& data, const config::Config& cfg) {
-  const std::int64_t B = model.batch(), L = cfg.model.seq_len + 1;
-  std::vector<std::int32_t> rows(static_cast<std::size_t>(B * L));
+double validation_loss(const data::Dataset& data, const config::Config& cfg, std::int64_t batch,
+                       const std::function<double(std::int32_t* rows)>& forward_loss) {
+  const std::int64_t L = cfg.model.seq_len + 1;
+  std::vector<std::int32_t> rows(static_cast<std::size_t>(batch * L));
   double sum = 0;
   for (std::int64_t e = 0; e < cfg.train.eval_batches; ++e) {
-    for (std::int64_t r = 0; r < B; ++r)
-      data.row(data::Split::val, static_cast<std::uint64_t>(e * B + r), L, rows.data() + r * L);
-    sum += model.forward_loss(Tensor(rows.data(), DType::i32, Shape{B, L}));
+    for (std::int64_t r = 0; r < batch; ++r)
+      data.row(data::Split::val, static_cast<std::uint64_t>(e * batch + r), L, rows.data() + r * L);
+    sum += forward_loss(rows.data());
   }
   return sum / static_cast<double>(cfg.train.eval_batches);
 }
@@ -174,16 +175,6 @@ void Trainer::sum_data_parallel_gradients() {
     if (pending >= kBucketFloats) flush();
   }
   flush();
-}
-
-double Trainer::evaluate() {
-  const std::int64_t B = cfg_.train.micro_batch;
-  double sum = 0;
-  for (std::int64_t e = 0; e < cfg_.train.eval_batches; ++e) {
-    fill_rows(data::Split::val, static_cast<std::uint64_t>(e * B), rows_.data());
-    sum += pipeline_->forward_loss(rows_.data());
-  }
-  return sum / static_cast<double>(cfg_.train.eval_batches);
 }
 
 nlohmann::json Trainer::diagnostics() {
@@ -325,8 +316,15 @@ TrainResult Trainer::run() {
                          {"lr", lr},          {"grad_norm", grad_norm},           {"step_ms", step_s * 1e3},
                          {"tok_s", static_cast<double>(tokens_per_step) / step_s}};
       if (!finite) rec["skipped"] = true;
-      if (eval) rec["val_loss"] = evaluate();
-      if (diag) rec.update(diagnostics());
+      if (eval) {
+        const dist::ScopedSpan span(step_trace, "eval", "eval");
+        rec["val_loss"] = validation_loss(*data_, cfg_, cfg_.train.micro_batch,
+                                          [&](std::int32_t* rows) { return pipeline_->forward_loss(rows); });
+      }
+      if (diag) {
+        const dist::ScopedSpan span(step_trace, "diagnostics", "diagnostics");
+        rec.update(diagnostics());
+      }
       if (metrics) metrics->write(rec);
       if (console && log) {
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
@@ -336,7 +334,10 @@ TrainResult Trainer::run() {
                      rec["tok_s"].get<double>(), format_eta(eta));
       }
     }
-    if (cfg_.checkpoint.every > 0 && step % cfg_.checkpoint.every == 0 && step < t.steps) save(step);
+    if (cfg_.checkpoint.every > 0 && step % cfg_.checkpoint.every == 0 && step < t.steps) {
+      const dist::ScopedSpan span(step_trace, "checkpoint", "checkpoint");
+      save(step);
+    }
     // Every rank stops at the same step: a signal may reach the ranks at different times.
     double stop = opts_.stop_flag != nullptr && opts_.stop_flag->load() ? 1.0 : 0.0;
     if (world_.size() > 1) world_.allreduce_sum(&stop, 1);

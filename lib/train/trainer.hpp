@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -51,7 +52,6 @@ class Trainer {
 
  private:
   double train_step(std::int64_t step, dist::TraceRecorder* trace);  // the step loss; gradients summed
-  double evaluate();                       // mean val loss over eval_batches
   nlohmann::json diagnostics();            // amax and H_res statistics on val rows (world rank 0; {} elsewhere)
   void fill_rows(data::Split split, std::uint64_t first_row, std::int32_t* rows) const;
   void sum_data_parallel_gradients();
@@ -75,7 +75,10 @@ class Trainer {
   std::int64_t consecutive_skips_ = 0;
 };
 
-// Validation loss of the model over cfg.train.eval_batches fixed val batches.
-double validation_loss(model::Model& model, const data::Dataset& data, const config::Config& cfg);
+// The validation loss, the one definition shared by the trainer's periodic evaluation and `mhc-train eval`: the mean
+// of forward_loss over cfg.train.eval_batches batches of `batch` rows of the val split (batch e holds val rows
+// e * batch .. e * batch + batch - 1, each cfg.model.seq_len + 1 tokens; forward_loss gets them as (batch, T + 1)).
+double validation_loss(const data::Dataset& data, const config::Config& cfg, std::int64_t batch,
+                       const std::function<double(std::int32_t* rows)>& forward_loss);
 
 }  // namespace mhc::train
