@@ -1,6 +1,8 @@
-// `mhc-train train`: one process, or parallel.pp x parallel.dp ranks under mpirun; SIGINT/SIGTERM finish the
-// current step on every rank, write a checkpoint and exit 0.
+// `mhc-train train`: one process, or parallel.pp x parallel.dp ranks under mpirun. A first SIGINT/SIGTERM finishes
+// the current step on every rank, writes a checkpoint and RUN_DIR/stopped.json and exits 0; a second one ends the
+// process at once by that signal (the newest complete checkpoint stays intact).
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -16,8 +18,23 @@ namespace mhc::app {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<int> g_signals{0};
+static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs a lock-free counter");
 
-extern "C" void request_stop(int) { g_stop.store(true); }
+// Async-signal-safe: atomics, write, signal, raise.
+extern "C" void request_stop(int sig) {
+  if (g_signals.fetch_add(1) == 0) {
+    static const char first[] =
+        "mhc-train: stopping after the current step (checkpoint, stopped.json); a second signal exits at once\n";
+    (void)!::write(STDERR_FILENO, first, sizeof first - 1);
+    g_stop.store(true);
+    return;
+  }
+  static const char second[] = "mhc-train: second signal: exiting now; the newest complete checkpoint is intact\n";
+  (void)!::write(STDERR_FILENO, second, sizeof second - 1);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
 
 struct TrainFlags {
   CommonFlags common;

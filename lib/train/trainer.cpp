@@ -254,9 +254,13 @@ TrainResult Trainer::run() {
   fs::create_directories(opts_.run_dir, ec);
   MHC_CHECK(!ec, IoError, "cannot create the run directory '", opts_.run_dir, "': ", ec.message());
   std::int64_t step = opts_.resume ? restore() : 0;
-  if (leader())
+  const fs::path marker = fs::path(opts_.run_dir) / kStoppedMarker;
+  if (leader()) {
     write_file_atomic((fs::path(opts_.run_dir) / "config.resolved.json").string(),
                       config::to_json(cfg_).dump(2) + "\n");
+    fs::remove(marker, ec);
+    MHC_CHECK(!ec, IoError, "cannot remove '", marker.string(), "' of the previous stop: ", ec.message());
+  }
   std::unique_ptr<MetricsWriter> metrics;
   if (leader()) metrics = std::make_unique<MetricsWriter>(opts_.run_dir, opts_.resume ? step : -1);
   const bool console = opts_.console && leader();
@@ -348,6 +352,10 @@ TrainResult Trainer::run() {
   }
   const std::string dir = save(step);
   if (console) spdlog::info("checkpoint {}", dir);
+  if (leader() && result.stopped_early) {
+    const nlohmann::json stopped{{"step", step}, {"checkpoint", dir}, {"steps", t.steps}};
+    write_file_atomic(marker.string(), stopped.dump(2) + "\n");
+  }
   if (opts_.trace_steps > 0) {
     trace.write_chrome_trace(world_, (fs::path(opts_.run_dir) / "trace.json").string());
   }

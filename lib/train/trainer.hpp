@@ -25,7 +25,7 @@ namespace mhc::train {
 struct TrainOptions {
   std::string run_dir;                              // outputs: config.resolved.json, metrics.jsonl, checkpoints/
   bool resume = false;                              // continue from the newest checkpoint of run_dir
-  const std::atomic<bool>* stop_flag = nullptr;     // set by a signal: finish the step, checkpoint, return
+  const std::atomic<bool>* stop_flag = nullptr;     // set by a signal: finish the step, checkpoint, stopped.json
   bool console = true;                              // one log line per log step
   std::int64_t max_consecutive_skips = 3;           // non-finite steps in a row before the run fails
   dist::Communicator* world = nullptr;              // the job's ranks; null = dist::world()
@@ -37,6 +37,11 @@ struct TrainResult {
   double last_loss = 0;
   bool stopped_early = false;   // by the stop flag
 };
+
+// Written by world rank 0 into the run directory when the stop flag ended the run before train.steps, after its
+// checkpoint: {"step": N, "checkpoint": DIR, "steps": train.steps}. A run that starts (or resumes) removes it, so a
+// script tells a clean stop (exit 0 and this file) from a finished run (exit 0, no file) and from a failure.
+constexpr const char* kStoppedMarker = "stopped.json";
 
 // World rank w is pipeline rank w % pp of data-parallel replica w / pp. Every rank constructs the Trainer and
 // calls run(); world rank 0 alone writes metrics, config.resolved.json, checkpoints and trace.json.
