@@ -50,7 +50,8 @@ void run_train(const TrainFlags& f) {
     run_dir = f.resume_dir;
     const auto resolved = std::filesystem::path(run_dir) / "config.resolved.json";
     if (flags.config_path.empty()) {
-      MHC_CHECK(std::filesystem::exists(resolved), ConfigError, "--resume ", run_dir, ": no config.resolved.json there; ",
+      std::error_code ec;
+      MHC_CHECK(std::filesystem::is_regular_file(resolved, ec), ConfigError, "--resume ", run_dir, ": no config.resolved.json there; ",
                 "is it a run directory?");
       flags.config_path = resolved.string();
     }
@@ -80,7 +81,8 @@ void register_train(CLI::App& app) {
   auto* train = app.add_subcommand("train", "train a model (one process, or parallel.pp x parallel.dp ranks under mpirun)");
   add_common_flags(train, flags->common);
   train->add_option("--resume", flags->resume_dir, "continue the run in RUN_DIR bitwise from its newest checkpoint")
-      ->type_name("RUN_DIR");
+      ->type_name("RUN_DIR")
+      ->check(non_empty_path());
   train->callback([flags] { run_train(*flags); });
 }
 

@@ -73,12 +73,12 @@ std::int64_t host_memory_bytes() {
 }
 
 void check_host_memory(const Config& c, const std::string& command, std::int64_t bytes_per_parameter,
-                       std::int64_t batch) {
+                       std::int64_t batch, std::int64_t pipeline_ranks) {
   if (c.parallel.device != DeviceKind::cpu) return;
   const std::int64_t have = host_memory_bytes();
-  const std::int64_t need = min_run_bytes(c, bytes_per_parameter, batch) / c.parallel.pp;
+  const std::int64_t need = min_run_bytes(c, bytes_per_parameter, batch) / pipeline_ranks;
   MHC_CHECK(have == 0 || need <= have, MemoryError, command, " needs at least ", gib(need),
-            c.parallel.pp > 1 ? " on its largest pipeline rank" : "", " (", parameter_count(c), " parameters at ",
+            pipeline_ranks > 1 ? " on its largest pipeline rank" : "", " (", parameter_count(c), " parameters at ",
             bytes_per_parameter, " bytes each, plus one batch of logits and residual streams) but this machine has ",
             gib(have), "; make the model or train.micro_batch smaller, or raise parallel.pp");
 }

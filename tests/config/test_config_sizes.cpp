@@ -79,11 +79,11 @@ TEST_CASE("host memory: a model larger than the machine is a MemoryError before 
   c.model.n_heads = 4;
   CHECK_NOTHROW(config::load_config("", {"model.d_model=1048576"}));
   REQUIRE(config::host_memory_bytes() > 0);
-  CHECK_THROWS_WITH(config::check_host_memory(c, "train", 16, c.train.micro_batch),
+  CHECK_THROWS_WITH(config::check_host_memory(c, "train", 16, c.train.micro_batch, 1),
                     Catch::Contains("train needs at least") && Catch::Contains("but this machine has"));
-  CHECK_NOTHROW(config::check_host_memory(config::default_config(), "train", 16, 8));
+  CHECK_NOTHROW(config::check_host_memory(config::default_config(), "train", 16, 8, 1));
   c.parallel.device = config::DeviceKind::cuda;  // the GPU's memory is not checked here
-  CHECK_NOTHROW(config::check_host_memory(c, "train", 16, 8));
+  CHECK_NOTHROW(config::check_host_memory(c, "train", 16, 8, 1));
 }
 
 TEST_CASE("JSON nesting depth and out-of-range numbers are config errors", "[config]") {
