@@ -124,6 +124,11 @@ void check_data(const Config& c, const Origins& o) {
   if (d.source != DataSource::synthetic && d.path.empty()) {
     conflict(o, {"data.source", "data.path"}, "data.source " + quoted(d.source) + " needs data.path (the input file)");
   }
+  if (d.source == DataSource::synthetic && c.model.vocab_size < kSyntheticMinVocab) {
+    conflict(o, {"model.vocab_size", "data.source"},
+             "data.source \"synthetic\" needs model.vocab_size >= " + text(kSyntheticMinVocab) +
+                 " (its token ids), got " + text(c.model.vocab_size));
+  }
   if (d.source == DataSource::text && c.model.vocab_size != 256) {
     conflict(
         o, {"model.vocab_size", "data.source"},

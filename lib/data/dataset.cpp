@@ -118,8 +118,8 @@ std::unique_ptr<Dataset> make_token_dataset(std::vector<std::uint16_t> train, st
 std::unique_ptr<Dataset> make_dataset(const config::Config& cfg) {
   switch (cfg.data.source) {
     case config::DataSource::synthetic:
-      MHC_CHECK(cfg.model.vocab_size >= kSyntheticMinVocab, ConfigError, "data.source \"synthetic\" needs ",
-                "model.vocab_size >= ", kSyntheticMinVocab, ", got ", cfg.model.vocab_size);
+      MHC_CHECK(cfg.model.vocab_size >= config::kSyntheticMinVocab, ConfigError, "data.source \"synthetic\" needs ",
+                "model.vocab_size >= ", config::kSyntheticMinVocab, ", got ", cfg.model.vocab_size);
       return std::make_unique<SyntheticDataset>(cfg.data.seed);
     case config::DataSource::text: {
       auto [train, val] = split_tail(read_byte_tokens(cfg.data.path, "data.path"), cfg.data.val_fraction);

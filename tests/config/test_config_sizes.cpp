@@ -53,6 +53,14 @@ TEST_CASE("iteration and table counts have upper bounds with a reason", "[config
              Catch::Contains("parallel.layout[0] must be <= 1024"));
 }
 
+TEST_CASE("validation refuses the synthetic task on a vocabulary too small for its tokens", "[config]") {
+  CHECK_THAT(set_error({"model.vocab_size=100"}),
+             Catch::Contains("--set model.vocab_size=100: data.source \"synthetic\" needs model.vocab_size >= 240 "
+                             "(its token ids), got 100"));
+  CHECK(set_error({"model.vocab_size=240"}).empty());
+  CHECK(set_error({"model.vocab_size=100", "data.source=tokens", "data.path=x"}).empty());
+}
+
 TEST_CASE("rank and row products are checked, not wrapped", "[config]") {
   CHECK_THAT(set_error({"parallel.pp=4", "parallel.dp=4611686018427387904"}),
              Catch::Contains("parallel.pp x parallel.dp = 4 x 4611686018427387904 ranks is more than 2147483647"));
