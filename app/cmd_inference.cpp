@@ -57,6 +57,8 @@ void run_eval(const InferenceFlags& f) {
   const double loss = train::validation_loss(*data, cfg, B, [&](std::int32_t* rows) {
     return model->forward_loss(Tensor(rows, DType::i32, Shape{B, L}));
   });
+  MHC_CHECK(std::isfinite(loss), Error, "checkpoint '", ck.dir, "': the validation loss is ", loss,
+            " although every weight is finite (the forward pass overflows)");
   const nlohmann::json out{{"checkpoint", ck.dir}, {"step", ck.step}, {"val_loss", loss},
                            {"eval_batches", cfg.train.eval_batches}, {"tokens", cfg.train.eval_batches *
                                                                                     cfg.train.micro_batch *

@@ -115,13 +115,6 @@ void check_sizes(const Config& c, const Origins& o) {
                       " x " + text(p.dp) + " ranks is more than " + text(kIntMax) + " (MPI ranks are 32-bit)");
   }
   const TrainConfig& t = c.train;
-  const std::int64_t rows = mul(mul(mul(t.steps, t.micro_batches), p.dp), t.micro_batch);
-  if (rows == kSaturated || mul(t.eval_batches, t.micro_batch) == kSaturated) {
-    throw ConfigError(o.of_any({"train.steps", "train.micro_batch", "train.micro_batches", "parallel.dp",
-                                "train.eval_batches"}) +
-                      ": the data rows of the run (train.steps x train.micro_batches x parallel.dp x "
-                      "train.micro_batch, and train.eval_batches x train.micro_batch) do not fit 64 bits");
-  }
   const std::int64_t bytes = min_run_bytes(c, 16, t.micro_batch);
   if (bytes > kMaxRunBytes) {
     const std::int64_t params = parameter_count(c);
@@ -134,6 +127,15 @@ void check_sizes(const Config& c, const Origins& o) {
                                     (bytes == kSaturated ? "more than 2^63" : "at least " + text(bytes)) +
                                     " bytes, over the limit of 2^50 (1 PiB)") +
         "; check model.d_model, model.vocab_size, model.ffn_hidden, model.seq_len and train.micro_batch");
+  }
+  const std::int64_t row = c.model.seq_len + 1;
+  const std::int64_t tokens = mul(mul(mul(mul(t.steps, t.micro_batches), p.dp), t.micro_batch), row);
+  if (tokens == kSaturated || mul(mul(t.eval_batches, t.micro_batch), row) == kSaturated) {
+    throw ConfigError(o.of_any({"train.steps", "train.micro_batch", "train.micro_batches", "parallel.dp",
+                                "train.eval_batches", "model.seq_len"}) +
+                      ": the tokens of the run (train.steps x train.micro_batches x parallel.dp x "
+                      "train.micro_batch x (model.seq_len + 1), and the same for train.eval_batches x "
+                      "train.micro_batch) do not fit 64 bits");
   }
 }
 

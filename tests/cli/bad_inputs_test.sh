@@ -29,7 +29,9 @@ for cmd in plan train; do
   expect_clean "$cmd-d_model-2^62" 2 "model.d_model=$big: this model cannot be built" -- \
     "$bin" $cmd --set model.d_model=$big --set model.n_heads=2 --out "$tmp/x"
   expect_clean "$cmd-seq_len-2^62" 2 "cannot be built" -- "$bin" $cmd --set model.seq_len=$big --out "$tmp/x"
-  expect_clean "$cmd-micro_batch-2^62" 2 "do not fit 64 bits" -- "$bin" $cmd --set train.micro_batch=$big --out "$tmp/x"
+  expect_clean "$cmd-micro_batch-2^62" 2 "cannot be built" -- "$bin" $cmd --set train.micro_batch=$big --out "$tmp/x"
+  expect_clean "$cmd-steps-2^55" 2 "the tokens of the run .* do not fit 64 bits" -- \
+    "$bin" $cmd --set train.steps=36028797018963968 --set train.warmup=0 --out "$tmp/x"
   expect_clean "$cmd-vocab-2^62" 2 "model.vocab_size must be <= 2147483647" -- \
     "$bin" $cmd --set model.vocab_size=$big --out "$tmp/x"
   expect_clean "$cmd-sinkhorn-3e9" 2 "residual.sinkhorn_iters must be <= 1000 .*got 3000000000" -- \
@@ -116,6 +118,12 @@ save(path, header, data)"
 expect_clean eval-nan-weights 1 "tensor 'blocks.0.attn.wq' holds a non-finite value .*element 1" -- \
   "$bin" eval --checkpoint "$tmp/nan-weights"
 expect_clean sample-nan-weights 1 "non-finite" -- "$bin" sample --checkpoint "$tmp/nan-weights" --tokens 2
+variant overflowing-weights "$st_io
+begin, end = header['embed.weight']['data_offsets']
+data[begin:end] = struct.pack('<f', 3e38) * ((end - begin) // 4)
+save(path, header, data)"
+expect_clean eval-non-finite-loss 1 "the validation loss is (nan|inf|-nan) although every weight is finite" -- \
+  "$bin" eval --checkpoint "$tmp/overflowing-weights"
 variant absurd-offsets "$st_io
 header['embed.weight']['data_offsets'] = [2**63 - 1, 2**64 - 1]
 save(path, header, data)"

@@ -31,7 +31,7 @@ TEST_CASE("sizes near 2^62 are refused, not wrapped", "[config]") {
              Catch::Contains("this model cannot be built") && Catch::Contains("more than 2^63 bytes"));
   CHECK_THAT(set_error({"model.ffn_hidden=" + big}), Catch::Contains("this model cannot be built"));
   CHECK_THAT(set_error({"train.micro_batch=" + big}),
-             Catch::Contains("--set train.micro_batch=" + big) && Catch::Contains("do not fit 64 bits"));
+             Catch::Contains("--set train.micro_batch=" + big) && Catch::Contains("this model cannot be built"));
   CHECK_THAT(set_error({"model.vocab_size=" + big}),
              Catch::Contains("model.vocab_size must be <= 2147483647 (token ids are 32-bit), got " + big));
   // Large but representable: over the 1 PiB limit with an exact byte count.
@@ -67,6 +67,10 @@ TEST_CASE("rank and row products are checked, not wrapped", "[config]") {
   CHECK_THAT(set_error({"train.steps=4611686018427387904", "train.warmup=0"}),
              Catch::Contains("do not fit 64 bits"));
   CHECK_THAT(set_error({"train.eval_batches=4611686018427387904"}), Catch::Contains("do not fit 64 bits"));
+  // 2^55 steps of 8 rows fit 64 bits, their 129 tokens each do not.
+  CHECK_THAT(set_error({"train.steps=36028797018963968", "train.warmup=0"}),
+             Catch::Contains("the tokens of the run") && Catch::Contains("do not fit 64 bits"));
+  CHECK(set_error({"train.steps=36028797018963968", "train.warmup=0", "model.seq_len=7"}).empty());
 }
 
 TEST_CASE("min_run_bytes is a lower bound in checked arithmetic", "[config]") {

@@ -13,6 +13,7 @@
 #include "support/temp_dir.hpp"
 #include "train/checkpoint.hpp"
 #include "train/trainer.hpp"
+#include "train_test_util.hpp"
 
 using namespace mhc;
 using namespace mhc::train;
@@ -20,27 +21,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-config::Config one_step_config() {
-  config::Config c = config::default_config();
-  c.model.d_model = 16;
-  c.model.n_blocks = 1;
-  c.model.n_heads = 2;
-  c.model.ffn_hidden = 32;
-  c.model.seq_len = 8;
-  c.train.steps = 1;
-  c.train.warmup = 0;
-  c.train.micro_batch = 2;
-  c.train.eval_every = 0;
-  c.train.diag_every = 0;
-  return c;
-}
-
 TrainResult run(const config::Config& cfg, const std::string& dir, bool resume) {
-  TrainOptions o;
-  o.run_dir = dir;
+  TrainOptions o = test::quiet_options(dir);
   o.resume = resume;
-  o.console = false;
-  o.trace_steps = 0;
   return Trainer(cfg, o).run();
 }
 
@@ -69,7 +52,7 @@ TEST_CASE("state_integer names the file, the field and the value", "[train]") {
 
 TEST_CASE("resume from a state.json missing or mistyping a field is an IoError naming it", "[train]") {
   const test::TempDir dir("bad_state");
-  const config::Config cfg = one_step_config();
+  const config::Config cfg = test::small_train_config(1, 1);
   run(cfg, dir.str(), false);
   const std::string state_file = latest_checkpoint(dir.str()) + "/state.json";
   nlohmann::json state;

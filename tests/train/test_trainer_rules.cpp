@@ -11,6 +11,7 @@
 #include "support/temp_dir.hpp"
 #include "train/checkpoint.hpp"
 #include "train/trainer.hpp"
+#include "train_test_util.hpp"
 
 using namespace mhc;
 namespace fs = std::filesystem;
@@ -18,28 +19,10 @@ namespace fs = std::filesystem;
 namespace {
 
 config::Config small(std::int64_t steps) {
-  config::Config c = config::default_config();
-  c.model.d_model = 16;
-  c.model.n_blocks = 2;
-  c.model.n_heads = 2;
-  c.model.ffn_hidden = 32;
-  c.model.seq_len = 16;
+  config::Config c = test::small_train_config(steps, 2);
   c.residual.head_merge = config::HeadMerge::gate;  // gate parameters too
-  c.train.steps = steps;
-  c.train.warmup = 0;
-  c.train.micro_batch = 2;
-  c.train.eval_every = 1;
   c.train.eval_batches = 3;
-  c.train.diag_every = 0;
   return c;
-}
-
-train::TrainOptions options(const std::string& dir) {
-  train::TrainOptions o;
-  o.run_dir = dir;
-  o.console = false;
-  o.trace_steps = 0;
-  return o;
 }
 
 double norm(const model::ParameterStore& store, bool grads) {
@@ -66,7 +49,7 @@ TEST_CASE("clipping scales the gradient to norm grad_clip and leaves it alone be
     const test::TempDir dir("clip");
     config::Config c = small(1);
     c.train.grad_clip = clip;
-    train::Trainer trainer(c, options(dir.str()));
+    train::Trainer trainer(c, test::quiet_options(dir.str()));
     trainer.run();
     const double before = last_metrics(dir.str())["grad_norm"].get<double>();  // logged before clipping
     REQUIRE(before > 1e-3);
@@ -119,7 +102,7 @@ TEST_CASE("AdamW decays exactly the parameters the table marks and never norms, 
 TEST_CASE("periodic validation reads the val split through the validation_loss that eval uses", "[train]") {
   const test::TempDir dir("val_split");
   const config::Config c = small(2);
-  train::Trainer(c, options(dir.str())).run();
+  train::Trainer(c, test::quiet_options(dir.str())).run();
   const double logged = last_metrics(dir.str())["val_loss"].get<double>();
 
   // The final weights in a single-process model, and the loss over val and train rows computed here, by hand.
@@ -153,7 +136,7 @@ TEST_CASE("evaluation and diagnostics and checkpoint writes are labelled spans i
   config::Config c = small(3);
   c.train.diag_every = 1;
   c.checkpoint.every = 1;
-  train::TrainOptions o = options(dir.str());
+  train::TrainOptions o = test::quiet_options(dir.str());
   o.trace_steps = 2;
   train::Trainer(c, o).run();
   nlohmann::json trace;
