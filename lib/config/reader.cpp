@@ -9,7 +9,7 @@
 namespace mhc::config::detail {
 
 const std::string& Origins::of(const std::string& path) const {
-  const auto it = overridden.find(path);
+  const auto it = overridden.find(path.substr(0, path.find('[')));  // "parallel.layout[0]" came with its list
   return it == overridden.end() ? source : it->second;
 }
 

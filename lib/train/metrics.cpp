@@ -22,8 +22,11 @@ MetricsWriter::MetricsWriter(const std::string& run_dir, std::int64_t keep_throu
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty()) continue;
-      const auto record = nlohmann::json::parse(line, nullptr, false);
-      if (!record.is_discarded() && record.value("step", std::int64_t{-1}) <= keep_through_step) kept += line + "\n";
+      const auto record = nlohmann::json::parse(line, nullptr, false);  // a torn or foreign line is dropped
+      if (!record.is_object()) continue;
+      const auto step = record.find("step");
+      if (step != record.end() && step->is_number_integer() && step->get<std::int64_t>() <= keep_through_step)
+        kept += line + "\n";
     }
   }
   write_file_atomic(path_, kept);

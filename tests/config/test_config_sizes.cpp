@@ -50,7 +50,7 @@ TEST_CASE("iteration and table counts have upper bounds with a reason", "[config
   CHECK_THAT(set_error({"parallel.pp=100000"}), Catch::Contains("parallel.pp must be <= 1024"));
   CHECK_THAT(set_error({"train.micro_batches=1000000"}), Catch::Contains("train.micro_batches must be <= 65536"));
   CHECK_THAT(set_error({"parallel.layout=[4611686018427387904]"}),
-             Catch::Contains("parallel.layout[0] must be <= 1024"));
+             Catch::Contains("--set parallel.layout=[4611686018427387904]: parallel.layout[0] must be <= 1024"));
 }
 
 TEST_CASE("validation refuses the synthetic task on a vocabulary too small for its tokens", "[config]") {

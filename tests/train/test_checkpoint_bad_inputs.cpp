@@ -1,10 +1,12 @@
-// Bad checkpoints: state.json fields missing, mistyped or out of range, and non-finite weights, each an IoError
-// naming the file, the field or the tensor (never the JSON library's text), on resume and on restore.
+// Bad run-directory files: state.json fields missing, mistyped or out of range, and non-finite weights, each an
+// IoError naming the file, the field or the tensor (never the JSON library's text), on resume and on restore; foreign
+// lines in metrics.jsonl dropped on resume.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +14,7 @@
 #include "core/host_tensor.hpp"
 #include "support/temp_dir.hpp"
 #include "train/checkpoint.hpp"
+#include "train/metrics.hpp"
 #include "train/trainer.hpp"
 #include "train_test_util.hpp"
 
@@ -98,4 +101,14 @@ TEST_CASE("restore_tensors refuses a non-finite weight, naming the tensor, befor
              Catch::Contains(path) && Catch::Contains("tensor 'blocks.0.attn.wq' holds a non-finite value") &&
                  Catch::Contains("element 3"));
   CHECK(into_a.view().ptr<float>()[0] == 7.f);  // untouched
+}
+
+TEST_CASE("resume keeps the metric records up to its step and drops foreign lines", "[train]") {
+  const test::TempDir dir("metrics_lines");
+  std::ofstream(dir.file("metrics.jsonl")) << "{\"step\": 1, \"loss\": 2.5}\n[1, 2]\n{\"step\": \n\"text\"\n"
+                                            << "{\"step\": \"2\"}\n{\"loss\": 1}\n{\"step\": 2}\n{\"step\": 3}\n";
+  { train::MetricsWriter keep(dir.str(), 2); }
+  std::ifstream in(dir.file("metrics.jsonl"));
+  const std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(kept == "{\"step\": 1, \"loss\": 2.5}\n{\"step\": 2}\n");
 }
