@@ -19,19 +19,41 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 std::atomic<int> g_signals{0};
-static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs a lock-free counter");
+std::atomic<std::int64_t> g_step_ms{-1};  // the trainer's last step time, -1 before the first
+static_assert(std::atomic<int>::is_always_lock_free && std::atomic<std::int64_t>::is_always_lock_free,
+              "the signal handler reads lock-free atomics only");
 
-// Async-signal-safe: atomics, write, signal, raise.
+void write_stderr(const char* text, std::size_t size) { (void)!::write(STDERR_FILENO, text, size); }
+
+// Async-signal-safe: atomics, write, signal, raise, and digits formatted by hand. The first signal states the wait
+// (the rest of the current step, about as long as the last one), the second ends the process by that signal.
 extern "C" void request_stop(int sig) {
   if (g_signals.fetch_add(1) == 0) {
-    static const char first[] =
-        "mhc-train: stopping after the current step (checkpoint, stopped.json); a second signal exits at once\n";
-    (void)!::write(STDERR_FILENO, first, sizeof first - 1);
     g_stop.store(true);
+    static const char head[] = "mhc-train: stopping after the current step (the last one took ";
+    static const char none[] = "mhc-train: stopping after the first step";
+    static const char tail[] = ", then a checkpoint and stopped.json; a second signal exits at once\n";
+    const std::int64_t ms = g_step_ms.load();
+    if (ms < 0) {
+      write_stderr(none, sizeof none - 1);
+      write_stderr(tail, sizeof tail - 1);
+      return;
+    }
+    char digits[24];
+    std::size_t n = sizeof digits;
+    std::int64_t v = ms;
+    do {
+      digits[--n] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v > 0 && n > 0);
+    write_stderr(head, sizeof head - 1);
+    write_stderr(digits + n, sizeof digits - n);
+    write_stderr(" ms)", 4);
+    write_stderr(tail, sizeof tail - 1);
     return;
   }
   static const char second[] = "mhc-train: second signal: exiting now; the newest complete checkpoint is intact\n";
-  (void)!::write(STDERR_FILENO, second, sizeof second - 1);
+  write_stderr(second, sizeof second - 1);
   std::signal(sig, SIG_DFL);
   std::raise(sig);
 }
@@ -68,6 +90,7 @@ void run_train(const TrainFlags& f) {
   opts.run_dir = run_dir;
   opts.resume = !f.resume_dir.empty();
   opts.stop_flag = &g_stop;
+  opts.step_ms = &g_step_ms;
   train::Trainer trainer(cfg, opts);
   const auto result = trainer.run();
   if (result.stopped_early && dist::world().rank() == 0)

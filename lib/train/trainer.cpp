@@ -310,6 +310,7 @@ TrainResult Trainer::run() {
       trace.add("step " + std::to_string(step + 1), "step", step_start_us, trace.now_us() - step_start_us);
     ++step;
     const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (opts_.step_ms != nullptr) opts_.step_ms->store(std::llround(step_s * 1e3));
     result.last_loss = loss;
 
     const bool log = step % t.log_every == 0 || step == t.steps || step == 1 || !finite;

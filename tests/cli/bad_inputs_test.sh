@@ -162,11 +162,15 @@ start_long() {  # start_long RUN_DIR LOG: starts a long run in the background ($
   for _ in $(seq 300); do grep -q "parameters" "$2" && break; sleep 0.1; done
   sleep 0.5
 }
-# One SIGTERM: the step finishes, then a checkpoint and stopped.json naming it; exit 0.
+# One SIGTERM after the first step: the message states the wait (the last step's time), the step finishes, then a
+# checkpoint and stopped.json naming it; exit 0.
 start_long "$tmp/term" "$tmp/term.log"
+for _ in $(seq 300); do [ -s "$tmp/term/metrics.jsonl" ] && break; sleep 0.1; done
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
+check sigterm-states-wait "$(grep -Eq "stopping after the current step \(the last one took [0-9]+ ms\), then a checkpoint" \
+  "$tmp/term.log"; echo $?)" "no message stating the wait: $(tail -3 "$tmp/term.log")"
 python3 - "$tmp/term" <<'PY'
 import json, os, sys
 run = sys.argv[1]
@@ -190,7 +194,8 @@ wait "$pid"
 rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check second-signal-exits "$(( rc != 143 || ms > 2000 ))" "exit $rc after $ms ms (wanted 143 within 2 s)"
-check second-signal-message "$(grep -q "second signal: exiting now" "$tmp/twice.log"; echo $?)" "no message"
+check second-signal-message "$(grep -q "stopping after the first step" "$tmp/twice.log" &&
+  grep -q "second signal: exiting now" "$tmp/twice.log"; echo $?)" "no messages: $(tail -3 "$tmp/twice.log")"
 check second-signal-no-marker "$([ ! -e "$tmp/twice/stopped.json" ]; echo $?)" "stopped.json after a forced exit"
 
 echo "bad inputs: $passed passed, $failed failed"
