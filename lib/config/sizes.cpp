@@ -110,6 +110,12 @@ void check_sizes(const Config& c, const Origins& o) {
           "the pipeline schedule holds 3 instructions per micro-batch and stage");
 
   const ParallelConfig& p = c.parallel;
+  if (p.num_stages() * c.train.micro_batches > kMaxPipelineSlots) {
+    throw ConfigError(o.of_any({"train.micro_batches", "parallel.pp", "parallel.schedule"}) + ": " +
+                      text(p.num_stages()) + " pipeline stages x train.micro_batches " + text(c.train.micro_batches) +
+                      " is more than " + text(kMaxPipelineSlots) +
+                      " (the schedule holds 3 instructions per micro-batch and stage, and plan simulates them all)");
+  }
   if (mul(p.pp, p.dp) > kIntMax) {
     throw ConfigError(o.of_any({"parallel.pp", "parallel.dp"}) + ": parallel.pp x parallel.dp = " + text(p.pp) +
                       " x " + text(p.dp) + " ranks is more than " + text(kIntMax) + " (MPI ranks are 32-bit)");

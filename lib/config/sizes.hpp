@@ -15,6 +15,7 @@ constexpr std::int64_t kMaxRunBytes = std::int64_t{1} << 50;  // 1 PiB
 constexpr std::int64_t kMaxBlocks = 1024;          // model.n_blocks, parallel.pp, parallel.layout entries
 constexpr std::int64_t kMaxSinkhornIters = 1000;   // residual.sinkhorn_iters
 constexpr std::int64_t kMaxMicroBatches = 65536;   // train.micro_batches
+constexpr std::int64_t kMaxPipelineSlots = 1 << 18;  // pipeline stages x train.micro_batches
 
 // Elements of every parameter tensor (exactly what model::model_parameter_specs lists); INT64_MAX when the count
 // does not fit 64 bits.

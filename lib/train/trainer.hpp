@@ -26,11 +26,11 @@ struct TrainOptions {
   std::string run_dir;                              // outputs: config.resolved.json, metrics.jsonl, checkpoints/
   bool resume = false;                              // continue from the newest checkpoint of run_dir
   const std::atomic<bool>* stop_flag = nullptr;     // set by a signal: finish the step, checkpoint, stopped.json
-  std::atomic<std::int64_t>* step_ms = nullptr;     // when set: the duration of each finished step (for a handler)
   bool console = true;                              // one log line per log step
   std::int64_t max_consecutive_skips = 3;           // non-finite steps in a row before the run fails
   dist::Communicator* world = nullptr;              // the job's ranks; null = dist::world()
   std::int64_t trace_steps = 10;                    // the last this many steps go to RUN_DIR/trace.json (0 = none)
+  std::atomic<std::int64_t>* step_ms = nullptr;     // when set: the duration of each finished step (for a handler)
 };
 
 struct TrainResult {

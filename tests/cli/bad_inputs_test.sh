@@ -40,6 +40,8 @@ for cmd in plan train; do
     "$bin" $cmd --set model.n_blocks=100000000 --out "$tmp/x"
   expect_clean "$cmd-pp-1e5" 2 "must be <= 1024" -- \
     "$bin" $cmd --set model.n_blocks=100000 --set parallel.pp=100000 --out "$tmp/x"
+  expect_clean "$cmd-pipeline-slots" 2 "1024 pipeline stages x train.micro_batches 65536 is more than 262144" -- \
+    "$bin" $cmd --set parallel.pp=1024 --set model.n_blocks=1024 --set train.micro_batches=65536 --out "$tmp/x"
   expect_clean "$cmd-pp-x-dp" 2 "parallel.pp x parallel.dp = 4 x $big ranks is more than 2147483647" -- \
     "$bin" $cmd --set parallel.pp=4 --set parallel.dp=$big --out "$tmp/x"
 done

@@ -49,6 +49,9 @@ TEST_CASE("iteration and table counts have upper bounds with a reason", "[config
   CHECK_THAT(set_error({"model.n_blocks=100000", "parallel.pp=100000"}), Catch::Contains("must be <= 1024"));
   CHECK_THAT(set_error({"parallel.pp=100000"}), Catch::Contains("parallel.pp must be <= 1024"));
   CHECK_THAT(set_error({"train.micro_batches=1000000"}), Catch::Contains("train.micro_batches must be <= 65536"));
+  CHECK_THAT(set_error({"parallel.pp=1024", "model.n_blocks=1024", "train.micro_batches=65536"}),
+             Catch::Contains("1024 pipeline stages x train.micro_batches 65536 is more than 262144"));
+  CHECK(set_error({"parallel.pp=64", "model.n_blocks=64", "train.micro_batches=4096"}).empty());
   CHECK_THAT(set_error({"parallel.layout=[4611686018427387904]"}),
              Catch::Contains("--set parallel.layout=[4611686018427387904]: parallel.layout[0] must be <= 1024"));
 }
