@@ -10,11 +10,7 @@ namespace mhc::test {
 // 16 wide, 2 heads, ffn 32, context 16, micro-batch 2, no warm-up; evaluation every step, no diagnostics.
 inline config::Config small_train_config(std::int64_t steps, std::int64_t n_blocks) {
   config::Config c = config::default_config();
-  c.model.d_model = 16;
-  c.model.n_blocks = n_blocks;
-  c.model.n_heads = 2;
-  c.model.ffn_hidden = 32;
-  c.model.seq_len = 16;
+  c.model = config::ModelConfig{256, 16, n_blocks, 2, 32, 16, false, 10000.0};  // vocab, width, blocks, heads, ffn, T
   c.train.steps = steps;
   c.train.warmup = 0;
   c.train.micro_batch = 2;
