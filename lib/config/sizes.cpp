@@ -61,9 +61,9 @@ std::int64_t parameter_count(const Config& c) {
 
 std::int64_t min_run_bytes(const Config& c, std::int64_t bytes_per_parameter, std::int64_t batch) {
   const std::int64_t tokens = mul(batch, c.model.seq_len);
-  // Stream states: n x C per token at the input of every residual layer and after the last one.
-  const std::int64_t layers = add(mul(2, c.model.n_blocks), 1);
-  const std::int64_t per_token = add(c.model.vocab_size, mul(layers, mul(c.residual.n_streams, c.model.d_model)));
+  // The logits, and the two n x C stream buffers the layers pass between them; with or without recomputation the
+  // model holds at least these.
+  const std::int64_t per_token = add(c.model.vocab_size, mul(2, mul(c.residual.n_streams, c.model.d_model)));
   return add(mul(bytes_per_parameter, parameter_count(c)), mul(4, mul(tokens, per_token)));
 }
 

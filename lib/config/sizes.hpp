@@ -22,8 +22,8 @@ constexpr std::int64_t kMaxPipelineSlots = 1 << 18;  // pipeline stages x train.
 std::int64_t parameter_count(const Config& c);
 
 // A lower bound of the bytes one data-parallel replica holds: bytes_per_parameter per parameter (16 for training: f32
-// value, gradient, two AdamW moments; 4 for eval and sample) plus the f32 logits and residual-stream states of one
-// batch of `batch` sequences; INT64_MAX when it does not fit 64 bits.
+// value, gradient, two AdamW moments; 4 for eval and sample) plus the f32 logits and the two residual-stream buffers
+// of one batch of `batch` sequences (held with or without recomputation); INT64_MAX when it does not fit 64 bits.
 std::int64_t min_run_bytes(const Config& c, std::int64_t bytes_per_parameter, std::int64_t batch);
 
 // This machine's physical memory in bytes (0 when unknown).

@@ -79,8 +79,8 @@ TEST_CASE("rank and row products are checked, not wrapped", "[config]") {
 TEST_CASE("min_run_bytes is a lower bound in checked arithmetic", "[config]") {
   const config::Config c = config::default_config();
   const std::int64_t params = config::parameter_count(c);
-  const std::int64_t activations = 4 * c.train.micro_batch * c.model.seq_len *
-                                   (c.model.vocab_size + (2 * c.model.n_blocks + 1) * 4 * c.model.d_model);
+  const std::int64_t activations =
+      4 * c.train.micro_batch * c.model.seq_len * (c.model.vocab_size + 2 * 4 * c.model.d_model);
   CHECK(config::min_run_bytes(c, 16, c.train.micro_batch) == 16 * params + activations);
   config::Config huge = c;
   huge.model.d_model = std::int64_t{1} << 40;

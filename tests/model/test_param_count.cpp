@@ -1,7 +1,9 @@
-// config::parameter_count (the closed form behind the size limits) against the parameter table the model builds.
+// config::parameter_count and min_run_bytes (behind the size limits) against the parameter table and the activation
+// bytes the model predicts for itself.
 #include <catch2/catch.hpp>
 
 #include "config/sizes.hpp"
+#include "model/model.hpp"
 #include "model/param_specs.hpp"
 #include "model_test_util.hpp"
 
@@ -19,6 +21,25 @@ TEST_CASE("config::parameter_count equals the model's parameter table for every 
         INFO(config::to_string(type) << " n " << n << " tied " << tied);
         CHECK(config::parameter_count(cfg) == model::count_parameters(model::model_parameter_specs(cfg)));
       }
+    }
+  }
+}
+
+TEST_CASE("config::min_run_bytes is at most what the model holds, with and without recomputation", "[model]") {
+  using RT = config::ResidualType;
+  for (const auto type : {RT::residual, RT::hc, RT::mhc}) {
+    for (const bool recompute : {false, true}) {
+      if (type == RT::residual && recompute) continue;
+      config::Config cfg = test::tiny_config(type, type == RT::residual ? 1 : 4, 4);
+      cfg.recompute.mhc = recompute;
+      cfg.recompute.block_layers = "stage";  // the fewest saved states
+      const std::int64_t batch = 3;
+      const std::int64_t params = model::count_parameters(model::model_parameter_specs(cfg));
+      const std::int64_t held =
+          16 * params + model::Model::predicted_activation_bytes(cfg, DType::f32, batch, recompute);
+      INFO(config::to_string(type) << " recompute " << recompute);
+      CHECK(config::min_run_bytes(cfg, 16, batch) <= held);
+      CHECK(config::min_run_bytes(cfg, 16, batch) > 16 * params);
     }
   }
 }
