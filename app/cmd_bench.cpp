@@ -1,7 +1,6 @@
 // `mhc-train bench ops`: GFLOP/s of the CPU matmul and GB/s of the mHC stream ops, as JSON (medians of repeats).
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -9,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "core/atomic_file.hpp"
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
 #include "ops/matmul.hpp"
@@ -110,9 +110,7 @@ void run_bench_ops(const BenchOptions& opt) {
   report["mhc_ops_f32"] = bench_mhc_ops(opt.repeats);
   std::cout << report.dump(2) << "\n";
   if (!opt.out_file.empty()) {
-    std::ofstream f(opt.out_file);
-    MHC_CHECK(f.good(), IoError, "cannot write '", opt.out_file, "'");
-    f << report.dump(2) << "\n";
+    write_file_atomic(opt.out_file, report.dump(2) + "\n");
   }
 }
 
@@ -125,7 +123,7 @@ void register_bench(CLI::App& app) {
   auto* ops_cmd = bench->add_subcommand("ops", "CPU matmul GFLOP/s and mHC stream-op GB/s");
   ops_cmd->add_option("--repeats", opt->repeats, "timed runs per case (the median is reported)")
       ->check(CLI::Range(1, 1000));
-  ops_cmd->add_option("--json", opt->out_file, "also write the report to this file");
+  ops_cmd->add_option("--json", opt->out_file, "also write the report to this file")->check(non_empty_path());
   ops_cmd->callback([opt] { run_bench_ops(*opt); });
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "config/sizes.hpp"
 #include "gpu_context.hpp"
 #include "core/copy.hpp"
 #include "core/device_runtime.hpp"
@@ -83,12 +84,18 @@ double flops_per_token(const config::Config& cfg, const model::Model& m) {
          12.0 * static_cast<double>(cfg.model.n_blocks * cfg.model.d_model * cfg.model.seq_len);
 }
 
+// cfg, once its whole model (this process holds all of it) is known to fit this machine's memory.
+const config::Config& checked_memory(const config::Config& cfg) {
+  config::check_host_memory(cfg, "bench step", 16, cfg.train.micro_batch, 1);
+  return cfg;
+}
+
 // One model with its optimiser and data, timed step by step.
 class StepRunner {
  public:
   // gpu: the process's GPU context when cfg's device is "cuda" (its stream current), else null.
   StepRunner(const config::Config& cfg, const DeviceRuntime* gpu)
-      : cfg_(cfg),
+      : cfg_(checked_memory(cfg)),
         gpu_(gpu),
         model_(cfg, DType::f32, cfg.train.seed, cfg.train.micro_batch, config::model_device(cfg)),
         adam_(model_.store()),

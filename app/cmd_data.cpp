@@ -1,15 +1,13 @@
 // `mhc-train data prepare`: byte-level tokenisation of a text file into llm.c train/val token shards.
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <iterator>
 #include <memory>
 
 #include "commands.hpp"
 #include "core/error.hpp"
+#include "data/dataset.hpp"
 #include "data/token_file.hpp"
 
 namespace mhc::app {
@@ -39,13 +37,11 @@ void write_split(const PrepareOptions& opt, const std::string& split, const std:
 }
 
 void prepare(const PrepareOptions& opt) {
-  std::ifstream f(opt.text_path, std::ios::binary);
-  MHC_CHECK(f.good(), IoError, "cannot open --text '", opt.text_path, "': ", std::strerror(errno));
-  std::vector<std::uint16_t> tokens;
-  for (std::istreambuf_iterator<char> it(f), end; it != end; ++it)
-    tokens.push_back(static_cast<std::uint16_t>(static_cast<unsigned char>(*it)));
+  const std::vector<std::uint16_t> tokens = data::read_byte_tokens(opt.text_path, "--text");
   MHC_CHECK(tokens.size() >= 2, IoError, "--text '", opt.text_path, "' has ", tokens.size(), " bytes; need at least 2");
-  std::filesystem::create_directories(opt.out_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(opt.out_dir, ec);
+  MHC_CHECK(!ec, IoError, "cannot create --out '", opt.out_dir, "': ", ec.message());
   const auto n_val = std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(tokens.size()) * opt.val_fraction));
   const std::size_t n_train = tokens.size() - n_val;
   write_split(opt, "train", tokens, 0, n_train);
@@ -60,9 +56,11 @@ void register_data(CLI::App& app) {
   data->require_subcommand(1);
   auto* prep = data->add_subcommand("prepare", "tokenise a text file (bytes, vocab 256) into train/val token shards");
   prep->add_option("--text", opt->text_path, "input text file")->required();
-  prep->add_option("--out", opt->out_dir, "output directory (train_000000.bin, val_000000.bin, ...)")->required();
+  prep->add_option("--out", opt->out_dir, "output directory (train_000000.bin, val_000000.bin, ...)")
+      ->required()
+      ->check(non_empty_path());
   prep->add_option("--val-fraction", opt->val_fraction, "share of the text, from its end, for validation")
-      ->check(CLI::Range(0.0, 0.5));
+      ->check(finite_number() & CLI::Range(0.0, 0.5));
   prep->add_option("--shard-tokens", opt->shard_tokens, "tokens per shard file")->check(CLI::PositiveNumber);
   prep->callback([opt] { prepare(*opt); });
 }

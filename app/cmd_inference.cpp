@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "config/sizes.hpp"
 #include "core/copy.hpp"
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
@@ -38,6 +39,7 @@ config::Config checkpoint_config(const train::LoadedCheckpoint& ck, const std::v
 // "cuda").
 std::unique_ptr<model::Model> load_model(const train::LoadedCheckpoint& ck, const config::Config& cfg,
                                          std::int64_t batch) {
+  config::check_host_memory(cfg, "the model of checkpoint '" + ck.dir + "'", 4, batch, 1);
   auto model = std::make_unique<model::Model>(cfg, DType::f32, cfg.train.seed, batch, config::model_device(cfg));
   std::vector<io::NamedTensor> params;
   for (const auto& s : model->store().specs()) params.push_back({s.name, model->store().param(s.name)});
@@ -51,7 +53,12 @@ void run_eval(const InferenceFlags& f) {
   const GpuContext gpu(cfg);
   auto model = load_model(ck, cfg, cfg.train.micro_batch);
   const auto data = data::make_dataset(cfg);
-  const double loss = train::validation_loss(*model, *data, cfg);
+  const std::int64_t B = model->batch(), L = cfg.model.seq_len + 1;
+  const double loss = train::validation_loss(*data, cfg, B, [&](std::int32_t* rows) {
+    return model->forward_loss(Tensor(rows, DType::i32, Shape{B, L}));
+  });
+  MHC_CHECK(std::isfinite(loss), Error, "checkpoint '", ck.dir, "': the validation loss is ", loss,
+            " although every weight is finite (the forward pass overflows)");
   const nlohmann::json out{{"checkpoint", ck.dir}, {"step", ck.step}, {"val_loss", loss},
                            {"eval_batches", cfg.train.eval_batches}, {"tokens", cfg.train.eval_batches *
                                                                                     cfg.train.micro_batch *
@@ -67,7 +74,12 @@ void run_sample(const InferenceFlags& f) {
   auto model = load_model(ck, cfg, 1);
   const std::int64_t T = cfg.model.seq_len, V = cfg.model.vocab_size;
   std::vector<std::int32_t> tokens;
-  for (unsigned char c : f.prompt) tokens.push_back(static_cast<std::int32_t>(c) % static_cast<std::int32_t>(V));
+  for (std::size_t i = 0; i < f.prompt.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(f.prompt[i]);
+    MHC_CHECK(byte < V, ConfigError, "--prompt byte ", static_cast<int>(byte), " at position ", i,
+              " is not a token of the checkpoint's model (model.vocab_size ", V, ")");
+    tokens.push_back(byte);
+  }
   if (tokens.empty()) tokens.push_back(static_cast<std::int32_t>('\n') % static_cast<std::int32_t>(V));
   const CounterRng rng(f.seed, "sample");
   std::vector<std::int32_t> window(static_cast<std::size_t>(T));
@@ -107,7 +119,8 @@ void register_inference(CLI::App& app) {
   auto f = std::make_shared<InferenceFlags>();
   auto add_common = [&](CLI::App* cmd) {
     cmd->add_option("--checkpoint", f->checkpoint, "checkpoint directory, or a run directory (its newest checkpoint)")
-        ->required();
+        ->required()
+        ->check(non_empty_path());
     cmd->add_option("--set", f->sets, "override a key of the checkpoint's config, e.g. --set data.path=...")
         ->type_name("KEY=VALUE")
         ->expected(1)
@@ -121,8 +134,9 @@ void register_inference(CLI::App& app) {
   add_common(sample);
   sample->add_option("--prompt", f->prompt, "text to continue (bytes)");
   sample->add_option("--tokens", f->tokens, "tokens to generate")->check(CLI::Range(1, 1000000));
-  sample->add_option("--temperature", f->temperature, "softmax temperature; 0 = greedy")->check(CLI::Range(0.0, 100.0));
-  sample->add_option("--seed", f->seed, "sampling seed");
+  sample->add_option("--temperature", f->temperature, "softmax temperature; 0 = greedy")
+      ->check(finite_number() & CLI::Range(0.0, 100.0));
+  sample->add_option("--seed", f->seed, "sampling seed (0 .. 2^64-1)")->check(CLI::NonNegativeNumber);
   sample->callback([f] { run_sample(*f); });
 }
 

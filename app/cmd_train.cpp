@@ -1,6 +1,8 @@
-// `mhc-train train`: one process, or parallel.pp x parallel.dp ranks under mpirun; SIGINT/SIGTERM finish the
-// current step on every rank, write a checkpoint and exit 0.
+// `mhc-train train`: one process, or parallel.pp x parallel.dp ranks under mpirun. A first SIGINT/SIGTERM finishes
+// the current step on every rank, writes a checkpoint and RUN_DIR/stopped.json and exits 0; a second one ends the
+// process at once by that signal (the newest complete checkpoint stays intact).
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -16,8 +18,45 @@ namespace mhc::app {
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<int> g_signals{0};
+std::atomic<std::int64_t> g_step_ms{-1};  // the trainer's last step time, -1 before the first
+static_assert(std::atomic<int>::is_always_lock_free && std::atomic<std::int64_t>::is_always_lock_free,
+              "the signal handler reads lock-free atomics only");
 
-extern "C" void request_stop(int) { g_stop.store(true); }
+void write_stderr(const char* text, std::size_t size) { (void)!::write(STDERR_FILENO, text, size); }
+
+// Async-signal-safe: atomics, write, signal, raise, and digits formatted by hand. The first signal states the wait
+// (the rest of the current step, about as long as the last one), the second ends the process by that signal.
+extern "C" void request_stop(int sig) {
+  if (g_signals.fetch_add(1) == 0) {
+    g_stop.store(true);
+    static const char head[] = "mhc-train: stopping after the current step (the last one took ";
+    static const char none[] = "mhc-train: stopping after the first step";
+    static const char tail[] = ", then a checkpoint and stopped.json; a second signal exits at once\n";
+    const std::int64_t ms = g_step_ms.load();
+    if (ms < 0) {
+      write_stderr(none, sizeof none - 1);
+      write_stderr(tail, sizeof tail - 1);
+      return;
+    }
+    char digits[24];
+    std::size_t n = sizeof digits;
+    std::int64_t v = ms;
+    do {
+      digits[--n] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v > 0 && n > 0);
+    write_stderr(head, sizeof head - 1);
+    write_stderr(digits + n, sizeof digits - n);
+    write_stderr(" ms)", 4);
+    write_stderr(tail, sizeof tail - 1);
+    return;
+  }
+  static const char second[] = "mhc-train: second signal: exiting now; the newest complete checkpoint is intact\n";
+  write_stderr(second, sizeof second - 1);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
 
 struct TrainFlags {
   CommonFlags common;
@@ -33,7 +72,8 @@ void run_train(const TrainFlags& f) {
     run_dir = f.resume_dir;
     const auto resolved = std::filesystem::path(run_dir) / "config.resolved.json";
     if (flags.config_path.empty()) {
-      MHC_CHECK(std::filesystem::exists(resolved), ConfigError, "--resume ", run_dir, ": no config.resolved.json there; ",
+      std::error_code ec;
+      MHC_CHECK(std::filesystem::is_regular_file(resolved, ec), ConfigError, "--resume ", run_dir, ": no config.resolved.json there; ",
                 "is it a run directory?");
       flags.config_path = resolved.string();
     }
@@ -50,6 +90,7 @@ void run_train(const TrainFlags& f) {
   opts.run_dir = run_dir;
   opts.resume = !f.resume_dir.empty();
   opts.stop_flag = &g_stop;
+  opts.step_ms = &g_step_ms;
   train::Trainer trainer(cfg, opts);
   const auto result = trainer.run();
   if (result.stopped_early && dist::world().rank() == 0)
@@ -63,7 +104,8 @@ void register_train(CLI::App& app) {
   auto* train = app.add_subcommand("train", "train a model (one process, or parallel.pp x parallel.dp ranks under mpirun)");
   add_common_flags(train, flags->common);
   train->add_option("--resume", flags->resume_dir, "continue the run in RUN_DIR bitwise from its newest checkpoint")
-      ->type_name("RUN_DIR");
+      ->type_name("RUN_DIR")
+      ->check(non_empty_path());
   train->callback([flags] { run_train(*flags); });
 }
 

@@ -18,6 +18,9 @@ struct CommonFlags {
 };
 
 void add_common_flags(CLI::App* cmd, CommonFlags& flags);
+// Flag checks: a number that is not NaN or infinite; a path that is not "" (which would mean the working directory).
+CLI::Validator finite_number();
+CLI::Validator non_empty_path();
 config::Config load_config_from_flags(const CommonFlags& flags);
 
 void register_plan(CLI::App& app);

@@ -21,6 +21,9 @@ enum class PipelineSchedule { one_f_one_b, dualpipe, dualpipev };
 enum class DeviceKind { cpu, cuda };
 enum class MatmulPrecision { fp32, tf32 };
 
+// The synthetic task's token ids run to 239 (data/synthetic.hpp): data.source "synthetic" needs at least this vocabulary.
+constexpr std::int64_t kSyntheticMinVocab = 240;
+
 // The member initialisers are the embedded default: a tiny mHC model on the synthetic source.
 // Keys, ranges and meanings: docs/config.md.
 struct ModelConfig {

@@ -59,7 +59,18 @@ class DuplicateKeyCheck {
  public:
   explicit DuplicateKeyCheck(std::string source) : source_(std::move(source)) {}
 
-  bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
+  bool operator()(int depth, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start:
+        if (depth >= detail::kMaxJsonDepth) {
+          throw ConfigError(source_ + ": JSON nested deeper than " + std::to_string(detail::kMaxJsonDepth) +
+                            " levels at key '" + current_path() + "'; a config has sections of plain values");
+        }
+        break;
+      default:
+        break;
+    }
     switch (event) {
       case json::parse_event_t::object_start:
         frames_.push_back({true, {}, {}});
@@ -110,6 +121,8 @@ json parse_json_text(const std::string& text, const std::string& source) {
     return json::parse(text, DuplicateKeyCheck(source), /*allow_exceptions=*/true, /*ignore_comments=*/true);
   } catch (const json::parse_error& e) {
     throw ConfigError(source + ":" + line_column(text, e.byte) + ": JSON syntax error: " + short_reason(e.what()));
+  } catch (const json::out_of_range& e) {  // a number beyond double, e.g. 1e999
+    throw ConfigError(source + ": JSON " + without_library_tag(e.what()) + " (beyond 64-bit floating point)");
   }
 }
 

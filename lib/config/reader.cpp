@@ -9,7 +9,7 @@
 namespace mhc::config::detail {
 
 const std::string& Origins::of(const std::string& path) const {
-  const auto it = overridden.find(path);
+  const auto it = overridden.find(path.substr(0, path.find('[')));  // "parallel.layout[0]" came with its list
   return it == overridden.end() ? source : it->second;
 }
 
@@ -104,7 +104,9 @@ double SectionReader::number(const std::string& key, double fallback) const {
   const json* v = find(key);
   if (v == nullptr) return fallback;
   if (!v->is_number()) fail(origins_, path(key), "must be a number, got " + show(*v));
-  return v->get<double>();
+  const double x = v->get<double>();
+  if (!std::isfinite(x)) fail(origins_, path(key), "must be a finite number, got " + show(*v));
+  return x;
 }
 
 bool SectionReader::boolean(const std::string& key, bool fallback) const {

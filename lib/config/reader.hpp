@@ -14,6 +14,9 @@ namespace mhc::config::detail {
 
 using nlohmann::json;
 
+// Deepest nesting of arrays and objects accepted in a config document or a --set value (a config needs 3).
+constexpr int kMaxJsonDepth = 64;
+
 // Where each value came from: the document (a file name) or the --set override that replaced it.
 struct Origins {
   std::string source;                             // "cfg.json"

@@ -124,6 +124,11 @@ void check_data(const Config& c, const Origins& o) {
   if (d.source != DataSource::synthetic && d.path.empty()) {
     conflict(o, {"data.source", "data.path"}, "data.source " + quoted(d.source) + " needs data.path (the input file)");
   }
+  if (d.source == DataSource::synthetic && c.model.vocab_size < kSyntheticMinVocab) {
+    conflict(o, {"model.vocab_size", "data.source"},
+             "data.source \"synthetic\" needs model.vocab_size >= " + text(kSyntheticMinVocab) +
+                 " (its token ids), got " + text(c.model.vocab_size));
+  }
   if (d.source == DataSource::text && c.model.vocab_size != 256) {
     conflict(
         o, {"model.vocab_size", "data.source"},
@@ -215,6 +220,7 @@ void check_recompute(const Config& c, const Origins& o) {
 
 void validate(const Config& c, const Origins& origins) {
   check_ranges(c, origins);  // first: the combination checks below divide by validated sizes
+  check_sizes(c, origins);   // and multiply them
   check_model(c, origins);
   check_residual(c, origins);
   check_data(c, origins);

@@ -44,6 +44,13 @@ std::string concat(const Parts&... parts) {
 }
 }  // namespace detail
 
+// A library exception's message without the leading "[tag] " some libraries put before it (nlohmann's
+// "[json.exception.out_of_range.406] "), for messages of our own.
+inline std::string without_library_tag(const std::string& what) {
+  const std::size_t close = what.find("] ");
+  return what.compare(0, 1, "[") == 0 && close != std::string::npos ? what.substr(close + 2) : what;
+}
+
 }  // namespace mhc
 
 // Always-on check (never compiled out, unlike assert): throws ErrorType with the call site and message.

@@ -3,8 +3,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <tuple>
 
 #include "core/rng.hpp"
@@ -12,6 +12,8 @@
 #include "data/token_file.hpp"
 
 namespace mhc::data {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -62,15 +64,6 @@ std::pair<std::vector<std::uint16_t>, std::vector<std::uint16_t>> split_tail(std
   return {std::move(all), std::move(val)};
 }
 
-std::vector<std::uint16_t> read_text_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  MHC_CHECK(f.good(), IoError, "cannot open data.path '", path, "': ", std::strerror(errno));
-  std::vector<std::uint16_t> tokens;
-  for (std::istreambuf_iterator<char> it(f), end; it != end; ++it)
-    tokens.push_back(static_cast<std::uint16_t>(static_cast<unsigned char>(*it)));
-  return tokens;
-}
-
 // Reads the shards of data.path; shards whose file name contains "val" form the val split when there are
 // both val and non-val shards, otherwise the tail val_fraction of all tokens is the val split.
 std::unique_ptr<Dataset> load_token_shards(const config::Config& cfg) {
@@ -96,6 +89,22 @@ std::unique_ptr<Dataset> load_token_shards(const config::Config& cfg) {
 
 }  // namespace
 
+std::vector<std::uint16_t> read_byte_tokens(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  MHC_CHECK(!fs::is_directory(path, ec), IoError, what, " '", path, "' is a directory; give a text file");
+  std::ifstream f(path, std::ios::binary);
+  MHC_CHECK(f.good(), IoError, "cannot open ", what, " '", path, "': ", std::strerror(errno));
+  std::vector<std::uint16_t> tokens;
+  std::vector<char> chunk(1 << 16);
+  while (f) {
+    f.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    for (std::streamsize i = 0; i < f.gcount(); ++i)
+      tokens.push_back(static_cast<std::uint16_t>(static_cast<unsigned char>(chunk[static_cast<std::size_t>(i)])));
+  }
+  MHC_CHECK(!f.bad(), IoError, "cannot read ", what, " '", path, "': ", std::strerror(errno));
+  return tokens;
+}
+
 std::unique_ptr<Dataset> make_token_dataset(std::vector<std::uint16_t> train, std::vector<std::uint16_t> val,
                                             std::uint64_t seed, std::int64_t row_length, std::string description) {
   MHC_CHECK(static_cast<std::int64_t>(train.size()) >= row_length, ConfigError, description, ": the train split has ",
@@ -109,11 +118,11 @@ std::unique_ptr<Dataset> make_token_dataset(std::vector<std::uint16_t> train, st
 std::unique_ptr<Dataset> make_dataset(const config::Config& cfg) {
   switch (cfg.data.source) {
     case config::DataSource::synthetic:
-      MHC_CHECK(cfg.model.vocab_size >= kSyntheticMinVocab, ConfigError, "data.source \"synthetic\" needs ",
-                "model.vocab_size >= ", kSyntheticMinVocab, ", got ", cfg.model.vocab_size);
+      MHC_CHECK(cfg.model.vocab_size >= config::kSyntheticMinVocab, ConfigError, "data.source \"synthetic\" needs ",
+                "model.vocab_size >= ", config::kSyntheticMinVocab, ", got ", cfg.model.vocab_size);
       return std::make_unique<SyntheticDataset>(cfg.data.seed);
     case config::DataSource::text: {
-      auto [train, val] = split_tail(read_text_bytes(cfg.data.path), cfg.data.val_fraction);
+      auto [train, val] = split_tail(read_byte_tokens(cfg.data.path, "data.path"), cfg.data.val_fraction);
       const std::string what = "text '" + cfg.data.path + "': " + std::to_string(train.size()) + " train / " +
                                std::to_string(val.size()) + " val bytes";
       return make_token_dataset(std::move(train), std::move(val), cfg.data.seed, cfg.model.seq_len + 1, what);

@@ -27,6 +27,10 @@ class Dataset {
 // the field or file when the data cannot serve that (missing file, too short, token id >= vocab_size, ...).
 std::unique_ptr<Dataset> make_dataset(const config::Config& cfg);
 
+// The bytes of a text file as token ids 0..255; IoError naming `what` (e.g. "data.path") and the file when it is a
+// directory, missing or unreadable.
+std::vector<std::uint16_t> read_byte_tokens(const std::string& path, const std::string& what);
+
 // A dataset over an in-memory token array (text and token sources): train = first (1 - val_fraction) of the
 // tokens, val = the rest, unless separate val tokens are given; rows start at offsets drawn from the counter RNG.
 std::unique_ptr<Dataset> make_token_dataset(std::vector<std::uint16_t> train, std::vector<std::uint16_t> val,

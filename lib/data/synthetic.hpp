@@ -5,15 +5,14 @@
 //   recall  [3] k1 v1 .. km vm [4] ki vi [7]         m in 2..8 distinct keys 80..143, values 144..207
 //   modsum  [5] d1 .. dj [6] (d1 + .. + dj) mod 32 [7]  j in 2..4 digits 208..239
 // The markers and answers are predictable from the context (copy, look-up, arithmetic); the rest is noise,
-// so the loss floor is well above zero and deeper models reach lower loss. Needs vocab_size >= 240.
+// so the loss floor is well above zero and deeper models reach lower loss. Needs vocab_size >= 240
+// (config::kSyntheticMinVocab, checked by config validation).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 namespace mhc::data {
-
-constexpr std::int64_t kSyntheticMinVocab = 240;
 
 // Writes `length` tokens of sequence `index` of the stream named `split` ("train" or "val") into out.
 // Depends only on (seed, split, index).

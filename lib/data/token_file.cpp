@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 
 namespace mhc::data {
@@ -17,6 +18,9 @@ namespace mhc::data {
 namespace fs = std::filesystem;
 
 std::vector<std::uint16_t> read_token_file(const std::string& path) {
+  std::error_code ec;
+  MHC_CHECK(fs::is_regular_file(path, ec), IoError, "token file '", path, "' is ",
+            fs::exists(path, ec) ? "not a regular file" : "missing");
   std::ifstream f(path, std::ios::binary);
   MHC_CHECK(f.good(), IoError, "cannot open token file '", path, "': ", std::strerror(errno));
   std::array<std::int32_t, 256> header{};
@@ -29,7 +33,8 @@ std::vector<std::uint16_t> read_token_file(const std::string& path) {
             ", only version 1 (uint16 tokens) is supported");
   MHC_CHECK(header[2] >= 0, IoError, "token file '", path, "' declares a negative token count ", header[2]);
   const std::int64_t count = header[2];
-  const std::int64_t file_bytes = static_cast<std::int64_t>(fs::file_size(path));
+  const auto file_bytes = static_cast<std::int64_t>(fs::file_size(path, ec));
+  MHC_CHECK(!ec, IoError, "token file '", path, "': cannot read its size: ", ec.message());
   const std::int64_t want = kTokenFileHeaderBytes + 2 * count;
   MHC_CHECK(file_bytes == want, IoError, "token file '", path, "' is ", file_bytes, " bytes, but its header declares ",
             count, " tokens (", want, " bytes): truncated or corrupt");
@@ -46,23 +51,20 @@ void write_token_file(const std::string& path, const std::vector<std::uint16_t>&
   header[0] = kTokenFileMagic;
   header[1] = kTokenFileVersion;
   header[2] = static_cast<std::int32_t>(tokens.size());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    MHC_CHECK(f.good(), IoError, "cannot write token file '", tmp, "': ", std::strerror(errno));
-    f.write(reinterpret_cast<const char*>(header.data()), kTokenFileHeaderBytes);
-    f.write(reinterpret_cast<const char*>(tokens.data()), static_cast<std::streamsize>(2 * tokens.size()));
-    MHC_CHECK(f.good(), IoError, "write to '", tmp, "' failed: ", std::strerror(errno));
-  }
-  fs::rename(tmp, path);
+  write_file_atomic(path, [&](AtomicFileWriter& out) {
+    out.write(header.data(), static_cast<std::size_t>(kTokenFileHeaderBytes));
+    out.write(tokens.data(), 2 * tokens.size());
+  });
 }
 
 std::vector<std::string> expand_shard_pattern(const std::string& pattern) {
   std::vector<std::string> files;
   std::error_code ec;
   if (fs::is_directory(pattern, ec)) {
-    for (const auto& e : fs::directory_iterator(pattern))
-      if (e.is_regular_file() && e.path().extension() == ".bin") files.push_back(e.path().string());
+    fs::directory_iterator it(pattern, ec);
+    MHC_CHECK(!ec, IoError, "cannot list the token directory '", pattern, "': ", ec.message());
+    for (const auto& e : it)
+      if (e.is_regular_file(ec) && e.path().extension() == ".bin") files.push_back(e.path().string());
   } else {
     glob_t g{};
     if (::glob(pattern.c_str(), 0, nullptr, &g) == 0)

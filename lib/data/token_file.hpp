@@ -15,7 +15,7 @@ constexpr std::int64_t kTokenFileHeaderBytes = 1024;
 // does not match the header's token count.
 std::vector<std::uint16_t> read_token_file(const std::string& path);
 
-// Writes one shard atomically (temporary file, then rename).
+// Writes one shard atomically (core/atomic_file.hpp).
 void write_token_file(const std::string& path, const std::vector<std::uint16_t>& tokens);
 
 // Shards named by `pattern`: a file, a directory (every *.bin inside) or a glob; sorted by name.

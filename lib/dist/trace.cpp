@@ -2,10 +2,11 @@
 #include "dist/trace.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
+
+#include "core/atomic_file.hpp"
 
 namespace mhc::dist {
 
@@ -82,11 +83,7 @@ std::vector<std::vector<TraceSpan>> TraceRecorder::gather(Communicator& comm) co
 void TraceRecorder::write_chrome_trace(Communicator& comm, const std::string& path) const {
   const auto all = gather(comm);
   if (comm.rank() != 0) return;
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw IoError("write_chrome_trace: cannot open " + path + " for writing");
-  out << chrome_trace_json(all);
-  out.close();
-  if (!out) throw IoError("write_chrome_trace: failed writing " + path);
+  write_file_atomic(path, chrome_trace_json(all));
 }
 
 std::vector<RankTimeSummary> TraceRecorder::summarize(Communicator& comm) const {

@@ -11,7 +11,8 @@
 namespace mhc::dist {
 
 // One timed piece of work on one rank. category is one of "F", "B", "W" (compute), "send", "recv", "wait"
-// (communication), "allreduce", "optimizer"; other categories are recorded and written but not summarised.
+// (communication), "allreduce", "optimizer"; other categories ("step", and the trainer's "eval", "diagnostics" and
+// "checkpoint") are recorded and written but not summarised.
 // Times are microseconds since the rank's epoch; mb and stage are -1 when they do not apply.
 struct TraceSpan {
   std::string name;

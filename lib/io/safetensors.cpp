@@ -1,4 +1,4 @@
-// Safetensors writer (atomic: temp file, fsync, rename) and validating reader.
+// Safetensors writer (atomic, core/atomic_file.hpp) and validating reader.
 #include "io/safetensors.hpp"
 
 #include <fcntl.h>
@@ -7,13 +7,16 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <set>
 #include <utility>
 
 #include <nlohmann/json.hpp>
+
+#include "core/atomic_file.hpp"
+#include "io/json_text.hpp"
 
 namespace mhc::io {
 
@@ -24,6 +27,7 @@ namespace {
 constexpr const char* kMetadataKey = "__metadata__";
 constexpr std::size_t kHeaderLengthBytes = 8;
 constexpr std::size_t kDataAlignment = 8;
+constexpr int kMaxHeaderDepth = 8;
 
 const char* safetensors_dtype(DType t) {
   switch (t) {
@@ -61,53 +65,12 @@ class FileDescriptor {
   }
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
-  // Closes now, reporting the result (close can report a failed delayed write).
-  int close() {
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
 
  private:
   int fd_;
 };
 
 // ---- writing ----
-
-// Removes the temporary file on destruction unless it was renamed into place.
-class TempFileGuard {
- public:
-  explicit TempFileGuard(std::string path) : path_(std::move(path)) {}
-  TempFileGuard(const TempFileGuard&) = delete;
-  TempFileGuard& operator=(const TempFileGuard&) = delete;
-  ~TempFileGuard() {
-    if (!committed_) ::unlink(path_.c_str());
-  }
-  void commit() { committed_ = true; }
-
- private:
-  std::string path_;
-  bool committed_ = false;
-};
-
-void write_all(int fd, const void* data, std::size_t size, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail_io("write_safetensors", path, "cannot write: ", std::strerror(errno));
-    p += n;
-    size -= static_cast<std::size_t>(n);
-  }
-}
-
-// Makes the rename durable. Best effort: some file systems refuse fsync on directories, and the data is in place.
-void sync_parent_directory(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  FileDescriptor fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.valid()) ::fsync(fd.get());
-}
 
 void check_tensors(const std::vector<NamedTensor>& tensors) {
   std::set<std::string> seen;
@@ -175,25 +138,12 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
                        const std::map<std::string, std::string>& metadata) {
   check_tensors(tensors);
   const std::string header = make_header(tensors, metadata);
-  const std::string tmp = path + ".tmp";
-
-  FileDescriptor fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd.valid()) fail_io("write_safetensors", tmp, "cannot create: ", std::strerror(errno));
-  TempFileGuard guard(tmp);
-
-  const std::uint64_t header_length = header.size();
-  write_all(fd.get(), &header_length, sizeof header_length, tmp);
-  write_all(fd.get(), header.data(), header.size(), tmp);
-  for (const NamedTensor& nt : tensors) {
-    write_all(fd.get(), nt.tensor.data, static_cast<std::size_t>(nt.tensor.bytes()), tmp);
-  }
-  if (::fsync(fd.get()) != 0) fail_io("write_safetensors", tmp, "cannot fsync: ", std::strerror(errno));
-  if (fd.close() != 0) fail_io("write_safetensors", tmp, "cannot close: ", std::strerror(errno));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    fail_io("write_safetensors", path, "cannot rename ", tmp, " to it: ", std::strerror(errno));
-  }
-  guard.commit();
-  sync_parent_directory(path);
+  write_file_atomic(path, [&](AtomicFileWriter& out) {
+    const std::uint64_t header_length = header.size();
+    out.write(&header_length, sizeof header_length);
+    out.write(header);
+    for (const NamedTensor& nt : tensors) out.write(nt.tensor.data, static_cast<std::size_t>(nt.tensor.bytes()));
+  });
 }
 
 SafetensorsFile SafetensorsFile::read(const std::string& path) {
@@ -213,12 +163,9 @@ SafetensorsFile SafetensorsFile::read(const std::string& path) {
   std::string header_text(static_cast<std::size_t>(header_length), '\0');
   read_exact(fd.get(), header_text.data(), header_text.size(), kHeaderLengthBytes, path);
 
-  nlohmann::ordered_json header;  // keeps the header's order, so tensors at equal offsets stay in written order
-  try {
-    header = nlohmann::ordered_json::parse(header_text);
-  } catch (const nlohmann::ordered_json::exception& e) {
-    corrupt(path, "header is not valid JSON: ", e.what());
-  }
+  // ordered: keeps the header's order, so tensors at equal offsets stay in written order. A header nests 3 levels.
+  const auto header = parse_json_text<nlohmann::ordered_json>(header_text, "SafetensorsFile::read: " + path + ": header",
+                                                              kMaxHeaderDepth);
   if (!header.is_object()) corrupt(path, "header is not a JSON object");
 
   SafetensorsFile file;
@@ -312,6 +259,35 @@ const SafetensorsFile::Entry& SafetensorsFile::entry(const std::string& name) co
 DType SafetensorsFile::dtype(const std::string& name) const { return entry(name).dtype; }
 
 Shape SafetensorsFile::shape(const std::string& name) const { return entry(name).shape; }
+
+std::int64_t SafetensorsFile::first_non_finite(const std::string& name) const {
+  const Entry& e = entry(name);
+  const char* bytes = data_.data() + e.begin;
+  const std::int64_t n = (e.end - e.begin) / dtype_size(e.dtype);
+  for (std::int64_t i = 0; i < n; ++i) {
+    double v = 0;
+    switch (e.dtype) {
+      case DType::f32: {
+        float f;
+        std::memcpy(&f, bytes + 4 * i, 4);
+        v = f;
+        break;
+      }
+      case DType::f64: std::memcpy(&v, bytes + 8 * i, 8); break;
+      case DType::bf16: {  // the top 16 bits of an f32
+        std::uint32_t u = 0;
+        std::memcpy(reinterpret_cast<char*>(&u) + 2, bytes + 2 * i, 2);
+        float f;
+        std::memcpy(&f, &u, 4);
+        v = f;
+        break;
+      }
+      case DType::i32: return -1;
+    }
+    if (!std::isfinite(v)) return i;
+  }
+  return -1;
+}
 
 void SafetensorsFile::read_into(const std::string& name, Tensor dst) const {
   const Entry& e = entry(name);

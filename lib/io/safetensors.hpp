@@ -23,8 +23,8 @@ struct NamedTensor {
 };
 
 // Writes `tensors` (CPU, any dtype, rank 0..kMaxRank) in the order given, plus optional string metadata.
-// Atomic: writes path + ".tmp", fsyncs it, renames it over `path` and fsyncs the directory; on failure no
-// temporary file is left behind and an existing `path` is untouched.
+// Atomic with the guarantees of write_file_atomic (core/atomic_file.hpp): on failure no temporary file is left
+// behind and an existing `path` is untouched.
 // Throws ShapeError for bad arguments (a name that is empty, "__metadata__" or repeated; a tensor not on the CPU
 // or without data) and IoError naming the file when the file system refuses.
 void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
@@ -48,6 +48,8 @@ class SafetensorsFile {
   // Copies the named tensor into dst (overwritten). dst must be a CPU tensor of exactly the stored dtype and
   // shape, else IoError naming the tensor, the file and both dtypes/shapes.
   void read_into(const std::string& name, Tensor dst) const;
+  // Index of the first NaN or infinite element of the named tensor, -1 when every element is finite (always for I32).
+  std::int64_t first_non_finite(const std::string& name) const;
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
  private:

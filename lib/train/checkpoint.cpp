@@ -1,4 +1,5 @@
-// Run-directory checkpoints: atomic save (temp directory, fsync, rename), pruning, validated load, tensor restore.
+// Run-directory checkpoints: atomic save (temp directory of atomically written files, rename, fsync), pruning,
+// validated load, tensor restore.
 #include "train/checkpoint.hpp"
 
 #include <fcntl.h>
@@ -16,9 +17,11 @@
 #include <set>
 #include <utility>
 
+#include "core/atomic_file.hpp"
 #include "core/copy.hpp"
 #include "core/error.hpp"
 #include "core/host_tensor.hpp"
+#include "io/json_text.hpp"
 
 namespace mhc::train {
 
@@ -34,6 +37,7 @@ constexpr const char* kOptimizerFile = "optimizer.safetensors";
 constexpr const char* kStateFile = "state.json";
 constexpr std::size_t kStepDigits = 8;
 constexpr std::size_t kMaxStepDigits = 18;  // fits std::int64_t
+constexpr int kMaxStateDepth = 16;           // state.json nests the config: 3 levels
 
 template <typename... Parts>
 [[noreturn]] void fail_io(const char* where, const std::string& path, const Parts&... parts) {
@@ -58,38 +62,6 @@ std::int64_t parse_step_dir_name(const std::string& name) {
 }
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-
-void fsync_directory(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) fail_io("save_checkpoint", dir, "cannot open directory to fsync: ", std::strerror(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) fail_io("save_checkpoint", dir, "fsync of directory failed: ", std::strerror(err));
-}
-
-// Writes `bytes` to a new file `path` and fsyncs it.
-void write_file_synced(const std::string& path, const std::string& bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail_io("save_checkpoint", path, "cannot create file: ", std::strerror(errno));
-  std::size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      fail_io("save_checkpoint", path, "write failed: ", std::strerror(err));
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    fail_io("save_checkpoint", path, "fsync failed: ", std::strerror(err));
-  }
-  if (::close(fd) != 0) fail_io("save_checkpoint", path, "close failed: ", std::strerror(errno));
-}
 
 void rename_or_throw(const fs::path& from, const fs::path& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) {
@@ -175,21 +147,9 @@ nlohmann::json read_state(const fs::path& file) {
   if (!in) fail_io("load_checkpoint", file.string(), "cannot open file (missing or unreadable)");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) fail_io("load_checkpoint", file.string(), "read failed");
-  nlohmann::json state = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (state.is_discarded()) fail_io("load_checkpoint", file.string(), "not valid JSON");
+  nlohmann::json state = io::parse_json_text<nlohmann::json>(text, "load_checkpoint: " + file.string(), kMaxStateDepth);
   if (!state.is_object()) fail_io("load_checkpoint", file.string(), "not a JSON object");
   return state;
-}
-
-std::int64_t state_step(const nlohmann::json& state, const fs::path& file) {
-  const auto it = state.find("step");
-  if (it == state.end()) fail_io("load_checkpoint", file.string(), "no \"step\"");
-  if (!it->is_number_integer()) fail_io("load_checkpoint", file.string(), "\"step\" is not an integer: ", it->dump());
-  if (it->is_number_unsigned() &&
-      it->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-    fail_io("load_checkpoint", file.string(), "\"step\" out of range: ", it->dump());
-  }
-  return it->get<std::int64_t>();
 }
 
 }  // namespace
@@ -219,7 +179,7 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointData& da
   io::write_safetensors((tmp_dir / kOptimizerFile).string(), data.optimizer);
   nlohmann::json state = data.state.is_null() ? nlohmann::json::object() : data.state;
   state["step"] = data.step;
-  write_file_synced((tmp_dir / kStateFile).string(), state.dump(2) + "\n");
+  write_file_atomic((tmp_dir / kStateFile).string(), state.dump(2) + "\n");
   fsync_directory(tmp_dir.string());
 
   move_into_place(tmp_dir, final_dir);
@@ -241,6 +201,19 @@ std::string save_checkpoint(const std::string& run_dir, const CheckpointData& da
   }
   if (excess > 0) fsync_directory(checkpoints_dir.string());
   return final_dir.string();
+}
+
+std::int64_t state_integer(const nlohmann::json& state, const std::string& key, const std::string& file) {
+  const auto it = state.find(key);
+  if (it == state.end()) fail_io("load_checkpoint", file, "no \"", key, "\"");
+  if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<std::uint64_t>() >
+                                                                  static_cast<std::uint64_t>(
+                                                                      std::numeric_limits<std::int64_t>::max()))) {
+    fail_io("load_checkpoint", file, "\"", key, "\" must be an integer below 2^63, got ", it->dump());
+  }
+  const auto value = it->get<std::int64_t>();
+  if (value < 0) fail_io("load_checkpoint", file, "\"", key, "\" must be >= 0, got ", value);
+  return value;
 }
 
 std::string latest_checkpoint(const std::string& run_dir) {
@@ -268,7 +241,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
 
   const fs::path state_file = dir / kStateFile;
   nlohmann::json state = read_state(state_file);
-  const std::int64_t step = state_step(state, state_file);
+  const std::int64_t step = state_integer(state, "step", state_file.string());
   if (step != dir_step) {
     fail_io("load_checkpoint", state_file.string(), "\"step\" is ", step, " but the directory is for step ", dir_step);
   }
@@ -286,6 +259,10 @@ void restore_tensors(const io::SafetensorsFile& file, const std::vector<io::Name
     if (dtype != t.tensor.dtype || shape != t.tensor.shape) {
       fail_io("restore_tensors", file.path(), "tensor '", t.name, "' is ", dtype_name(dtype), " ", shape.str(),
               " in the file but ", dtype_name(t.tensor.dtype), " ", t.tensor.shape.str(), " in memory");
+    }
+    if (const std::int64_t k = file.first_non_finite(t.name); k >= 0) {
+      fail_io("restore_tensors", file.path(), "tensor '", t.name, "' holds a non-finite value (NaN or infinity) at ",
+              "element ", k);
     }
     wanted.insert(t.name);
   }

@@ -51,10 +51,15 @@ struct LoadedCheckpoint {
 // from the directory name.
 LoadedCheckpoint load_checkpoint(const std::string& path);
 
+// The non-negative integer field `key` of a checkpoint's state.json (`file` names it in errors); IoError naming the
+// file, the field and the value when it is missing, not an integer, negative or beyond int64.
+std::int64_t state_integer(const nlohmann::json& state, const std::string& key, const std::string& file);
+
 // Copies every tensor of `into` (CPU or GPU) from `file` by name. Every name must exist in the file with the same
 // dtype and shape, else IoError naming the tensor, the file and both dtypes/shapes; tensors in the file that are not
-// in `into` are an error too unless allow_extra (a pipeline stage loads a subset of a full checkpoint). Everything is checked
-// before anything is copied: on an error `into` is untouched.
+// in `into` are an error too unless allow_extra (a pipeline stage loads a subset of a full checkpoint); so is a NaN or
+// infinite value in a floating-point tensor (IoError naming the tensor and the element). Everything is checked before
+// anything is copied: on an error `into` is untouched.
 void restore_tensors(const io::SafetensorsFile& file, const std::vector<io::NamedTensor>& into, bool allow_extra);
 
 }  // namespace mhc::train

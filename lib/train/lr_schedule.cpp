@@ -22,8 +22,9 @@ double cosine_decay(std::int64_t step, const LrScheduleParams& p) {
 }
 
 double step_decay(std::int64_t step, const LrScheduleParams& p) {
-  if (10 * step < 8 * p.total_steps) return p.lr;
-  if (10 * step < 9 * p.total_steps) return p.lr * kFirstStepFactor;
+  const __int128 tenths = static_cast<__int128>(10) * step, total = p.total_steps;  // no overflow near 2^63
+  if (tenths < 8 * total) return p.lr;
+  if (tenths < 9 * total) return p.lr * kFirstStepFactor;
   return p.lr * kSecondStepFactor;
 }
 

@@ -1,4 +1,4 @@
-// metrics.jsonl writer and the atomic small-file writer.
+// metrics.jsonl writer.
 #include "train/metrics.hpp"
 
 #include <cerrno>
@@ -9,20 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.hpp"
 #include "core/error.hpp"
 
 namespace mhc::train {
-
-void write_file_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    MHC_CHECK(f.good(), IoError, "cannot write '", tmp, "': ", std::strerror(errno));
-    f << text;
-    MHC_CHECK(f.good(), IoError, "write to '", tmp, "' failed: ", std::strerror(errno));
-  }
-  std::filesystem::rename(tmp, path);
-}
 
 MetricsWriter::MetricsWriter(const std::string& run_dir, std::int64_t keep_through_step)
     : path_((std::filesystem::path(run_dir) / "metrics.jsonl").string()) {
@@ -32,8 +22,11 @@ MetricsWriter::MetricsWriter(const std::string& run_dir, std::int64_t keep_throu
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty()) continue;
-      const auto record = nlohmann::json::parse(line, nullptr, false);
-      if (!record.is_discarded() && record.value("step", std::int64_t{-1}) <= keep_through_step) kept += line + "\n";
+      const auto record = nlohmann::json::parse(line, nullptr, false);  // a torn or foreign line is dropped
+      if (!record.is_object()) continue;
+      const auto step = record.find("step");
+      if (step != record.end() && step->is_number_integer() && step->get<std::int64_t>() <= keep_through_step)
+        kept += line + "\n";
     }
   }
   write_file_atomic(path_, kept);

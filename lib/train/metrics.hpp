@@ -11,8 +11,8 @@ namespace mhc::train {
 
 class MetricsWriter {
  public:
-  // Opens RUN_DIR/metrics.jsonl; keep_through_step >= 0 keeps the existing lines with step <= it (resume) and
-  // drops the rest, < 0 starts a new file.
+  // Opens RUN_DIR/metrics.jsonl; keep_through_step >= 0 keeps the existing records (JSON objects) with an integer
+  // step <= it (resume) and drops every other line, < 0 starts a new file.
   MetricsWriter(const std::string& run_dir, std::int64_t keep_through_step);
   void write(const nlohmann::json& record);
 
@@ -20,8 +20,5 @@ class MetricsWriter {
   std::string path_;
   std::ofstream out_;
 };
-
-// Writes `text` to `path` atomically (temporary file, then rename).
-void write_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace mhc::train

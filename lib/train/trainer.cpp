@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/sizes.hpp"
+#include "core/atomic_file.hpp"
 #include "core/copy.hpp"
 #include "core/device_runtime.hpp"
 #ifdef MHC_HAVE_NCCL
@@ -60,14 +62,15 @@ std::string format_eta(double seconds) {
 
 }  // namespace
 
-double validation_loss(model::Model& model, const data::Dataset& data, const config::Config& cfg) {
-  const std::int64_t B = model.batch(), L = cfg.model.seq_len + 1;
-  std::vector<std::int32_t> rows(static_cast<std::size_t>(B * L));
+double validation_loss(const data::Dataset& data, const config::Config& cfg, std::int64_t batch,
+                       const std::function<double(std::int32_t* rows)>& forward_loss) {
+  const std::int64_t L = cfg.model.seq_len + 1;
+  std::vector<std::int32_t> rows(static_cast<std::size_t>(batch * L));
   double sum = 0;
   for (std::int64_t e = 0; e < cfg.train.eval_batches; ++e) {
-    for (std::int64_t r = 0; r < B; ++r)
-      data.row(data::Split::val, static_cast<std::uint64_t>(e * B + r), L, rows.data() + r * L);
-    sum += model.forward_loss(Tensor(rows.data(), DType::i32, Shape{B, L}));
+    for (std::int64_t r = 0; r < batch; ++r)
+      data.row(data::Split::val, static_cast<std::uint64_t>(e * batch + r), L, rows.data() + r * L);
+    sum += forward_loss(rows.data());
   }
   return sum / static_cast<double>(cfg.train.eval_batches);
 }
@@ -86,6 +89,7 @@ Trainer::Trainer(const config::Config& cfg, TrainOptions opts)
   MHC_CHECK(world_.size() == pp * dp, ConfigError, "this job has ", world_.size(), " rank",
             world_.size() == 1 ? "" : "s", " but parallel.pp x parallel.dp = ", pp, " x ", dp, " = ", pp * dp,
             "; launch it with mpirun -np ", pp * dp, " or change parallel.pp / parallel.dp");
+  config::check_host_memory(cfg_, "train", 16, cfg_.train.micro_batch, cfg_.parallel.pp);
   if (cfg_.parallel.device == config::DeviceKind::cuda) {
     // Every allocation and op of this thread from here on is ordered on the compute stream.
     device_ = std::make_unique<DeviceRuntime>(local_device_index());
@@ -173,16 +177,6 @@ void Trainer::sum_data_parallel_gradients() {
   flush();
 }
 
-double Trainer::evaluate() {
-  const std::int64_t B = cfg_.train.micro_batch;
-  double sum = 0;
-  for (std::int64_t e = 0; e < cfg_.train.eval_batches; ++e) {
-    fill_rows(data::Split::val, static_cast<std::uint64_t>(e * B), rows_.data());
-    sum += pipeline_->forward_loss(rows_.data());
-  }
-  return sum / static_cast<double>(cfg_.train.eval_batches);
-}
-
 nlohmann::json Trainer::diagnostics() {
   fill_rows(data::Split::val, 0, rows_.data());
   pipeline_->forward_loss(rows_.data());
@@ -245,19 +239,28 @@ std::int64_t Trainer::restore() {
   for (const auto& s : store.specs()) params.push_back({s.name, store.param(s.name)});
   for (const auto& [name, t] : optimizer_->state_tensors()) state.push_back({name, t});
   const bool subset = store.specs().size() < model::model_parameter_specs(cfg_).size();  // a pipeline rank
+  const std::string state_file = (fs::path(ck.dir) / "state.json").string();
+  const std::int64_t updates = state_integer(ck.state, "adam_updates", state_file);
+  const std::int64_t skips = state_integer(ck.state, "consecutive_skips", state_file);
   restore_tensors(ck.model, params, subset);
   restore_tensors(ck.optimizer, state, subset);
-  optimizer_->set_updates(ck.state.at("adam_updates").get<std::int64_t>());
-  consecutive_skips_ = ck.state.at("consecutive_skips").get<std::int64_t>();
+  optimizer_->set_updates(updates);
+  consecutive_skips_ = skips;
   return ck.step;
 }
 
 TrainResult Trainer::run() {
-  fs::create_directories(opts_.run_dir);
+  std::error_code ec;
+  fs::create_directories(opts_.run_dir, ec);
+  MHC_CHECK(!ec, IoError, "cannot create the run directory '", opts_.run_dir, "': ", ec.message());
   std::int64_t step = opts_.resume ? restore() : 0;
-  if (leader())
+  const fs::path marker = fs::path(opts_.run_dir) / kStoppedMarker;
+  if (leader()) {
     write_file_atomic((fs::path(opts_.run_dir) / "config.resolved.json").string(),
                       config::to_json(cfg_).dump(2) + "\n");
+    fs::remove(marker, ec);
+    MHC_CHECK(!ec, IoError, "cannot remove '", marker.string(), "' of the previous stop: ", ec.message());
+  }
   std::unique_ptr<MetricsWriter> metrics;
   if (leader()) metrics = std::make_unique<MetricsWriter>(opts_.run_dir, opts_.resume ? step : -1);
   const bool console = opts_.console && leader();
@@ -307,6 +310,7 @@ TrainResult Trainer::run() {
       trace.add("step " + std::to_string(step + 1), "step", step_start_us, trace.now_us() - step_start_us);
     ++step;
     const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (opts_.step_ms != nullptr) opts_.step_ms->store(std::llround(step_s * 1e3));
     result.last_loss = loss;
 
     const bool log = step % t.log_every == 0 || step == t.steps || step == 1 || !finite;
@@ -317,8 +321,15 @@ TrainResult Trainer::run() {
                          {"lr", lr},          {"grad_norm", grad_norm},           {"step_ms", step_s * 1e3},
                          {"tok_s", static_cast<double>(tokens_per_step) / step_s}};
       if (!finite) rec["skipped"] = true;
-      if (eval) rec["val_loss"] = evaluate();
-      if (diag) rec.update(diagnostics());
+      if (eval) {
+        const dist::ScopedSpan span(step_trace, "eval", "eval");
+        rec["val_loss"] = validation_loss(*data_, cfg_, cfg_.train.micro_batch,
+                                          [&](std::int32_t* rows) { return pipeline_->forward_loss(rows); });
+      }
+      if (diag) {
+        const dist::ScopedSpan span(step_trace, "diagnostics", "diagnostics");
+        rec.update(diagnostics());
+      }
       if (metrics) metrics->write(rec);
       if (console && log) {
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
@@ -328,7 +339,10 @@ TrainResult Trainer::run() {
                      rec["tok_s"].get<double>(), format_eta(eta));
       }
     }
-    if (cfg_.checkpoint.every > 0 && step % cfg_.checkpoint.every == 0 && step < t.steps) save(step);
+    if (cfg_.checkpoint.every > 0 && step % cfg_.checkpoint.every == 0 && step < t.steps) {
+      const dist::ScopedSpan span(step_trace, "checkpoint", "checkpoint");
+      save(step);
+    }
     // Every rank stops at the same step: a signal may reach the ranks at different times.
     double stop = opts_.stop_flag != nullptr && opts_.stop_flag->load() ? 1.0 : 0.0;
     if (world_.size() > 1) world_.allreduce_sum(&stop, 1);
@@ -339,6 +353,10 @@ TrainResult Trainer::run() {
   }
   const std::string dir = save(step);
   if (console) spdlog::info("checkpoint {}", dir);
+  if (leader() && result.stopped_early) {
+    const nlohmann::json stopped{{"step", step}, {"checkpoint", dir}, {"steps", t.steps}};
+    write_file_atomic(marker.string(), stopped.dump(2) + "\n");
+  }
   if (opts_.trace_steps > 0) {
     trace.write_chrome_trace(world_, (fs::path(opts_.run_dir) / "trace.json").string());
   }

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,11 +25,12 @@ namespace mhc::train {
 struct TrainOptions {
   std::string run_dir;                              // outputs: config.resolved.json, metrics.jsonl, checkpoints/
   bool resume = false;                              // continue from the newest checkpoint of run_dir
-  const std::atomic<bool>* stop_flag = nullptr;     // set by a signal: finish the step, checkpoint, return
+  const std::atomic<bool>* stop_flag = nullptr;     // set by a signal: finish the step, checkpoint, stopped.json
   bool console = true;                              // one log line per log step
   std::int64_t max_consecutive_skips = 3;           // non-finite steps in a row before the run fails
   dist::Communicator* world = nullptr;              // the job's ranks; null = dist::world()
   std::int64_t trace_steps = 10;                    // the last this many steps go to RUN_DIR/trace.json (0 = none)
+  std::atomic<std::int64_t>* step_ms = nullptr;     // when set: the duration of each finished step (for a handler)
 };
 
 struct TrainResult {
@@ -36,6 +38,11 @@ struct TrainResult {
   double last_loss = 0;
   bool stopped_early = false;   // by the stop flag
 };
+
+// Written by world rank 0 into the run directory when the stop flag ended the run before train.steps, after its
+// checkpoint: {"step": N, "checkpoint": DIR, "steps": train.steps}. A run that starts (or resumes) removes it, so a
+// script tells a clean stop (exit 0 and this file) from a finished run (exit 0, no file) and from a failure.
+constexpr const char* kStoppedMarker = "stopped.json";
 
 // World rank w is pipeline rank w % pp of data-parallel replica w / pp. Every rank constructs the Trainer and
 // calls run(); world rank 0 alone writes metrics, config.resolved.json, checkpoints and trace.json.
@@ -51,7 +58,6 @@ class Trainer {
 
  private:
   double train_step(std::int64_t step, dist::TraceRecorder* trace);  // the step loss; gradients summed
-  double evaluate();                       // mean val loss over eval_batches
   nlohmann::json diagnostics();            // amax and H_res statistics on val rows (world rank 0; {} elsewhere)
   void fill_rows(data::Split split, std::uint64_t first_row, std::int32_t* rows) const;
   void sum_data_parallel_gradients();
@@ -75,7 +81,10 @@ class Trainer {
   std::int64_t consecutive_skips_ = 0;
 };
 
-// Validation loss of the model over cfg.train.eval_batches fixed val batches.
-double validation_loss(model::Model& model, const data::Dataset& data, const config::Config& cfg);
+// The validation loss, the one definition shared by the trainer's periodic evaluation and `mhc-train eval`: the mean
+// of forward_loss over cfg.train.eval_batches batches of `batch` rows of the val split (batch e holds val rows
+// e * batch .. e * batch + batch - 1, each cfg.model.seq_len + 1 tokens; forward_loss gets them as (batch, T + 1)).
+double validation_loss(const data::Dataset& data, const config::Config& cfg, std::int64_t batch,
+                       const std::function<double(std::int32_t* rows)>& forward_loss);
 
 }  // namespace mhc::train

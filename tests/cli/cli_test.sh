@@ -6,28 +6,7 @@ bin=$1
 root=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-# expect NAME EXIT_CODE PATTERN -- command...: runs the command, checks its exit code and that its
-# output (stdout + stderr) matches the extended regex PATTERN; a PATTERN of !REGEX: that no line matches REGEX.
-expect() {
-  local name=$1 code=$2 shown=$3 pattern=$3 want=0
-  shift 4
-  [ "${pattern:0:1}" = "!" ] && pattern=${pattern:1} && want=1
-  local out rc found
-  out=$("$@" 2>&1)
-  rc=$?
-  grep -Eq -- "$pattern" <<<"$out"
-  found=$?
-  if [ "$rc" -eq "$code" ] && [ "$found" -eq "$want" ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    echo "FAIL: $name (exit $rc, wanted $code; pattern '$shown')"
-    echo "$out" | head -20 | sed 's/^/    /'
-  fi
-}
+. "$(dirname "$0")/expect.sh"
 
 expect help 0 "plan" -- "$bin" --help
 expect version 0 "^mhc-train [0-9]+\.[0-9]+\.[0-9]+" -- "$bin" --version
@@ -104,7 +83,10 @@ expect train-cuda-no-gpu 1 'parallel.device "cuda": ' -- "$bin" train "${small[@
 expect train-diverges 1 "consecutive steps with a non-finite loss" -- "$bin" train "${small[@]}" --set train.steps=20 \
   --set train.lr=1e30 --set train.min_lr=0 --set train.grad_clip=0 --set checkpoint.every=1 --out "$tmp/run-nan"
 expect train-diverges-logged 0 '"skipped":true' -- cat "$tmp/run-nan/metrics.jsonl"
-expect train-diverges-checkpoint 0 '"val_loss"' -- "$bin" eval --checkpoint "$tmp/run-nan"
+# The newest checkpoint is intact (it loads: every file valid, every weight finite), but its weights are the
+# diverged ones, so eval names the non-finite loss instead of printing it as a number.
+expect train-diverges-checkpoint 1 'step_[0-9]+.: the validation loss is -?nan although every weight is finite' -- \
+  "$bin" eval --checkpoint "$tmp/run-nan"
 
 # SIGTERM: the run finishes its step, writes a checkpoint and exits 0.
 "$bin" train "${small[@]}" --set train.steps=100000 --out "$tmp/run-term" >"$tmp/term.log" 2>&1 &

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <random>
 #include <string>
@@ -222,12 +223,17 @@ TEST_CASE("corrupt safetensors files give an IoError naming the file", "[io]") {
        "gap of 4 bytes before tensor 'a'"},
       {"trailing garbage", file_image("{" + tensor_a + "}", eight + "junk"), "4 trailing bytes"},
       {"metadata not strings", file_image(R"({"__metadata__": {"step": 3}})", ""), "'step' is not a string"},
+      {"nesting beyond 8 levels",
+       file_image(R"({"__metadata__": {"a": )" + std::string(100000, '[') + std::string(100000, ']') + "}}", ""),
+       "JSON nested deeper than 8 levels"},
+      {"number beyond double", file_image(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 1e999]}})", eight),
+       "not valid JSON: number overflow parsing '1e999'"},
   };
   for (const Case& c : cases) {
     INFO(c.what);
     write_bytes(path, c.image);
     const std::string message = io_error_message([&] { SafetensorsFile::read(path); });
-    CHECK_THAT(message, Catch::Contains(path) && Catch::Contains(c.message));
+    CHECK_THAT(message, Catch::Contains(path) && Catch::Contains(c.message) && !Catch::Contains("json.exception"));
   }
 
   // The well-formed variant of the cases above reads fine (so each case fails for its own reason).
@@ -238,6 +244,28 @@ TEST_CASE("corrupt safetensors files give an IoError naming the file", "[io]") {
   CHECK_THAT(io_error_message([&] { SafetensorsFile::read(missing); }),
              Catch::Contains(missing) && Catch::Contains("cannot open"));
   CHECK_THAT(io_error_message([&] { SafetensorsFile::read(dir.file("")); }), Catch::Contains("not a regular file"));
+}
+
+TEST_CASE("safetensors first_non_finite finds NaN and infinity in every float dtype", "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("nonfinite.safetensors");
+  HostTensor f32(DType::f32, Shape{4}), f64(DType::f64, Shape{3}), bf16(DType::bf16, Shape{2}), i32(DType::i32, Shape{1});
+  float* a = f32.view().ptr<float>();
+  a[0] = 1.f, a[1] = 2.f, a[2] = std::numeric_limits<float>::quiet_NaN(), a[3] = 0.f;
+  double* b = f64.view().ptr<double>();
+  b[0] = 0.0, b[1] = 0.0, b[2] = -std::numeric_limits<double>::infinity();
+  auto* c = static_cast<std::uint16_t*>(bf16.view().data);
+  c[0] = 0x3f80, c[1] = 0x7f80;  // 1.0 and +infinity
+  i32.view().ptr<std::int32_t>()[0] = -1;  // all bits set: a NaN pattern, but an integer
+  write_safetensors(path, {{"f32", f32.view()}, {"f64", f64.view()}, {"bf16", bf16.view()}, {"i32", i32.view()}});
+  const auto file = SafetensorsFile::read(path);
+  CHECK(file.first_non_finite("f32") == 2);
+  CHECK(file.first_non_finite("f64") == 2);
+  CHECK(file.first_non_finite("bf16") == 1);
+  CHECK(file.first_non_finite("i32") == -1);
+  a[2] = 3.f;
+  write_safetensors(path, {{"f32", f32.view()}});
+  CHECK(SafetensorsFile::read(path).first_non_finite("f32") == -1);
 }
 
 TEST_CASE("safetensors read_into checks the name, dtype and shape", "[io]") {

@@ -58,5 +58,27 @@ secs=$(( $(date +%s) - start ))
 grep -q "rank 1 of 2" <<<"$out" || fail "failing rank: no 'rank 1 of 2' in the output: $out"
 grep -q "missing/corpus.txt" <<<"$out" || fail "failing rank: rank 1's message (the path) is missing: $out"
 
+# SIGTERM to the launcher: every rank stops at the same step, rank 0 writes one checkpoint and stopped.json naming it
+# (mpirun itself exits non-zero after forwarding a signal), and the run resumes from it.
+long=("${small[@]}" --set train.steps=100000 --set train.eval_every=0 --set train.diag_every=0)
+"${run[@]}" -np 2 "$bin" train --config "$root/configs/pp2-1f1b-mhc.json" "${long[@]}" --out "$tmp/term" \
+  >"$tmp/term.log" 2>&1 &
+pid=$!
+for _ in $(seq 300); do [ -s "$tmp/term/metrics.jsonl" ] && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$pid"
+python3 - "$tmp/term" <<'PY' || fail "SIGTERM to mpirun: no stopped.json naming the only new checkpoint: $(tail -5 "$tmp/term.log")"
+import json, os, sys
+run = sys.argv[1]
+stopped = json.load(open(os.path.join(run, "stopped.json")))
+steps = sorted(os.listdir(os.path.join(run, "checkpoints")))
+assert len(steps) == 1 and stopped["checkpoint"].endswith(steps[0]), (stopped, steps)
+assert stopped["step"] == int(steps[0].split("_")[1]) >= 1, stopped
+PY
+step=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$tmp/term/stopped.json" 2>/dev/null)
+out=$("${run[@]}" -np 2 "$bin" train --resume "$tmp/term" --set train.steps=$((step + 1)) 2>&1) ||
+  fail "resume after SIGTERM to mpirun failed: $(echo "$out" | tail -5)"
+[ ! -e "$tmp/term/stopped.json" ] || fail "the resumed run left stopped.json"
+
 [ $failed -eq 0 ] && echo "mpirun cli tests passed"
 exit $failed

@@ -59,6 +59,11 @@ TEST_CASE("lr schedule: DeepSeek step decay drops to 0.316 lr at 80% and 0.1 lr 
   CHECK(learning_rate(12, q) == 0.316);
   CHECK(learning_rate(13, q) == 0.316);
   CHECK(learning_rate(14, q) == 0.1);
+  // Near 2^63 steps the boundaries hold without overflow (10 * step would wrap in 64 bits).
+  const std::int64_t huge = std::int64_t{1} << 62;
+  const LrScheduleParams r{Kind::step, 1.0, 0.0, 0, huge};
+  CHECK(learning_rate(huge / 10 * 8 - 1, r) == 1.0);
+  CHECK(learning_rate(huge - 1, r) == 0.1);
 }
 
 TEST_CASE("lr schedule: constant, and warmup 0 starts at lr", "[train][lr]") {
