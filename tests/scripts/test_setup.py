@@ -30,8 +30,10 @@ class BuildTargetsTest(unittest.TestCase):
             with open(path, "w") as f:
                 f.write(text)
             os.chmod(path, 0o755)
+        self.sim = os.path.join(self.tmp, "build-sim")
         self.env = dict(os.environ, PATH=fake_bin + os.pathsep + os.environ["PATH"], MHC_BUILD=self.build,
-                        FAKE_LOG=self.log)
+                        MHC_SIM_BUILD=self.sim, FAKE_LOG=self.log)
+        self.env.pop("MHC_SKIP_SIM", None)
 
     def tearDown(self):
         shutil.rmtree(self.tmp)
@@ -48,9 +50,19 @@ class BuildTargetsTest(unittest.TestCase):
     def test_demo_builds_the_app_only(self):
         self.assertEqual(self.calls("demo.sh")[0], f"cmake --build {self.build} -j2 --target mhc-train")
 
-    def test_test_builds_everything(self):
+    def test_test_builds_everything_then_the_simulator_build(self):
+        root = os.path.dirname(SCRIPTS)
+        self.assertEqual(self.calls("test.sh"), [
+            f"cmake --build {self.build} -j2",
+            f"ctest --test-dir {self.build} --output-on-failure -j1",
+            f"cmake -S {root} -B {self.sim} -G Ninja -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA=SIM -DMHC_SANITIZE=ON",
+            f"cmake --build {self.sim} -j2 --target mhc_cuda_tests mhc_cuda_sim_tests mhc_cuda_sim_oob",
+            f"ctest --test-dir {self.sim} -L cuda_sim --output-on-failure -j1"])
+
+    def test_test_skips_the_simulator_build_when_asked(self):
+        self.env["MHC_SKIP_SIM"] = "1"
         self.assertEqual(self.calls("test.sh"), [f"cmake --build {self.build} -j2",
-                                     f"ctest --test-dir {self.build} --output-on-failure -j1"])
+                                                 f"ctest --test-dir {self.build} --output-on-failure -j1"])
 
 
 if __name__ == "__main__":
