@@ -86,7 +86,7 @@ double flops_per_token(const config::Config& cfg, const model::Model& m) {
 
 // cfg, once its whole model (this process holds all of it) is known to fit this machine's memory.
 const config::Config& checked_memory(const config::Config& cfg) {
-  config::check_host_memory(cfg, "bench step", 16, cfg.train.micro_batch, 1);
+  config::check_memory(cfg, "bench step", 16, cfg.train.micro_batch, 1);
   return cfg;
 }
 

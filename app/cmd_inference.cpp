@@ -39,7 +39,7 @@ config::Config checkpoint_config(const train::LoadedCheckpoint& ck, const std::v
 // "cuda").
 std::unique_ptr<model::Model> load_model(const train::LoadedCheckpoint& ck, const config::Config& cfg,
                                          std::int64_t batch) {
-  config::check_host_memory(cfg, "the model of checkpoint '" + ck.dir + "'", 4, batch, 1);
+  config::check_memory(cfg, "the model of checkpoint '" + ck.dir + "'", 4, batch, 1);
   auto model = std::make_unique<model::Model>(cfg, DType::f32, cfg.train.seed, batch, config::model_device(cfg));
   std::vector<io::NamedTensor> params;
   for (const auto& s : model->store().specs()) params.push_back({s.name, model->store().param(s.name)});

@@ -25,7 +25,9 @@ void launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, 
 #ifdef CUDA_SIM
   ::cuda_sim::launch(name, kernel, grid, block, shared_bytes, stream, std::forward<Args>(args)...);
 #else
-  kernel<<<grid, block, shared_bytes, stream> > >(std::forward<Args>(args)...);
+  // clang-format off
+  kernel<<<grid, block, shared_bytes, stream>>>(std::forward<Args>(args)...);
+  // clang-format on
 #endif
   check_launch(name);
 }

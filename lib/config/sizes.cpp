@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "config/validate.hpp"
+#include "core/device_runtime.hpp"
 #include "core/error.hpp"
 
 namespace mhc::config {
@@ -72,15 +73,16 @@ std::int64_t host_memory_bytes() {
   return pages > 0 && page > 0 ? mul(pages, page) : 0;
 }
 
-void check_host_memory(const Config& c, const std::string& command, std::int64_t bytes_per_parameter,
-                       std::int64_t batch, std::int64_t pipeline_ranks) {
-  if (c.parallel.device != DeviceKind::cpu) return;
-  const std::int64_t have = host_memory_bytes();
+void check_memory(const Config& c, const std::string& command, std::int64_t bytes_per_parameter, std::int64_t batch,
+                  std::int64_t pipeline_ranks) {
+  const bool gpu = c.parallel.device == DeviceKind::cuda;
+  const std::int64_t have = gpu ? cuda_free_memory(local_device_index()) : host_memory_bytes();
   const std::int64_t need = min_run_bytes(c, bytes_per_parameter, batch) / pipeline_ranks;
   MHC_CHECK(have == 0 || need <= have, MemoryError, command, " needs at least ", gib(need),
             pipeline_ranks > 1 ? " on its largest pipeline rank" : "", " (", parameter_count(c), " parameters at ",
-            bytes_per_parameter, " bytes each, plus one batch of logits and residual streams) but this machine has ",
-            gib(have), "; make the model or train.micro_batch smaller, or raise parallel.pp");
+            bytes_per_parameter, " bytes each, plus one batch of logits and residual streams) but ",
+            gpu ? "its GPU has " : "this machine has ", gib(have), gpu ? " free" : "",
+            "; make the model or train.micro_batch smaller, or raise parallel.pp");
 }
 
 namespace detail {

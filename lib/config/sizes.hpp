@@ -29,11 +29,12 @@ std::int64_t min_run_bytes(const Config& c, std::int64_t bytes_per_parameter, st
 // This machine's physical memory in bytes (0 when unknown).
 std::int64_t host_memory_bytes();
 
-// For parallel.device "cpu": throws MemoryError naming the estimate and the machine's memory when the largest of
-// `pipeline_ranks` ranks' share of min_run_bytes (min_run_bytes / pipeline_ranks) exceeds host_memory_bytes(); called
-// before anything is allocated. `command` names the caller in the message ("train", "eval", ...); pipeline_ranks is
-// parallel.pp for train, 1 for the commands that hold the whole model in one process.
-void check_host_memory(const Config& c, const std::string& command, std::int64_t bytes_per_parameter,
+// Throws MemoryError naming the estimate and the memory there is when the largest of `pipeline_ranks` ranks' share of
+// min_run_bytes (min_run_bytes / pipeline_ranks) exceeds this machine's physical memory (parallel.device "cpu") or the
+// free memory of this process's GPU (local_device_index(), "cuda"); called before anything is allocated. `command`
+// names the caller in the message ("train", "eval", ...); pipeline_ranks is parallel.pp for train, 1 for the commands
+// that hold the whole model in one process.
+void check_memory(const Config& c, const std::string& command, std::int64_t bytes_per_parameter,
                        std::int64_t batch, std::int64_t pipeline_ranks);
 
 }  // namespace mhc::config

@@ -2,6 +2,7 @@
 // ordering of work between them. A build without CUDA has the same API and throws DeviceError when asked for a GPU.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "core/stream.hpp"
@@ -10,6 +11,9 @@ namespace mhc {
 
 // Visible CUDA devices; 0 in a build without CUDA or on a machine without a GPU (never throws).
 int cuda_device_count();
+
+// Free memory of GPU `device` in bytes (cudaMemGetInfo); DeviceError when there is no such device.
+std::int64_t cuda_free_memory(int device);
 
 class DeviceRuntime {
  public:

@@ -41,6 +41,20 @@ int cuda_device_count() {
   return count;
 }
 
+std::int64_t cuda_free_memory(int device) {
+  const int count = cuda_device_count();
+  MHC_CHECK(count > 0, DeviceError, "parallel.device \"cuda\": no CUDA device is visible");
+  MHC_CHECK(device >= 0 && device < count, DeviceError, "CUDA device ", device, " out of range [0, ", count, ")");
+  int current = 0;
+  check(cudaGetDevice(&current), "cudaGetDevice", device);
+  check(cudaSetDevice(device), "cudaSetDevice", device);
+  std::size_t free = 0, total = 0;
+  const cudaError_t e = cudaMemGetInfo(&free, &total);
+  check(cudaSetDevice(current), "cudaSetDevice", current);
+  check(e, "cudaMemGetInfo", device);
+  return static_cast<std::int64_t>(free);
+}
+
 DeviceRuntime::DeviceRuntime(int device) : device_(device) {
   const int count = cuda_device_count();
   MHC_CHECK(count > 0, DeviceError, "parallel.device \"cuda\": no CUDA device is visible");

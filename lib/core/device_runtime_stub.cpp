@@ -12,6 +12,7 @@ namespace {
 }  // namespace
 
 int cuda_device_count() { return 0; }
+std::int64_t cuda_free_memory(int) { no_cuda("parallel.device \"cuda\""); }
 
 DeviceRuntime::DeviceRuntime(int) { no_cuda("DeviceRuntime"); }
 DeviceRuntime::~DeviceRuntime() = default;

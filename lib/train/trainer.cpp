@@ -89,7 +89,7 @@ Trainer::Trainer(const config::Config& cfg, TrainOptions opts)
   MHC_CHECK(world_.size() == pp * dp, ConfigError, "this job has ", world_.size(), " rank",
             world_.size() == 1 ? "" : "s", " but parallel.pp x parallel.dp = ", pp, " x ", dp, " = ", pp * dp,
             "; launch it with mpirun -np ", pp * dp, " or change parallel.pp / parallel.dp");
-  config::check_host_memory(cfg_, "train", 16, cfg_.train.micro_batch, cfg_.parallel.pp);
+  config::check_memory(cfg_, "train", 16, cfg_.train.micro_batch, cfg_.parallel.pp);
   if (cfg_.parallel.device == config::DeviceKind::cuda) {
     // Every allocation and op of this thread from here on is ordered on the compute stream.
     device_ = std::make_unique<DeviceRuntime>(local_device_index());

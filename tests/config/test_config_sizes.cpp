@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/sizes.hpp"
+#include "core/device_runtime.hpp"
 #include "config_test_util.hpp"
 #include "support/temp_dir.hpp"
 
@@ -88,17 +89,17 @@ TEST_CASE("min_run_bytes is a lower bound in checked arithmetic", "[config]") {
   CHECK(config::min_run_bytes(huge, 16, 1) == std::numeric_limits<std::int64_t>::max());
 }
 
-TEST_CASE("host memory: a model larger than the machine is a MemoryError before allocation", "[config]") {
+TEST_CASE("memory: a model larger than the machine is a MemoryError before allocation", "[config]") {
   config::Config c = config::default_config();
   c.model.d_model = 1 << 20;  // about 1.7e13 parameters: valid, but no test machine holds 256 TiB
   c.model.n_heads = 4;
   CHECK_NOTHROW(config::load_config("", {"model.d_model=1048576"}));
   REQUIRE(config::host_memory_bytes() > 0);
-  CHECK_THROWS_WITH(config::check_host_memory(c, "train", 16, c.train.micro_batch, 1),
+  CHECK_THROWS_WITH(config::check_memory(c, "train", 16, c.train.micro_batch, 1),
                     Catch::Contains("train needs at least") && Catch::Contains("but this machine has"));
-  CHECK_NOTHROW(config::check_host_memory(config::default_config(), "train", 16, 8, 1));
-  c.parallel.device = config::DeviceKind::cuda;  // the GPU's memory is not checked here
-  CHECK_NOTHROW(config::check_host_memory(c, "train", 16, 8, 1));
+  CHECK_NOTHROW(config::check_memory(config::default_config(), "train", 16, 8, 1));
+  c.parallel.device = config::DeviceKind::cuda;  // the GPU's free memory: tests/cuda/test_memory_check_cuda.cpp
+  if (cuda_device_count() == 0) CHECK_THROWS_AS(config::check_memory(c, "train", 16, 8, 1), DeviceError);
 }
 
 TEST_CASE("JSON nesting depth and out-of-range numbers are config errors", "[config]") {

@@ -226,14 +226,14 @@ void run_launch(const char* name, const detail::Reach& reach, const std::functio
   run_grid(name, body, grid, block, shared, true);
   for (const auto& r : ascending.regions) {
     const auto* now = reinterpret_cast<const unsigned char*>(r.first);
-    for (std::size_t k = 0; k < r.second.size(); ++k)
-      if (now[k] != r.second[k]) {
-        std::ostringstream m;
-        m << name << ": the result depends on the order in which the threads of a block run (byte " << k
-          << " of the allocation at " << reinterpret_cast<const void*>(r.first)
-          << " differs between ascending and descending thread order): a data race, e.g. a missing __syncthreads";
-        throw SimFailure(m.str());
-      }
+    if (std::memcmp(now, r.second.data(), r.second.size()) == 0) continue;
+    std::size_t k = 0;
+    while (now[k] == r.second[k]) ++k;
+    std::ostringstream m;
+    m << name << ": the result depends on the order in which the threads of a block run (byte " << k
+      << " of the allocation at " << reinterpret_cast<const void*>(r.first)
+      << " differs between ascending and descending thread order): a data race, e.g. a missing __syncthreads";
+    throw SimFailure(m.str());
   }
 }
 
@@ -594,6 +594,14 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const vo
     attributes->hostPointer = const_cast<void*>(ptr);
   }
   return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(std::size_t* free, std::size_t* total) {
+  Lock lock(state().mutex);
+  if (free == nullptr || total == nullptr) return record(cudaErrorInvalidValue);
+  *free = kDeviceMemory - state().allocated;
+  *total = kDeviceMemory;
+  return result();
 }
 
 // ---- streams and events ----
