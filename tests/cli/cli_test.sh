@@ -63,6 +63,21 @@ expect train-tokens 0 "step 3/3" -- "$bin" train "${small[@]}" --set data.source
   --out "$tmp/run"
 expect train-metrics 0 '"val_loss"' -- cat "$tmp/run/metrics.jsonl"
 expect train-resolved 0 '"source": "tokens"' -- cat "$tmp/run/config.resolved.json"
+# Run directories are never mixed: a second train into a run's --out refuses (exit 2) and leaves every file of the
+# run byte-identical; --overwrite replaces the run (its files only) and --resume with it is a usage error.
+sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+before=$(sums "$tmp/run")
+expect train-out-holds-run 2 "--out .*/run already holds a run \(config\.resolved\.json, metrics\.jsonl, checkpoints.*--resume.*--overwrite" -- \
+  "$bin" train "${small[@]}" --set data.source=tokens --set "data.path=$tmp/shards" --out "$tmp/run"
+check train-out-run-untouched "$([ "$before" = "$(sums "$tmp/run")" ]; echo $?)" "the refused run's files changed"
+cp -r "$tmp/run" "$tmp/run-ow"
+echo note >"$tmp/run-ow/notes.txt"
+expect train-overwrite 0 "step 2/2" -- "$bin" train "${small[@]}" --set train.steps=2 --set data.source=tokens \
+  --set "data.path=$tmp/shards" --out "$tmp/run-ow" --overwrite
+check train-overwrite-replaced "$([ "$(ls "$tmp/run-ow/checkpoints")" = step_00000002 ] &&
+  [ "$(grep -c . "$tmp/run-ow/metrics.jsonl")" = 2 ] && [ -f "$tmp/run-ow/notes.txt" ]; echo $?)" \
+  "checkpoints $(ls "$tmp/run-ow/checkpoints"), $(grep -c . "$tmp/run-ow/metrics.jsonl") metric lines"
+expect train-overwrite-resume 2 "excludes" -- "$bin" train --resume "$tmp/run-ow" --overwrite
 expect eval 0 '"val_loss"' -- "$bin" eval --checkpoint "$tmp/run"
 expect sample 0 "^hello" -- "$bin" sample --checkpoint "$tmp/run/checkpoints/step_00000003" --prompt hello --tokens 5
 expect resume-extend 0 "resumed at step 3" -- "$bin" train --resume "$tmp/run" --set train.steps=4
