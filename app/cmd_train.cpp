@@ -85,7 +85,8 @@ void run_train(const TrainFlags& f) {
         flags.config_path.empty() ? "default" : std::filesystem::path(flags.config_path).stem().string();
     run_dir = "runs/" + stem;
   }
-  const config::Config cfg = load_config_from_flags(flags);
+  std::vector<std::string> notices;
+  const config::Config cfg = load_config_from_flags(flags, &notices);
   // Every rank checks before any writes: the Trainer's construction is collective, so rank 0 cannot start writing
   // the new run before the others have looked.
   if (f.overwrite) {
@@ -100,6 +101,7 @@ void run_train(const TrainFlags& f) {
   opts.resume = !f.resume_dir.empty();
   opts.stop_flag = &g_stop;
   opts.step_ms = &g_step_ms;
+  opts.notices = notices;
   train::Trainer trainer(cfg, opts);
   const auto result = trainer.run();
   if (result.stopped_early && dist::world().rank() == 0)
@@ -117,7 +119,7 @@ void register_train(CLI::App& app) {
       ->check(non_empty_path());
   train->add_flag("--overwrite", flags->overwrite,
                   "replace the run in --out: remove its config.resolved.json, metrics.jsonl, checkpoints/, "
-                  "stopped.json and trace.json first (without it, train refuses a directory holding a run)")
+                  "stopped.json, trace.json and run.json first (without it, train refuses a directory holding a run)")
       ->excludes("--resume");
   train->callback([flags] { run_train(*flags); });
 }

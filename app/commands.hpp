@@ -21,7 +21,8 @@ void add_common_flags(CLI::App* cmd, CommonFlags& flags);
 // Flag checks: a number that is not NaN or infinite; a path that is not "" (which would mean the working directory).
 CLI::Validator finite_number();
 CLI::Validator non_empty_path();
-config::Config load_config_from_flags(const CommonFlags& flags);
+// The config of --config and --set; its notices (a clamped train.warmup) go to *notices, or to the log when null.
+config::Config load_config_from_flags(const CommonFlags& flags, std::vector<std::string>* notices = nullptr);
 
 void register_plan(CLI::App& app);
 void register_bench(CLI::App& app);

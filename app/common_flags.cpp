@@ -2,6 +2,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include <spdlog/spdlog.h>
+
 #include "commands.hpp"
 
 namespace mhc::app {
@@ -32,8 +34,12 @@ CLI::Validator non_empty_path() {
                         "", "NON_EMPTY");
 }
 
-config::Config load_config_from_flags(const CommonFlags& flags) {
-  return config::load_config(flags.config_path, flags.sets);
+config::Config load_config_from_flags(const CommonFlags& flags, std::vector<std::string>* notices) {
+  if (notices != nullptr) return config::load_config(flags.config_path, flags.sets, notices);
+  std::vector<std::string> shown;
+  config::Config cfg = config::load_config(flags.config_path, flags.sets, &shown);
+  for (const auto& notice : shown) spdlog::warn("{}", notice);
+  return cfg;
 }
 
 }  // namespace mhc::app

@@ -13,7 +13,7 @@ namespace {
 
 // Everything Trainer::run writes into a run directory.
 const char* const kRunFiles[] = {"config.resolved.json", "metrics.jsonl", "checkpoints", "stopped.json",
-                                 "trace.json"};
+                                 "trace.json", "run.json"};
 
 }  // namespace
 

@@ -22,6 +22,7 @@
 #include "train/checkpoint.hpp"
 #include "train/lr_schedule.hpp"
 #include "train/metrics.hpp"
+#include "train/run_info.hpp"
 
 namespace mhc::train {
 
@@ -260,6 +261,7 @@ TrainResult Trainer::run() {
                       config::to_json(cfg_).dump(2) + "\n");
     fs::remove(marker, ec);
     MHC_CHECK(!ec, IoError, "cannot remove '", marker.string(), "' of the previous stop: ", ec.message());
+    record_launch(opts_.run_dir, opts_.resume, step, opts_.notices);
   }
   std::unique_ptr<MetricsWriter> metrics;
   if (leader()) metrics = std::make_unique<MetricsWriter>(opts_.run_dir, opts_.resume ? step : -1);
@@ -275,6 +277,8 @@ TrainResult Trainer::run() {
                                                  config::to_string(cfg_.parallel.schedule))
                                    : "",
                  opts_.resume ? " | resumed at step " + std::to_string(step) : "");
+  if (console)
+    for (const auto& notice : opts_.notices) spdlog::warn("{}", notice);
 
   TrainResult result;
   dist::TraceRecorder trace;

@@ -78,6 +78,18 @@ check train-overwrite-replaced "$([ "$(ls "$tmp/run-ow/checkpoints")" = step_000
   [ "$(grep -c . "$tmp/run-ow/metrics.jsonl")" = 2 ] && [ -f "$tmp/run-ow/notes.txt" ]; echo $?)" \
   "checkpoints $(ls "$tmp/run-ow/checkpoints"), $(grep -c . "$tmp/run-ow/metrics.jsonl") metric lines"
 expect train-overwrite-resume 2 "excludes" -- "$bin" train --resume "$tmp/run-ow" --overwrite
+
+# A run shortened with --set train.steps below its config's train.warmup: the warm-up is clamped, the notice printed
+# once and recorded in run.json; a negative warm-up is still refused.
+echo '{"train": {"steps": 100, "warmup": 30}}' >"$tmp/warm.json"
+expect train-warmup-clamped 0 "train.warmup 30 of .*warm.json is more than train.steps=3; clamped to train.warmup=3" -- \
+  "$bin" train --config "$tmp/warm.json" "${small[@]/train.warmup=1/train.log_every=1}" --out "$tmp/run-warm"
+check train-warmup-notice-once "$([ "$(grep -c "clamped to" <<<"$last_out")" = 1 ]; echo $?)" "printed $(grep -c "clamped to" <<<"$last_out") times"
+expect train-warmup-resolved 0 '"warmup": 3' -- cat "$tmp/run-warm/config.resolved.json"
+expect train-warmup-recorded 0 '"notices": \[ *"train.warmup 30 of [^"]*is more than train.steps=3; clamped' -- \
+  tr -d '\n' <"$tmp/run-warm/run.json"
+expect train-warmup-negative 2 "train.warmup must be >= 0, got -1" -- "$bin" plan --set train.warmup=-1
+
 expect eval 0 '"val_loss"' -- "$bin" eval --checkpoint "$tmp/run"
 expect sample 0 "^hello" -- "$bin" sample --checkpoint "$tmp/run/checkpoints/step_00000003" --prompt hello --tokens 5
 expect resume-extend 0 "resumed at step 3" -- "$bin" train --resume "$tmp/run" --set train.steps=4
