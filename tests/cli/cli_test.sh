@@ -90,6 +90,37 @@ expect train-warmup-recorded 0 '"notices": \[ *"train.warmup 30 of [^"]*is more 
   tr -d '\n' <"$tmp/run-warm/run.json"
 expect train-warmup-negative 2 "train.warmup must be >= 0, got -1" -- "$bin" plan --set train.warmup=-1
 
+# metrics.jsonl: interval-mean loss, elapsed seconds, UTC time, the run id of run.json, smoothed tok/s and TFLOP/s;
+# the console has no ANSI colour codes when stdout is not a terminal.
+python3 - "$tmp/run-warm" <<'PY'
+import json, re, sys
+run = sys.argv[1]
+rid = json.load(open(run + "/run.json"))["run_id"]
+recs = [json.loads(l) for l in open(run + "/metrics.jsonl")]
+assert re.fullmatch(r"[0-9a-f]{16}", rid), rid
+for r in recs:
+    assert r["run_id"] == rid and r["elapsed_s"] > 0 and r["tflops"] > 0 and r["tok_s"] > 0, r
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["time"]), r
+# log_every 1: each record's interval is its own step
+assert all(r["loss_mean"] == r["loss"] for r in recs), recs
+PY
+check train-metrics-fields $? "metrics.jsonl lacks or garbles the new fields"
+# loss_mean is the mean over the steps since the previous record: with log_every 2 it is the mean of the two losses
+# that a log_every 1 run of the same config logs.
+quiet=(--set train.steps=4 --set train.eval_every=0 --set train.diag_every=0)
+"$bin" train "${small[@]}" "${quiet[@]}" --out "$tmp/run-each" >/dev/null 2>&1
+"$bin" train "${small[@]}" "${quiet[@]}" --set train.log_every=2 --out "$tmp/run-pairs" >/dev/null 2>&1
+python3 - "$tmp/run-each" "$tmp/run-pairs" <<'PY'
+import json, sys
+each, pairs = ([json.loads(l) for l in open(d + "/metrics.jsonl")] for d in sys.argv[1:])
+loss = {r["step"]: r["loss"] for r in each}
+got = {r["step"]: r["loss_mean"] for r in pairs}
+# step 1 is always logged, so the interval of step 2 is step 2 alone
+want = {1: loss[1], 2: loss[2], 4: (loss[3] + loss[4]) / 2}
+assert set(got) == {1, 2, 4} and all(abs(got[s] - want[s]) < 1e-12 for s in got), (got, want)
+PY
+check train-metrics-loss-mean $? "loss_mean is not the mean over the interval"
+expect train-no-ansi 0 '!'$'\e''\[' -- "$bin" train "${small[@]}" --out "$tmp/run-ansi"
 expect eval 0 '"val_loss"' -- "$bin" eval --checkpoint "$tmp/run"
 expect sample 0 "^hello" -- "$bin" sample --checkpoint "$tmp/run/checkpoints/step_00000003" --prompt hello --tokens 5
 expect resume-extend 0 "resumed at step 3" -- "$bin" train --resume "$tmp/run" --set train.steps=4
