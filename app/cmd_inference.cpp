@@ -14,6 +14,7 @@
 #include "data/dataset.hpp"
 #include "gpu_context.hpp"
 #include "train/checkpoint.hpp"
+#include "train/full_eval.hpp"
 #include "train/trainer.hpp"
 
 namespace mhc::app {
@@ -27,6 +28,8 @@ struct InferenceFlags {
   std::int64_t tokens = 200;
   double temperature = 0.8;
   std::uint64_t seed = 1;
+  bool full = false;      // eval: every window of the held-out split (or of --file)
+  std::string file;       // eval --full: this file instead of the held-out split
 };
 
 // The checkpoint's own config, with --set overrides applied.
@@ -47,22 +50,73 @@ std::unique_ptr<model::Model> load_model(const train::LoadedCheckpoint& ck, cons
   return model;
 }
 
+// The summed token loss of the first n rows of (B, T + 1): the model's mean for a full batch, else the logits of
+// the n rows' inputs and their cross-entropy in double on the host.
+double summed_rows_loss(model::Model& model, const std::int32_t* rows, std::int64_t n) {
+  const std::int64_t B = model.batch(), T = model.seq_len(), L = T + 1;
+  if (n == B)
+    return model.forward_loss(Tensor(const_cast<std::int32_t*>(rows), DType::i32, Shape{B, L})) *
+           static_cast<double>(B * T);
+  std::vector<std::int32_t> inputs(static_cast<std::size_t>(B * T), 0);
+  for (std::int64_t r = 0; r < n; ++r) std::copy(rows + r * L, rows + r * L + T, inputs.begin() + r * T);
+  const Tensor logits = model.forward_logits(Tensor(inputs.data(), DType::i32, Shape{B, T}));
+  const std::int64_t V = logits.shape[1];
+  HostTensor host(DType::f32, Shape{n * T, V});
+  copy_tensor(host.view(), logits.slice_rows(0, n * T));
+  double sum = 0;
+  for (std::int64_t r = 0; r < n; ++r) {
+    for (std::int64_t t = 0; t < T; ++t) {
+      const float* z = host.view().ptr<float>() + (r * T + t) * V;
+      const double mx = *std::max_element(z, z + V);
+      double e = 0;
+      for (std::int64_t v = 0; v < V; ++v) e += std::exp(static_cast<double>(z[v]) - mx);
+      sum += mx + std::log(e) - static_cast<double>(z[rows[r * L + t + 1]]);
+    }
+  }
+  return sum;
+}
+
 void run_eval(const InferenceFlags& f) {
   const auto ck = train::load_checkpoint(f.checkpoint);
   const config::Config cfg = checkpoint_config(ck, f.sets);
   const GpuContext gpu(cfg);
   auto model = load_model(ck, cfg, cfg.train.micro_batch);
-  const auto data = data::make_dataset(cfg);
   const std::int64_t B = model->batch(), L = cfg.model.seq_len + 1;
-  const double loss = train::validation_loss(*data, cfg, B, [&](std::int32_t* rows) {
-    return model->forward_loss(Tensor(rows, DType::i32, Shape{B, L}));
-  });
+  nlohmann::json out{{"checkpoint", ck.dir}, {"step", ck.step}};
+  double loss = 0;
+  if (f.full) {
+    std::vector<std::uint16_t> tokens;
+    MHC_CHECK(!f.file.empty() || cfg.data.source != config::DataSource::synthetic, ConfigError,
+              "eval --full: data.source \"synthetic\" has no held-out split to pass over (its rows are generated); "
+              "give --file FILE");
+    if (f.file.empty()) {
+      auto split = data::split_tokens(cfg);
+      tokens = std::move(split.val);
+      out["data"] = "the val split of " + split.description;
+    } else {
+      tokens = data::read_tokens_like_data(cfg, f.file);
+      out["data"] = f.file;
+    }
+    const auto r = train::full_pass_loss(tokens, cfg.model.seq_len, B, [&](const std::int32_t* rows, std::int64_t n) {
+      return summed_rows_loss(*model, rows, n);
+    });
+    loss = r.loss;
+    out.update({{"mode", "full"}, {"windows", r.windows}, {"tokens", r.tokens}, {"tokens_left_out", r.left_out},
+                {"loss", loss}});
+  } else {
+    const auto data = data::make_dataset(cfg);
+    loss = train::validation_loss(*data, cfg, B, [&](std::int32_t* rows) {
+      return model->forward_loss(Tensor(rows, DType::i32, Shape{B, L}));
+    });
+    out.update({{"mode", "periodic"},
+                {"data", "the val split of " + data->describe()},
+                {"windows", cfg.train.eval_batches * B},
+                {"tokens", cfg.train.eval_batches * B * cfg.model.seq_len},
+                {"eval_batches", cfg.train.eval_batches},
+                {"val_loss", loss}});
+  }
   MHC_CHECK(std::isfinite(loss), Error, "checkpoint '", ck.dir, "': the validation loss is ", loss,
             " although every weight is finite (the forward pass overflows)");
-  const nlohmann::json out{{"checkpoint", ck.dir}, {"step", ck.step}, {"val_loss", loss},
-                           {"eval_batches", cfg.train.eval_batches}, {"tokens", cfg.train.eval_batches *
-                                                                                    cfg.train.micro_batch *
-                                                                                    cfg.model.seq_len}};
   std::cout << out.dump(2) << "\n";
 }
 
@@ -128,6 +182,13 @@ void register_inference(CLI::App& app) {
   };
   auto* eval = app.add_subcommand("eval", "validation loss of a checkpoint (JSON)");
   add_common(eval);
+  auto* full = eval->add_flag("--full", f->full,
+                              "every non-overlapping window of the held-out split (or of --file), not the periodic "
+                              "evaluation's fixed eval_batches x micro_batch windows");
+  eval->add_option("--file", f->file,
+                   "with --full: evaluate this file instead (text bytes, or llm.c shards for data.source tokens)")
+      ->check(non_empty_path())
+      ->needs(full);
   eval->callback([f] { run_eval(*f); });
 
   auto* sample = app.add_subcommand("sample", "generate text from a checkpoint");

@@ -120,8 +120,29 @@ want = {1: loss[1], 2: loss[2], 4: (loss[3] + loss[4]) / 2}
 assert set(got) == {1, 2, 4} and all(abs(got[s] - want[s]) < 1e-12 for s in got), (got, want)
 PY
 check train-metrics-loss-mean $? "loss_mean is not the mean over the interval"
+expect eval-full-synthetic 2 'data.source "synthetic" has no held-out split.*--file' -- \
+  "$bin" eval --checkpoint "$tmp/run-warm" --full
 expect train-no-ansi 0 '!'$'\e''\[' -- "$bin" train "${small[@]}" --out "$tmp/run-ansi"
 expect eval 0 '"val_loss"' -- "$bin" eval --checkpoint "$tmp/run"
+# eval names what it evaluated; --full passes over every non-overlapping window of the held-out split (or --file),
+# the same loss whatever the batch (a partial last batch included).
+expect eval-names-data 0 '"data": "the val split of tokens ' -- "$bin" eval --checkpoint "$tmp/run"
+check eval-names-windows "$(tr -d '\n ' <<<"$last_out" | grep -q '"tokens":32,"val_loss":[0-9.]*,"windows":2}'; echo $?)" \
+  "no windows/tokens count: $last_out"
+expect eval-full 0 '"mode": "full"' -- "$bin" eval --checkpoint "$tmp/run" --full --set train.micro_batch=4
+full_b4=$last_out
+expect eval-full-batch1 0 '"tokens_left_out"' -- "$bin" eval --checkpoint "$tmp/run" --full --set train.micro_batch=1
+python3 - "$full_b4" "$last_out" <<'PY'
+import json, sys
+a, b = (json.loads(t) for t in sys.argv[1:])
+assert a["data"].startswith("the val split of tokens") and a["windows"] > 4 and a["windows"] % 4 != 0, a
+assert a["tokens"] == a["windows"] * 16 and a["tokens_left_out"] < 16, a
+assert abs(a["loss"] - b["loss"]) < 1e-6 and a["tokens"] == b["tokens"], (a, b)
+PY
+check eval-full-any-batch $? "eval --full differs between batch 4 and 1: $full_b4 / $last_out"
+expect eval-full-file 0 "\"data\": \"$re_tmp/shards/val_000000\.bin\"" -- \
+  "$bin" eval --checkpoint "$tmp/run" --full --file "$tmp/shards/val_000000.bin"
+expect eval-file-needs-full 2 "--file requires --full" -- "$bin" eval --checkpoint "$tmp/run" --file "$tmp/shards"
 expect sample 0 "^hello" -- "$bin" sample --checkpoint "$tmp/run/checkpoints/step_00000003" --prompt hello --tokens 5
 expect resume-extend 0 "resumed at step 3" -- "$bin" train --resume "$tmp/run" --set train.steps=4
 expect resume-metrics 0 '"step":4' -- tail -1 "$tmp/run/metrics.jsonl"
