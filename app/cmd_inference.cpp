@@ -15,6 +15,7 @@
 #include "gpu_context.hpp"
 #include "train/checkpoint.hpp"
 #include "train/full_eval.hpp"
+#include "train/sampling.hpp"
 #include "train/trainer.hpp"
 
 namespace mhc::app {
@@ -28,6 +29,9 @@ struct InferenceFlags {
   std::int64_t tokens = 200;
   double temperature = 0.8;
   std::uint64_t seed = 1;
+  std::int64_t top_k = 0;                // 0 = every token
+  double top_p = 1.0;
+  std::vector<std::int64_t> prompt_ids;  // token ids; replaces --prompt
   bool full = false;      // eval: every window of the held-out split (or of --file)
   std::string file;       // eval --full: this file instead of the held-out split
 };
@@ -120,14 +124,19 @@ void run_eval(const InferenceFlags& f) {
   std::cout << out.dump(2) << "\n";
 }
 
-// Samples token ids after the prompt bytes; each step runs the model on the last seq_len tokens.
-void run_sample(const InferenceFlags& f) {
-  const auto ck = train::load_checkpoint(f.checkpoint);
-  const config::Config cfg = checkpoint_config(ck, f.sets);
-  const GpuContext gpu(cfg);
-  auto model = load_model(ck, cfg, 1);
-  const std::int64_t T = cfg.model.seq_len, V = cfg.model.vocab_size;
+// The prompt as token ids: --prompt-ids, else the --prompt bytes (byte-level models only), else a newline.
+std::vector<std::int32_t> prompt_tokens(const InferenceFlags& f, std::int64_t V) {
   std::vector<std::int32_t> tokens;
+  if (!f.prompt_ids.empty()) {
+    for (const std::int64_t id : f.prompt_ids) {
+      MHC_CHECK(id >= 0 && id < V, ConfigError, "--prompt-ids: ", id, " is not a token of the checkpoint's model ",
+                "(model.vocab_size ", V, ")");
+      tokens.push_back(static_cast<std::int32_t>(id));
+    }
+    return tokens;
+  }
+  MHC_CHECK(f.prompt.empty() || V <= 256, ConfigError, "--prompt: the checkpoint's model has ", V,
+            " tokens, not bytes; give the prompt as --prompt-ids 1,2,3");
   for (std::size_t i = 0; i < f.prompt.size(); ++i) {
     const auto byte = static_cast<unsigned char>(f.prompt[i]);
     MHC_CHECK(byte < V, ConfigError, "--prompt byte ", static_cast<int>(byte), " at position ", i,
@@ -135,33 +144,39 @@ void run_sample(const InferenceFlags& f) {
     tokens.push_back(byte);
   }
   if (tokens.empty()) tokens.push_back(static_cast<std::int32_t>('\n') % static_cast<std::int32_t>(V));
+  return tokens;
+}
+
+// Samples token ids after the prompt; each step runs the model on the last seq_len tokens. Byte-level models
+// (vocab <= 256) print text, others the token ids separated by spaces (the prompt's included).
+void run_sample(const InferenceFlags& f) {
+  const auto ck = train::load_checkpoint(f.checkpoint);
+  const config::Config cfg = checkpoint_config(ck, f.sets);
+  const GpuContext gpu(cfg);
+  auto model = load_model(ck, cfg, 1);
+  const std::int64_t T = cfg.model.seq_len, V = cfg.model.vocab_size;
+  std::vector<std::int32_t> tokens = prompt_tokens(f, V);
   const CounterRng rng(f.seed, "sample");
   std::vector<std::int32_t> window(static_cast<std::size_t>(T));
-  std::vector<double> p(static_cast<std::size_t>(V));
   HostTensor last(DType::f32, Shape{1, V});  // the logits of the last prompt position, on the host
-  std::cout << f.prompt;
+  if (V <= 256) {
+    std::cout << f.prompt;
+  } else {
+    for (std::size_t i = 0; i < tokens.size(); ++i) std::cout << (i ? " " : "") << tokens[i];
+  }
   for (std::int64_t k = 0; k < f.tokens; ++k) {
     const auto len = std::min<std::int64_t>(T, static_cast<std::int64_t>(tokens.size()));
     std::fill(window.begin(), window.end(), 0);
     std::copy(tokens.end() - len, tokens.end(), window.begin());
     const Tensor logits = model->forward_logits(Tensor(window.data(), DType::i32, Shape{1, T}));
     copy_tensor(last.view(), logits.slice_rows(len - 1, len));
-    const float* row = last.view().ptr<float>();
-    std::int32_t next = 0;
-    if (f.temperature <= 0) {
-      next = static_cast<std::int32_t>(std::max_element(row, row + V) - row);
-    } else {
-      const double mx = *std::max_element(row, row + V);
-      double z = 0;
-      for (std::int64_t v = 0; v < V; ++v) z += p[static_cast<std::size_t>(v)] = std::exp((row[v] - mx) / f.temperature);
-      double u = rng.uniform(static_cast<std::uint64_t>(k)) * z;
-      while (next < V - 1 && (u -= p[static_cast<std::size_t>(next)]) > 0) ++next;
-    }
+    const std::int32_t next =
+        train::sample_token(last.view().ptr<float>(), V, {f.temperature, f.top_k, f.top_p}, rng.uniform(static_cast<std::uint64_t>(k)));
     tokens.push_back(next);
     if (V <= 256) {
       std::cout << static_cast<char>(next) << std::flush;
     } else {
-      std::cout << (k ? " " : "") << next << std::flush;
+      std::cout << " " << next << std::flush;
     }
   }
   std::cout << "\n";
@@ -193,10 +208,19 @@ void register_inference(CLI::App& app) {
 
   auto* sample = app.add_subcommand("sample", "generate text from a checkpoint");
   add_common(sample);
-  sample->add_option("--prompt", f->prompt, "text to continue (bytes)");
+  auto* prompt = sample->add_option("--prompt", f->prompt, "text to continue (bytes; byte-level models only)");
+  sample->add_option("--prompt-ids", f->prompt_ids, "token ids to continue, e.g. 1,2,3 (any model)")
+      ->delimiter(',')
+      ->excludes(prompt);
   sample->add_option("--tokens", f->tokens, "tokens to generate")->check(CLI::Range(1, 1000000));
   sample->add_option("--temperature", f->temperature, "softmax temperature; 0 = greedy")
       ->check(finite_number() & CLI::Range(0.0, 100.0));
+  sample->add_option("--top-k", f->top_k, "sample among the k most likely tokens; 0 = all")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 31));
+  sample->add_option("--top-p", f->top_p, "sample among the most likely tokens holding this probability (nucleus)")
+      ->check(finite_number() & CLI::Range(0.0, 1.0) & CLI::Validator([](std::string& t) -> std::string {
+                return std::strtod(t.c_str(), nullptr) > 0 ? "" : "must be > 0, got " + t;
+              }, "", "> 0"));
   sample->add_option("--seed", f->seed, "sampling seed (0 .. 2^64-1)")->check(CLI::NonNegativeNumber);
   sample->callback([f] { run_sample(*f); });
 }

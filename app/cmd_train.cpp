@@ -114,6 +114,7 @@ void register_train(CLI::App& app) {
   auto flags = std::make_shared<TrainFlags>();
   auto* train = app.add_subcommand("train", "train a model (one process, or parallel.pp x parallel.dp ranks under mpirun)");
   add_common_flags(train, flags->common);
+  add_out_flag(train, flags->common, "run directory (default: runs/CONFIG_STEM, runs/default without --config)");
   train->add_option("--resume", flags->resume_dir, "continue the run in RUN_DIR bitwise from its newest checkpoint")
       ->type_name("RUN_DIR")
       ->check(non_empty_path());

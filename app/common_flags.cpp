@@ -1,4 +1,4 @@
-// The --config / --set / --out flags shared by the config-driven subcommands.
+// The --config / --set (and --out) flags shared by the config-driven subcommands.
 #include <cmath>
 #include <cstdlib>
 
@@ -15,7 +15,10 @@ void add_common_flags(CLI::App* cmd, CommonFlags& flags) {
       ->type_name("KEY=VALUE")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--out", flags.out_dir, "run directory for outputs")->type_name("RUN_DIR")->check(non_empty_path());
+}
+
+void add_out_flag(CLI::App* cmd, CommonFlags& flags, const std::string& help) {
+  cmd->add_option("--out", flags.out_dir, help)->type_name("RUN_DIR")->check(non_empty_path());
 }
 
 CLI::Validator finite_number() {

@@ -144,6 +144,20 @@ expect eval-full-file 0 "\"data\": \"$re_tmp/shards/val_000000\.bin\"" -- \
   "$bin" eval --checkpoint "$tmp/run" --full --file "$tmp/shards/val_000000.bin"
 expect eval-file-needs-full 2 "--file requires --full" -- "$bin" eval --checkpoint "$tmp/run" --file "$tmp/shards"
 expect sample 0 "^hello" -- "$bin" sample --checkpoint "$tmp/run/checkpoints/step_00000003" --prompt hello --tokens 5
+expect sample-top-k 0 "^hello" -- "$bin" sample --checkpoint "$tmp/run" --prompt hello --tokens 5 --top-k 3 --top-p 0.9
+expect sample-top-p-zero 2 "--top-p.*must be > 0" -- "$bin" sample --checkpoint "$tmp/run" --top-p 0
+expect sample-top-p-big 2 "--top-p" -- "$bin" sample --checkpoint "$tmp/run" --top-p 1.5
+expect sample-top-k-negative 2 "--top-k" -- "$bin" sample --checkpoint "$tmp/run" --top-k -1
+expect sample-help-defaults 0 "--top-p FLOAT.*=1$" -- "$bin" sample --help
+expect sample-help-temperature 0 "--temperature FLOAT.*=0\.8$" -- "$bin" sample --help
+expect bench-step-no-out 2 "--out" -- "$bin" bench step --out "$tmp/x"
+# A token model (vocab above 256): the prompt as ids, the output as ids; bytes are refused.
+expect train-vocab300 0 "step 3/3" -- "$bin" train "${small[@]}" --set data.source=tokens --set "data.path=$tmp/shards" \
+  --set model.vocab_size=300 --out "$tmp/run-300"
+expect sample-prompt-ids 0 "^1 2 299( [0-9]+){4}$" -- "$bin" sample --checkpoint "$tmp/run-300" --prompt-ids 1,2,299 \
+  --tokens 4
+expect sample-ids-range 2 "--prompt-ids: 300 is not a token" -- "$bin" sample --checkpoint "$tmp/run-300" --prompt-ids 300
+expect sample-bytes-on-token-model 2 "--prompt-ids" -- "$bin" sample --checkpoint "$tmp/run-300" --prompt hi
 expect resume-extend 0 "resumed at step 3" -- "$bin" train --resume "$tmp/run" --set train.steps=4
 expect resume-metrics 0 '"step":4' -- tail -1 "$tmp/run/metrics.jsonl"
 expect resume-not-a-run 2 "no config.resolved.json" -- "$bin" train --resume "$tmp/shards"
