@@ -12,6 +12,7 @@
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
+#include "data/tokenizer.hpp"
 #include "gpu_context.hpp"
 #include "train/checkpoint.hpp"
 #include "train/full_eval.hpp"
@@ -32,6 +33,7 @@ struct InferenceFlags {
   std::int64_t top_k = 0;                // 0 = every token
   double top_p = 1.0;
   std::vector<std::int64_t> prompt_ids;  // token ids; replaces --prompt
+  std::string tokenizer;                 // llm.c tokenizer file: token models print text
   bool full = false;      // eval: every window of the held-out split (or of --file)
   std::string file;       // eval --full: this file instead of the held-out split
 };
@@ -148,7 +150,8 @@ std::vector<std::int32_t> prompt_tokens(const InferenceFlags& f, std::int64_t V)
 }
 
 // Samples token ids after the prompt; each step runs the model on the last seq_len tokens. Byte-level models
-// (vocab <= 256) print text, others the token ids separated by spaces (the prompt's included).
+// (vocab <= 256) print text, others the token ids separated by spaces (the prompt's included), or their text with
+// --tokenizer.
 void run_sample(const InferenceFlags& f) {
   const auto ck = train::load_checkpoint(f.checkpoint);
   const config::Config cfg = checkpoint_config(ck, f.sets);
@@ -159,10 +162,20 @@ void run_sample(const InferenceFlags& f) {
   const CounterRng rng(f.seed, "sample");
   std::vector<std::int32_t> window(static_cast<std::size_t>(T));
   HostTensor last(DType::f32, Shape{1, V});  // the logits of the last prompt position, on the host
+  std::unique_ptr<data::TokenDecoder> decoder;
+  if (!f.tokenizer.empty()) decoder = std::make_unique<data::TokenDecoder>(f.tokenizer);
+  // A token model's output: text through the tokenizer, else the ids separated by spaces.
+  auto put = [&](std::int32_t id, bool first) {
+    if (decoder) {  // ids beyond the tokenizer (a vocabulary padded past it) print as <id>
+      std::cout << (id < decoder->vocab_size() ? decoder->decode(id) : "<" + std::to_string(id) + ">");
+    } else {
+      std::cout << (first ? "" : " ") << id;
+    }
+  };
   if (V <= 256) {
     std::cout << f.prompt;
   } else {
-    for (std::size_t i = 0; i < tokens.size(); ++i) std::cout << (i ? " " : "") << tokens[i];
+    for (std::size_t i = 0; i < tokens.size(); ++i) put(tokens[i], i == 0);
   }
   for (std::int64_t k = 0; k < f.tokens; ++k) {
     const auto len = std::min<std::int64_t>(T, static_cast<std::int64_t>(tokens.size()));
@@ -174,10 +187,11 @@ void run_sample(const InferenceFlags& f) {
         train::sample_token(last.view().ptr<float>(), V, {f.temperature, f.top_k, f.top_p}, rng.uniform(static_cast<std::uint64_t>(k)));
     tokens.push_back(next);
     if (V <= 256) {
-      std::cout << static_cast<char>(next) << std::flush;
+      std::cout << static_cast<char>(next);
     } else {
-      std::cout << " " << next << std::flush;
+      put(next, false);
     }
+    std::cout << std::flush;
   }
   std::cout << "\n";
 }
@@ -215,6 +229,9 @@ void register_inference(CLI::App& app) {
   sample->add_option("--tokens", f->tokens, "tokens to generate")->check(CLI::Range(1, 1000000));
   sample->add_option("--temperature", f->temperature, "softmax temperature; 0 = greedy")
       ->check(finite_number() & CLI::Range(0.0, 100.0));
+  sample->add_option("--tokenizer", f->tokenizer,
+                     "token models: print text decoded with this llm.c tokenizer file (gpt2_tokenizer.bin), not ids")
+      ->check(non_empty_path());
   sample->add_option("--top-k", f->top_k, "sample among the k most likely tokens; 0 = all")
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 31));
   sample->add_option("--top-p", f->top_p, "sample among the most likely tokens holding this probability (nucleus)")

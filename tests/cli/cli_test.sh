@@ -158,6 +158,20 @@ expect sample-prompt-ids 0 "^1 2 299( [0-9]+){4}$" -- "$bin" sample --checkpoint
   --tokens 4
 expect sample-ids-range 2 "--prompt-ids: 300 is not a token" -- "$bin" sample --checkpoint "$tmp/run-300" --prompt-ids 300
 expect sample-bytes-on-token-model 2 "--prompt-ids" -- "$bin" sample --checkpoint "$tmp/run-300" --prompt hi
+# llm.c's tokenizer file (magic 20240328, version 2, vocab, end-of-text id; per token a length byte and the bytes):
+# 290 pieces "tN_", so ids 290 .. 299 of the padded vocabulary print as <id>; a wrong magic is a runtime error.
+python3 - "$tmp/tok.bin" <<'PY'
+import struct, sys
+pieces = [f"t{i}_".encode() for i in range(290)]
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<256I", 20240328, 2, len(pieces), 0, *[0] * 252))
+    for p in pieces: f.write(bytes([len(p)]) + p)
+PY
+expect sample-tokenizer 0 '^t1_t2_<299>(t[0-9]+_|<29[0-9]>){3}$' -- "$bin" sample --checkpoint "$tmp/run-300" \
+  --prompt-ids 1,2,299 --tokens 3 --tokenizer "$tmp/tok.bin"
+printf 'not a tokenizer' >"$tmp/bad-tok.bin"
+expect sample-tokenizer-bad 1 "tokenizer '.*bad-tok.bin': shorter than its 1024-byte header" -- "$bin" sample \
+  --checkpoint "$tmp/run-300" --prompt-ids 1 --tokenizer "$tmp/bad-tok.bin"
 expect resume-extend 0 "resumed at step 3" -- "$bin" train --resume "$tmp/run" --set train.steps=4
 expect resume-metrics 0 '"step":4' -- tail -1 "$tmp/run/metrics.jsonl"
 expect resume-not-a-run 2 "no config.resolved.json" -- "$bin" train --resume "$tmp/shards"
