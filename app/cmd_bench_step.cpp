@@ -18,6 +18,7 @@
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
+#include "model/flops.hpp"
 #include "model/model.hpp"
 #include "ops/matmul.hpp"
 #include "train/optimizer.hpp"
@@ -71,17 +72,6 @@ double sgemm_gflops(int repeats, const DeviceRuntime* gpu) {
     if (r > 0) t.push_back(seconds_since(t0));
   }
   return 2.0 * static_cast<double>(n * n * n) / median(t) * 1e-9;
-}
-
-// Matmul FLOPs per trained token: 6 x (parameters used in matrix products) + attention 12 * layers * C * T (the
-// PaLM / llm.c convention for MFU: the full T x T square, although causal attention needs about half of it).
-double flops_per_token(const config::Config& cfg, const model::Model& m) {
-  std::int64_t matmul_params = 0;
-  for (const auto& s : m.store().specs())
-    if (s.shape.rank == 2 && s.name != "embed.weight") matmul_params += s.shape.numel();
-  if (cfg.model.tie_embeddings) matmul_params += cfg.model.vocab_size * cfg.model.d_model;
-  return 6.0 * static_cast<double>(matmul_params) +
-         12.0 * static_cast<double>(cfg.model.n_blocks * cfg.model.d_model * cfg.model.seq_len);
 }
 
 // cfg, once its whole model (this process holds all of it) is known to fit this machine's memory.
@@ -164,7 +154,7 @@ void run_step_bench(const StepBenchFlags& f) {
   StepRunner runner(cfg, gpu.runtime.get());
   for (int s = 0; s <= f.steps; ++s) runner.step(s);  // step 0 is the warm-up
   const double tokens = static_cast<double>(cfg.train.micro_batch * cfg.train.micro_batches * cfg.model.seq_len);
-  const double s_med = median(runner.step_s), fpt = flops_per_token(cfg, runner.model());
+  const double s_med = median(runner.step_s), fpt = model::flops_per_token(cfg);
   const double achieved = tokens * fpt / s_med * 1e-9, sgemm = sgemm_gflops(7, runner.gpu());
   const nlohmann::json out{{"config", f.common.config_path.empty() ? "default" : f.common.config_path},
                            {"device", runner.gpu() != nullptr ? runner.gpu()->describe() : "cpu"},

@@ -145,6 +145,7 @@ void register_plan(CLI::App& app) {
   auto* plan = app.add_subcommand(
       "plan", "print the resolved config, parameter counts, memory estimate, pipeline timeline and launch command");
   add_common_flags(plan, *flags);
+  add_out_flag(plan, *flags, "run directory to put in the launch line");
   plan->callback([flags, plan] {
     const config::Config cfg = load_config_from_flags(*flags);
     print_plan(cfg, launch_line(plan->get_parent()->get_name(), *flags, cfg));

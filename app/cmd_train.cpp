@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "dist/communicator.hpp"
+#include "train/run_dir.hpp"
 #include "train/trainer.hpp"
 
 namespace mhc::app {
@@ -61,6 +62,7 @@ extern "C" void request_stop(int sig) {
 struct TrainFlags {
   CommonFlags common;
   std::string resume_dir;
+  bool overwrite = false;
 };
 
 void run_train(const TrainFlags& f) {
@@ -83,7 +85,15 @@ void run_train(const TrainFlags& f) {
         flags.config_path.empty() ? "default" : std::filesystem::path(flags.config_path).stem().string();
     run_dir = "runs/" + stem;
   }
-  const config::Config cfg = load_config_from_flags(flags);
+  std::vector<std::string> notices;
+  const config::Config cfg = load_config_from_flags(flags, &notices);
+  // Every rank checks before any writes: the Trainer's construction is collective, so rank 0 cannot start writing
+  // the new run before the others have looked.
+  if (f.overwrite) {
+    if (dist::world().rank() == 0) train::clear_run_dir(run_dir);
+  } else if (f.resume_dir.empty()) {
+    train::check_fresh_run_dir(run_dir);
+  }
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
   train::TrainOptions opts;
@@ -91,6 +101,7 @@ void run_train(const TrainFlags& f) {
   opts.resume = !f.resume_dir.empty();
   opts.stop_flag = &g_stop;
   opts.step_ms = &g_step_ms;
+  opts.notices = notices;
   train::Trainer trainer(cfg, opts);
   const auto result = trainer.run();
   if (result.stopped_early && dist::world().rank() == 0)
@@ -103,9 +114,14 @@ void register_train(CLI::App& app) {
   auto flags = std::make_shared<TrainFlags>();
   auto* train = app.add_subcommand("train", "train a model (one process, or parallel.pp x parallel.dp ranks under mpirun)");
   add_common_flags(train, flags->common);
+  add_out_flag(train, flags->common, "run directory (default: runs/CONFIG_STEM, runs/default without --config)");
   train->add_option("--resume", flags->resume_dir, "continue the run in RUN_DIR bitwise from its newest checkpoint")
       ->type_name("RUN_DIR")
       ->check(non_empty_path());
+  train->add_flag("--overwrite", flags->overwrite,
+                  "replace the run in --out: remove its config.resolved.json, metrics.jsonl, checkpoints/, "
+                  "stopped.json, trace.json and run.json first (without it, train refuses a directory holding a run)")
+      ->excludes("--resume");
   train->callback([flags] { run_train(*flags); });
 }
 

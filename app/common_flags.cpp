@@ -1,6 +1,8 @@
-// The --config / --set / --out flags shared by the config-driven subcommands.
+// The --config / --set (and --out) flags shared by the config-driven subcommands.
 #include <cmath>
 #include <cstdlib>
+
+#include <spdlog/spdlog.h>
 
 #include "commands.hpp"
 
@@ -13,7 +15,10 @@ void add_common_flags(CLI::App* cmd, CommonFlags& flags) {
       ->type_name("KEY=VALUE")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--out", flags.out_dir, "run directory for outputs")->type_name("RUN_DIR")->check(non_empty_path());
+}
+
+void add_out_flag(CLI::App* cmd, CommonFlags& flags, const std::string& help) {
+  cmd->add_option("--out", flags.out_dir, help)->type_name("RUN_DIR")->check(non_empty_path());
 }
 
 CLI::Validator finite_number() {
@@ -32,8 +37,12 @@ CLI::Validator non_empty_path() {
                         "", "NON_EMPTY");
 }
 
-config::Config load_config_from_flags(const CommonFlags& flags) {
-  return config::load_config(flags.config_path, flags.sets);
+config::Config load_config_from_flags(const CommonFlags& flags, std::vector<std::string>* notices) {
+  if (notices != nullptr) return config::load_config(flags.config_path, flags.sets, notices);
+  std::vector<std::string> shown;
+  config::Config cfg = config::load_config(flags.config_path, flags.sets, &shown);
+  for (const auto& notice : shown) spdlog::warn("{}", notice);
+  return cfg;
 }
 
 }  // namespace mhc::app

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   CLI::App app{"mhc-train: train Transformers with residual, Hyper-Connection (hc) or mHC residual streams"};
   app.set_version_flag("--version", std::string("mhc-train ") + MHC_VERSION);
   app.require_subcommand(1);
+  app.option_defaults()->always_capture_default();  // every --help shows the defaults
   mhc::app::register_plan(app);
   mhc::app::register_bench(app);
   mhc::app::register_bench_step(app);

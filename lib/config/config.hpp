@@ -118,10 +118,14 @@ Config default_config();
 Config parse_config(const nlohmann::json& j, const std::string& source);
 
 // Reads the JSON file at path ("" = the embedded default), applies the overrides "a.b=value" in order to the
-// document, then parses and validates it. Throws ConfigError.
-Config load_config(const std::string& path, const std::vector<std::string>& overrides);
+// document, then parses and validates it. Throws ConfigError. One adjustment is made instead of an error: when
+// --set train.steps=N shortens the run below the document's train.warmup (and train.warmup is not set too), the
+// warm-up is clamped to N and a one-line notice is appended to *notices (when given) for the caller to show.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides,
+                   std::vector<std::string>* notices = nullptr);
 // The same for a config document already in memory (e.g. the one saved in a checkpoint); source names it in errors.
-Config load_config_json(nlohmann::json root, const std::string& source, const std::vector<std::string>& overrides);
+Config load_config_json(nlohmann::json root, const std::string& source, const std::vector<std::string>& overrides,
+                        std::vector<std::string>* notices = nullptr);
 
 // The full resolved config with every key; parse_config(to_json(c), ...) == c.
 nlohmann::json to_json(const Config& c);

@@ -126,17 +126,37 @@ json parse_json_text(const std::string& text, const std::string& source) {
   }
 }
 
-}  // namespace
-
-Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  if (path.empty()) return load_config_json(json::object(), "the embedded default config", overrides);
-  return load_config_json(parse_json_text(read_file(path), path), path, overrides);
+// A run shortened with --set train.steps=N below the document's own train.warmup: the warm-up is clamped to N (the
+// schedule then warms up over the whole run) with a notice, instead of refused. An explicit --set train.warmup, or a
+// document that is inconsistent by itself, is still validated as given.
+void clamp_warmup_to_overridden_steps(json& root, const detail::Origins& origins, std::vector<std::string>* notices) {
+  if (origins.overridden.count("train.steps") == 0 || origins.overridden.count("train.warmup") != 0) return;
+  json& train = root["train"];
+  if (!train.contains("warmup") || !train["warmup"].is_number_integer() || !train["steps"].is_number_integer()) return;
+  const auto warmup = train["warmup"].get<std::int64_t>(), steps = train["steps"].get<std::int64_t>();
+  if (steps < 0 || warmup <= steps) return;
+  train["warmup"] = steps;
+  if (notices != nullptr) {
+    notices->push_back("train.warmup " + std::to_string(warmup) + " of " + origins.source + " is more than " +
+                       origins.overridden.at("train.steps").substr(6) + "; clamped to train.warmup=" +
+                       std::to_string(steps));
+  }
 }
 
-Config load_config_json(json root, const std::string& source, const std::vector<std::string>& overrides) {
+}  // namespace
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides,
+                   std::vector<std::string>* notices) {
+  if (path.empty()) return load_config_json(json::object(), "the embedded default config", overrides, notices);
+  return load_config_json(parse_json_text(read_file(path), path), path, overrides, notices);
+}
+
+Config load_config_json(json root, const std::string& source, const std::vector<std::string>& overrides,
+                        std::vector<std::string>* notices) {
   detail::Origins origins;
   origins.source = source;
   detail::apply_overrides(root, overrides, origins);
+  clamp_warmup_to_overridden_steps(root, origins, notices);
   return detail::parse_document(root, origins);
 }
 

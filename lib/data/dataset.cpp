@@ -64,27 +64,37 @@ std::pair<std::vector<std::uint16_t>, std::vector<std::uint16_t>> split_tail(std
   return {std::move(all), std::move(val)};
 }
 
-// Reads the shards of data.path; shards whose file name contains "val" form the val split when there are
-// both val and non-val shards, otherwise the tail val_fraction of all tokens is the val split.
-std::unique_ptr<Dataset> load_token_shards(const config::Config& cfg) {
-  std::vector<std::uint16_t> train, val;
-  std::size_t n_val_files = 0;
-  const auto files = expand_shard_pattern(cfg.data.path);
-  for (const auto& f : files)
-    if (f.find("val") != std::string::npos) ++n_val_files;
-  const bool named_split = n_val_files > 0 && n_val_files < files.size();
-  for (const auto& f : files) {
+// The tokens of the shards named by `pattern` (one list per file), each id checked against model.vocab_size.
+std::vector<std::pair<std::string, std::vector<std::uint16_t>>> read_shards(const std::string& pattern,
+                                                                           std::int64_t vocab_size) {
+  std::vector<std::pair<std::string, std::vector<std::uint16_t>>> shards;
+  for (const auto& f : expand_shard_pattern(pattern)) {
     auto tokens = read_token_file(f);
     for (std::size_t i = 0; i < tokens.size(); ++i)
-      MHC_CHECK(tokens[i] < cfg.model.vocab_size, IoError, "token file '", f, "': token id ", tokens[i],
-                " at position ", i, " is >= model.vocab_size ", cfg.model.vocab_size);
-    auto& dst = named_split && f.find("val") != std::string::npos ? val : train;
+      MHC_CHECK(tokens[i] < vocab_size, IoError, "token file '", f, "': token id ", tokens[i], " at position ", i,
+                " is >= model.vocab_size ", vocab_size);
+    shards.emplace_back(f, std::move(tokens));
+  }
+  return shards;
+}
+
+// Reads the shards of data.path; shards whose file name contains "val" form the val split when there are
+// both val and non-val shards, otherwise the tail val_fraction of all tokens is the val split.
+SplitTokens load_token_shards(const config::Config& cfg) {
+  SplitTokens s;
+  const auto shards = read_shards(cfg.data.path, cfg.model.vocab_size);
+  std::size_t n_val_files = 0;
+  for (const auto& [f, tokens] : shards)
+    if (f.find("val") != std::string::npos) ++n_val_files;
+  const bool named_split = n_val_files > 0 && n_val_files < shards.size();
+  for (const auto& [f, tokens] : shards) {
+    auto& dst = named_split && f.find("val") != std::string::npos ? s.val : s.train;
     dst.insert(dst.end(), tokens.begin(), tokens.end());
   }
-  if (!named_split) std::tie(train, val) = split_tail(std::move(train), cfg.data.val_fraction);
-  const std::string what = "tokens '" + cfg.data.path + "' (" + std::to_string(files.size()) + " files): " +
-                           std::to_string(train.size()) + " train / " + std::to_string(val.size()) + " val tokens";
-  return make_token_dataset(std::move(train), std::move(val), cfg.data.seed, cfg.model.seq_len + 1, what);
+  if (!named_split) std::tie(s.train, s.val) = split_tail(std::move(s.train), cfg.data.val_fraction);
+  s.description = "tokens '" + cfg.data.path + "' (" + std::to_string(shards.size()) + " files): " +
+                  std::to_string(s.train.size()) + " train / " + std::to_string(s.val.size()) + " val tokens";
+  return s;
 }
 
 }  // namespace
@@ -115,21 +125,43 @@ std::unique_ptr<Dataset> make_token_dataset(std::vector<std::uint16_t> train, st
   return std::make_unique<TokenDataset>(std::move(train), std::move(val), seed, std::move(description));
 }
 
-std::unique_ptr<Dataset> make_dataset(const config::Config& cfg) {
+SplitTokens split_tokens(const config::Config& cfg) {
   switch (cfg.data.source) {
-    case config::DataSource::synthetic:
-      MHC_CHECK(cfg.model.vocab_size >= config::kSyntheticMinVocab, ConfigError, "data.source \"synthetic\" needs ",
-                "model.vocab_size >= ", config::kSyntheticMinVocab, ", got ", cfg.model.vocab_size);
-      return std::make_unique<SyntheticDataset>(cfg.data.seed);
+    case config::DataSource::synthetic: break;
     case config::DataSource::text: {
-      auto [train, val] = split_tail(read_byte_tokens(cfg.data.path, "data.path"), cfg.data.val_fraction);
-      const std::string what = "text '" + cfg.data.path + "': " + std::to_string(train.size()) + " train / " +
-                               std::to_string(val.size()) + " val bytes";
-      return make_token_dataset(std::move(train), std::move(val), cfg.data.seed, cfg.model.seq_len + 1, what);
+      SplitTokens s;
+      std::tie(s.train, s.val) = split_tail(read_byte_tokens(cfg.data.path, "data.path"), cfg.data.val_fraction);
+      s.description = "text '" + cfg.data.path + "': " + std::to_string(s.train.size()) + " train / " +
+                      std::to_string(s.val.size()) + " val bytes";
+      return s;
     }
     case config::DataSource::tokens: return load_token_shards(cfg);
   }
-  throw ConfigError("data.source: unknown source");
+  throw ConfigError("data.source \"synthetic\" has no token split (its rows are generated)");
+}
+
+std::vector<std::uint16_t> read_tokens_like_data(const config::Config& cfg, const std::string& path) {
+  if (cfg.data.source == config::DataSource::tokens) {
+    std::vector<std::uint16_t> all;
+    for (const auto& [f, tokens] : read_shards(path, cfg.model.vocab_size)) all.insert(all.end(), tokens.begin(), tokens.end());
+    return all;
+  }
+  auto bytes = read_byte_tokens(path, "the file");
+  for (std::size_t i = 0; i < bytes.size(); ++i)
+    MHC_CHECK(bytes[i] < cfg.model.vocab_size, IoError, "'", path, "': byte ", bytes[i], " at position ", i,
+              " is >= model.vocab_size ", cfg.model.vocab_size);
+  return bytes;
+}
+
+std::unique_ptr<Dataset> make_dataset(const config::Config& cfg) {
+  if (cfg.data.source == config::DataSource::synthetic) {
+    MHC_CHECK(cfg.model.vocab_size >= config::kSyntheticMinVocab, ConfigError, "data.source \"synthetic\" needs ",
+              "model.vocab_size >= ", config::kSyntheticMinVocab, ", got ", cfg.model.vocab_size);
+    return std::make_unique<SyntheticDataset>(cfg.data.seed);
+  }
+  SplitTokens s = split_tokens(cfg);
+  return make_token_dataset(std::move(s.train), std::move(s.val), cfg.data.seed, cfg.model.seq_len + 1,
+                            std::move(s.description));
 }
 
 }  // namespace mhc::data

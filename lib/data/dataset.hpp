@@ -27,6 +27,18 @@ class Dataset {
 // the field or file when the data cannot serve that (missing file, too short, token id >= vocab_size, ...).
 std::unique_ptr<Dataset> make_dataset(const config::Config& cfg);
 
+// The train and val tokens of cfg.data for the "text" and "tokens" sources (the split make_dataset uses) and the
+// describe() line; ConfigError for "synthetic", whose rows are generated.
+struct SplitTokens {
+  std::vector<std::uint16_t> train, val;
+  std::string description;
+};
+SplitTokens split_tokens(const config::Config& cfg);
+
+// The tokens of a file read as cfg.data reads its data: llm.c shards (a file, directory or glob) for data.source
+// "tokens", else the bytes of a text file; IoError for an id >= model.vocab_size.
+std::vector<std::uint16_t> read_tokens_like_data(const config::Config& cfg, const std::string& path);
+
 // The bytes of a text file as token ids 0..255; IoError naming `what` (e.g. "data.path") and the file when it is a
 // directory, missing or unreadable.
 std::vector<std::uint16_t> read_byte_tokens(const std::string& path, const std::string& what);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/sizes.hpp"
+#include "model/flops.hpp"
 #include "core/atomic_file.hpp"
 #include "core/copy.hpp"
 #include "core/device_runtime.hpp"
@@ -22,6 +23,7 @@
 #include "train/checkpoint.hpp"
 #include "train/lr_schedule.hpp"
 #include "train/metrics.hpp"
+#include "train/run_info.hpp"
 
 namespace mhc::train {
 
@@ -261,6 +263,7 @@ TrainResult Trainer::run() {
     fs::remove(marker, ec);
     MHC_CHECK(!ec, IoError, "cannot remove '", marker.string(), "' of the previous stop: ", ec.message());
   }
+  const RunInfo info = leader() ? record_launch(opts_.run_dir, opts_.resume, step, opts_.notices) : RunInfo{};
   std::unique_ptr<MetricsWriter> metrics;
   if (leader()) metrics = std::make_unique<MetricsWriter>(opts_.run_dir, opts_.resume ? step : -1);
   const bool console = opts_.console && leader();
@@ -275,6 +278,11 @@ TrainResult Trainer::run() {
                                                  config::to_string(cfg_.parallel.schedule))
                                    : "",
                  opts_.resume ? " | resumed at step " + std::to_string(step) : "");
+  if (console)
+    for (const auto& notice : opts_.notices) spdlog::warn("{}", notice);
+  const double flops_per_token = model::flops_per_token(cfg_);
+  double interval_loss = 0, interval_s = 0;  // since the previous metrics record
+  std::int64_t interval_steps = 0;
 
   TrainResult result;
   dist::TraceRecorder trace;
@@ -312,19 +320,36 @@ TrainResult Trainer::run() {
     const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (opts_.step_ms != nullptr) opts_.step_ms->store(std::llround(step_s * 1e3));
     result.last_loss = loss;
+    interval_loss += loss;
+    interval_s += step_s;
+    ++interval_steps;
 
     const bool log = step % t.log_every == 0 || step == t.steps || step == 1 || !finite;
     const bool eval = t.eval_every > 0 && (step % t.eval_every == 0 || step == t.steps);
     const bool diag = t.diag_every > 0 && (step % t.diag_every == 0 || step == t.steps);
     if (log || eval || diag) {
-      nlohmann::json rec{{"step", step},      {"tokens", step * tokens_per_step}, {"loss", loss},
-                         {"lr", lr},          {"grad_norm", grad_norm},           {"step_ms", step_s * 1e3},
-                         {"tok_s", static_cast<double>(tokens_per_step) / step_s}};
+      // tok/s and TFLOP/s over the training steps since the previous record (evaluation and diagnostics excluded).
+      const double tok_s = static_cast<double>(tokens_per_step * interval_steps) / interval_s;
+      nlohmann::json rec{{"step", step},
+                         {"tokens", step * tokens_per_step},
+                         {"loss", loss},
+                         {"loss_mean", interval_loss / static_cast<double>(interval_steps)},
+                         {"lr", lr},
+                         {"grad_norm", grad_norm},
+                         {"step_ms", step_s * 1e3},
+                         {"tok_s", tok_s},
+                         {"tflops", tok_s * flops_per_token * 1e-12},
+                         {"elapsed_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count()},
+                         {"time", utc_now_iso8601()},
+                         {"run_id", info.run_id}};
+      interval_loss = interval_s = 0;
+      interval_steps = 0;
       if (!finite) rec["skipped"] = true;
       if (eval) {
         const dist::ScopedSpan span(step_trace, "eval", "eval");
         rec["val_loss"] = validation_loss(*data_, cfg_, cfg_.train.micro_batch,
                                           [&](std::int32_t* rows) { return pipeline_->forward_loss(rows); });
+        if (console && !log) spdlog::info("step {}/{} | val {:.4f}", step, t.steps, rec["val_loss"].get<double>());
       }
       if (diag) {
         const dist::ScopedSpan span(step_trace, "diagnostics", "diagnostics");
@@ -334,9 +359,11 @@ TrainResult Trainer::run() {
       if (console && log) {
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
         const double eta = elapsed / static_cast<double>(step - first_step) * static_cast<double>(t.steps - step);
-        spdlog::info("step {}/{} | loss {:.4f}{} | lr {:.2e} | gnorm {:.3f} | {:.0f} tok/s | ETA {}", step, t.steps,
-                     loss, eval ? fmt::format(" | val {:.4f}", rec["val_loss"].get<double>()) : "", lr, grad_norm,
-                     rec["tok_s"].get<double>(), format_eta(eta));
+        spdlog::info("step {}/{} | loss {:.4f} (mean {:.4f}){} | lr {:.2e} | gnorm {:.3f} | {:.0f} tok/s | "
+                     "{:.3g} TFLOP/s | ETA {}",
+                     step, t.steps, loss, rec["loss_mean"].get<double>(),
+                     eval ? fmt::format(" | val {:.4f}", rec["val_loss"].get<double>()) : "", lr, grad_norm, tok_s,
+                     rec["tflops"].get<double>(), format_eta(eta));
       }
     }
     if (cfg_.checkpoint.every > 0 && step % cfg_.checkpoint.every == 0 && step < t.steps) {

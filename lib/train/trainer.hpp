@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +32,7 @@ struct TrainOptions {
   dist::Communicator* world = nullptr;              // the job's ranks; null = dist::world()
   std::int64_t trace_steps = 10;                    // the last this many steps go to RUN_DIR/trace.json (0 = none)
   std::atomic<std::int64_t>* step_ms = nullptr;     // when set: the duration of each finished step (for a handler)
+  std::vector<std::string> notices{};               // shown once at the start and recorded in run.json
 };
 
 struct TrainResult {

@@ -63,8 +63,115 @@ expect train-tokens 0 "step 3/3" -- "$bin" train "${small[@]}" --set data.source
   --out "$tmp/run"
 expect train-metrics 0 '"val_loss"' -- cat "$tmp/run/metrics.jsonl"
 expect train-resolved 0 '"source": "tokens"' -- cat "$tmp/run/config.resolved.json"
+# Run directories are never mixed: a second train into a run's --out refuses (exit 2) and leaves every file of the
+# run byte-identical; --overwrite replaces the run (its files only) and --resume with it is a usage error.
+sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+before=$(sums "$tmp/run")
+expect train-out-holds-run 2 "--out .*/run already holds a run \(config\.resolved\.json, metrics\.jsonl, checkpoints.*--resume.*--overwrite" -- \
+  "$bin" train "${small[@]}" --set data.source=tokens --set "data.path=$tmp/shards" --out "$tmp/run"
+check train-out-run-untouched "$([ "$before" = "$(sums "$tmp/run")" ]; echo $?)" "the refused run's files changed"
+cp -r "$tmp/run" "$tmp/run-ow"
+echo note >"$tmp/run-ow/notes.txt"
+expect train-overwrite 0 "step 2/2" -- "$bin" train "${small[@]}" --set train.steps=2 --set data.source=tokens \
+  --set "data.path=$tmp/shards" --out "$tmp/run-ow" --overwrite
+check train-overwrite-replaced "$([ "$(ls "$tmp/run-ow/checkpoints")" = step_00000002 ] &&
+  [ "$(grep -c . "$tmp/run-ow/metrics.jsonl")" = 2 ] && [ -f "$tmp/run-ow/notes.txt" ]; echo $?)" \
+  "checkpoints $(ls "$tmp/run-ow/checkpoints"), $(grep -c . "$tmp/run-ow/metrics.jsonl") metric lines"
+expect train-overwrite-resume 2 "excludes" -- "$bin" train --resume "$tmp/run-ow" --overwrite
+
+# A run shortened with --set train.steps below its config's train.warmup: the warm-up is clamped, the notice printed
+# once and recorded in run.json; a negative warm-up is still refused.
+echo '{"train": {"steps": 100, "warmup": 30}}' >"$tmp/warm.json"
+expect train-warmup-clamped 0 "train.warmup 30 of .*warm.json is more than train.steps=3; clamped to train.warmup=3" -- \
+  "$bin" train --config "$tmp/warm.json" "${small[@]/train.warmup=1/train.log_every=1}" --out "$tmp/run-warm"
+check train-warmup-notice-once "$([ "$(grep -c "clamped to" <<<"$last_out")" = 1 ]; echo $?)" "printed $(grep -c "clamped to" <<<"$last_out") times"
+expect train-warmup-resolved 0 '"warmup": 3' -- cat "$tmp/run-warm/config.resolved.json"
+expect train-warmup-recorded 0 '"notices": \[ *"train.warmup 30 of [^"]*is more than train.steps=3; clamped' -- \
+  tr -d '\n' <"$tmp/run-warm/run.json"
+expect train-warmup-negative 2 "train.warmup must be >= 0, got -1" -- "$bin" plan --set train.warmup=-1
+
+# metrics.jsonl: interval-mean loss, elapsed seconds, UTC time, the run id of run.json, smoothed tok/s and TFLOP/s;
+# the console has no ANSI colour codes when stdout is not a terminal.
+python3 - "$tmp/run-warm" <<'PY'
+import json, re, sys
+run = sys.argv[1]
+rid = json.load(open(run + "/run.json"))["run_id"]
+recs = [json.loads(l) for l in open(run + "/metrics.jsonl")]
+assert re.fullmatch(r"[0-9a-f]{16}", rid), rid
+for r in recs:
+    assert r["run_id"] == rid and r["elapsed_s"] > 0 and r["tflops"] > 0 and r["tok_s"] > 0, r
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["time"]), r
+# log_every 1: each record's interval is its own step
+assert all(r["loss_mean"] == r["loss"] for r in recs), recs
+PY
+check train-metrics-fields $? "metrics.jsonl lacks or garbles the new fields"
+# loss_mean is the mean over the steps since the previous record: with log_every 2 it is the mean of the two losses
+# that a log_every 1 run of the same config logs.
+quiet=(--set train.steps=4 --set train.eval_every=0 --set train.diag_every=0)
+"$bin" train "${small[@]}" "${quiet[@]}" --out "$tmp/run-each" >/dev/null 2>&1
+"$bin" train "${small[@]}" "${quiet[@]}" --set train.log_every=2 --out "$tmp/run-pairs" >/dev/null 2>&1
+python3 - "$tmp/run-each" "$tmp/run-pairs" <<'PY'
+import json, sys
+each, pairs = ([json.loads(l) for l in open(d + "/metrics.jsonl")] for d in sys.argv[1:])
+loss = {r["step"]: r["loss"] for r in each}
+got = {r["step"]: r["loss_mean"] for r in pairs}
+# step 1 is always logged, so the interval of step 2 is step 2 alone
+want = {1: loss[1], 2: loss[2], 4: (loss[3] + loss[4]) / 2}
+assert set(got) == {1, 2, 4} and all(abs(got[s] - want[s]) < 1e-12 for s in got), (got, want)
+PY
+check train-metrics-loss-mean $? "loss_mean is not the mean over the interval"
+expect eval-full-synthetic 2 'data.source "synthetic" has no held-out split.*--file' -- \
+  "$bin" eval --checkpoint "$tmp/run-warm" --full
+expect train-no-ansi 0 '!'$'\e''\[' -- "$bin" train "${small[@]}" --out "$tmp/run-ansi"
 expect eval 0 '"val_loss"' -- "$bin" eval --checkpoint "$tmp/run"
+# eval names what it evaluated; --full passes over every non-overlapping window of the held-out split (or --file),
+# the same loss whatever the batch (a partial last batch included).
+expect eval-names-data 0 '"data": "the val split of tokens ' -- "$bin" eval --checkpoint "$tmp/run"
+check eval-names-windows "$(tr -d '\n ' <<<"$last_out" | grep -q '"tokens":32,"val_loss":[0-9.]*,"windows":2}'; echo $?)" \
+  "no windows/tokens count: $last_out"
+expect eval-full 0 '"mode": "full"' -- "$bin" eval --checkpoint "$tmp/run" --full --set train.micro_batch=4
+full_b4=$last_out
+expect eval-full-batch1 0 '"tokens_left_out"' -- "$bin" eval --checkpoint "$tmp/run" --full --set train.micro_batch=1
+python3 - "$full_b4" "$last_out" <<'PY'
+import json, sys
+a, b = (json.loads(t) for t in sys.argv[1:])
+assert a["data"].startswith("the val split of tokens") and a["windows"] > 4 and a["windows"] % 4 != 0, a
+assert a["tokens"] == a["windows"] * 16 and a["tokens_left_out"] < 16, a
+assert abs(a["loss"] - b["loss"]) < 1e-6 and a["tokens"] == b["tokens"], (a, b)
+PY
+check eval-full-any-batch $? "eval --full differs between batch 4 and 1: $full_b4 / $last_out"
+expect eval-full-file 0 "\"data\": \"$re_tmp/shards/val_000000\.bin\"" -- \
+  "$bin" eval --checkpoint "$tmp/run" --full --file "$tmp/shards/val_000000.bin"
+expect eval-file-needs-full 2 "--file requires --full" -- "$bin" eval --checkpoint "$tmp/run" --file "$tmp/shards"
 expect sample 0 "^hello" -- "$bin" sample --checkpoint "$tmp/run/checkpoints/step_00000003" --prompt hello --tokens 5
+expect sample-top-k 0 "^hello" -- "$bin" sample --checkpoint "$tmp/run" --prompt hello --tokens 5 --top-k 3 --top-p 0.9
+expect sample-top-p-zero 2 "--top-p.*must be > 0" -- "$bin" sample --checkpoint "$tmp/run" --top-p 0
+expect sample-top-p-big 2 "--top-p" -- "$bin" sample --checkpoint "$tmp/run" --top-p 1.5
+expect sample-top-k-negative 2 "--top-k" -- "$bin" sample --checkpoint "$tmp/run" --top-k -1
+expect sample-help-defaults 0 "--top-p FLOAT.*=1$" -- "$bin" sample --help
+expect sample-help-temperature 0 "--temperature FLOAT.*=0\.8$" -- "$bin" sample --help
+expect bench-step-no-out 2 "--out" -- "$bin" bench step --out "$tmp/x"
+# A token model (vocab above 256): the prompt as ids, the output as ids; bytes are refused.
+expect train-vocab300 0 "step 3/3" -- "$bin" train "${small[@]}" --set data.source=tokens --set "data.path=$tmp/shards" \
+  --set model.vocab_size=300 --out "$tmp/run-300"
+expect sample-prompt-ids 0 "^1 2 299( [0-9]+){4}$" -- "$bin" sample --checkpoint "$tmp/run-300" --prompt-ids 1,2,299 \
+  --tokens 4
+expect sample-ids-range 2 "--prompt-ids: 300 is not a token" -- "$bin" sample --checkpoint "$tmp/run-300" --prompt-ids 300
+expect sample-bytes-on-token-model 2 "--prompt-ids" -- "$bin" sample --checkpoint "$tmp/run-300" --prompt hi
+# llm.c's tokenizer file (magic 20240328, version 2, vocab, end-of-text id; per token a length byte and the bytes):
+# 290 pieces "tN_", so ids 290 .. 299 of the padded vocabulary print as <id>; a wrong magic is a runtime error.
+python3 - "$tmp/tok.bin" <<'PY'
+import struct, sys
+pieces = [f"t{i}_".encode() for i in range(290)]
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<256I", 20240328, 2, len(pieces), 0, *[0] * 252))
+    for p in pieces: f.write(bytes([len(p)]) + p)
+PY
+expect sample-tokenizer 0 '^t1_t2_<299>(t[0-9]+_|<29[0-9]>){3}$' -- "$bin" sample --checkpoint "$tmp/run-300" \
+  --prompt-ids 1,2,299 --tokens 3 --tokenizer "$tmp/tok.bin"
+printf 'not a tokenizer' >"$tmp/bad-tok.bin"
+expect sample-tokenizer-bad 1 "tokenizer '.*bad-tok.bin': shorter than its 1024-byte header" -- "$bin" sample \
+  --checkpoint "$tmp/run-300" --prompt-ids 1 --tokenizer "$tmp/bad-tok.bin"
 expect resume-extend 0 "resumed at step 3" -- "$bin" train --resume "$tmp/run" --set train.steps=4
 expect resume-metrics 0 '"step":4' -- tail -1 "$tmp/run/metrics.jsonl"
 expect resume-not-a-run 2 "no config.resolved.json" -- "$bin" train --resume "$tmp/shards"

@@ -162,3 +162,30 @@ TEST_CASE("config files: valid, with comments, overrides, syntax errors and miss
   CHECK(config_error([&] { load_config(dir.path(""), {}); }) ==
         "cannot read config file '" + dir.path("") + "': Is a directory");
 }
+
+TEST_CASE("--set train.steps below the file's train.warmup clamps the warm-up with a notice", "[config]") {
+  const TempDir dir;
+  const std::string cfg = dir.write("warm.json", R"({"train": {"steps": 100, "warmup": 30}})");
+  std::vector<std::string> notices;
+  const Config c = load_config(cfg, {"train.steps=20"}, &notices);
+  CHECK(c.train.steps == 20);
+  CHECK(c.train.warmup == 20);
+  REQUIRE(notices.size() == 1);
+  CHECK(notices[0] == "train.warmup 30 of " + cfg + " is more than train.steps=20; clamped to train.warmup=20");
+  // No notice and no change when the warm-up still fits, or when nothing is clamped on a later load.
+  notices.clear();
+  CHECK(load_config(cfg, {"train.steps=40"}, &notices).train.warmup == 30);
+  CHECK(load_config(dir.write("resolved.json", to_json(c).dump()), {}, &notices) == c);
+  CHECK(notices.empty());
+  // Without a notices list the clamp still happens.
+  CHECK(load_config(cfg, {"train.steps=5"}).train.warmup == 5);
+  // Still refused: a file inconsistent by itself, a warm-up set explicitly, a negative warm-up or step count.
+  const std::string bad = dir.write("bad.json", R"({"train": {"steps": 20, "warmup": 30}})");
+  CHECK(config_error([&] { load_config(bad, {}); }) == bad + ": train.warmup (30) must be <= train.steps (20)");
+  CHECK(config_error([&] { load_config(cfg, {"train.steps=20", "train.warmup=30"}); }) ==
+        "--set train.warmup=30: train.warmup (30) must be <= train.steps (20)");
+  CHECK(config_error([&] { load_config(cfg, {"train.warmup=-1"}); }) ==
+        "--set train.warmup=-1: train.warmup must be >= 0, got -1");
+  CHECK_THAT(config_error([&] { load_config(cfg, {"train.steps=-1"}); }),
+             Catch::Matches("--set train.steps=-1: train.steps must be >= .*, got -1"));
+}
