@@ -60,8 +60,10 @@ grep -q "missing/corpus.txt" <<<"$out" || fail "failing rank: rank 1's message (
 
 # SIGTERM to the launcher: every rank stops at the same step, rank 0 writes one checkpoint and stopped.json naming it
 # (mpirun itself exits non-zero after forwarding a signal), and the run resumes from it.
+# Open MPI kills the ranks 1 s after forwarding the signal (odls_base_sigkill_timeout): give them time to checkpoint on
+# a loaded machine, as README.md tells users to.
 long=("${small[@]}" --set train.steps=100000 --set train.eval_every=0 --set train.diag_every=0)
-"${run[@]}" -np 2 "$bin" train --config "$root/configs/pp2-1f1b-mhc.json" "${long[@]}" --out "$tmp/term" \
+OMPI_MCA_odls_base_sigkill_timeout=60 "${run[@]}" -np 2 "$bin" train --config "$root/configs/pp2-1f1b-mhc.json" "${long[@]}" --out "$tmp/term" \
   >"$tmp/term.log" 2>&1 &
 pid=$!
 for _ in $(seq 300); do [ -s "$tmp/term/metrics.jsonl" ] && break; sleep 0.1; done
