@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "core/arena.hpp"
+
 namespace mhc {
 
 void copy_tensor(Tensor dst, Tensor src) {
@@ -13,6 +15,15 @@ void copy_tensor(Tensor dst, Tensor src) {
     std::memmove(dst.data, src.data, static_cast<std::size_t>(dst.bytes()));
   } else {
     device_copy_bytes(dst.data, src.data, dst.bytes());
+  }
+}
+
+void zero_tensor(Tensor t) {
+  if (t.bytes() == 0) return;
+  if (t.device == Device::cuda) {
+    device_memset_zero(t.data, t.bytes());
+  } else {
+    std::memset(t.data, 0, static_cast<std::size_t>(t.bytes()));
   }
 }
 

@@ -2,7 +2,6 @@
 #include "model/connection.hpp"
 
 #include "core/copy.hpp"
-#include "core/rng.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/hc_coeffs.hpp"
 #include "ops/mhc_coeffs.hpp"
@@ -168,7 +167,7 @@ void MixingConnection::backward_input(const LayerContext& ctx, Tensor dx_out, Te
   expect_shape(dx_in, c["x"].shape, in_name.c_str());
   MHC_CHECK(dx_in.data != dx_out.data, ShapeError, kind_, " backward: dx_in must not alias dx_out");
   const Tensor x = c["x"], dy = Sublayer::output_grad(ctx.sublayer);
-  fill_constant(dx_in, 0.0);
+  zero_tensor(dx_in);
   ops::stream_post_res_backward(dx_in, dy, c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_res"],
                                 c["h_post"]);  // dx_in += H_res^T dx_out
   f.backward_input(ctx.sublayer, dy, c["du"]);
