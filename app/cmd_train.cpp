@@ -1,6 +1,9 @@
-// `mhc-train train`: one process, or parallel.pp x parallel.dp ranks under mpirun. A first SIGINT/SIGTERM finishes
-// the current step on every rank, writes a checkpoint and RUN_DIR/stopped.json and exits 0; a second one ends the
-// process at once by that signal (the newest complete checkpoint stays intact).
+// `mhc-train train`: one process, or parallel.pp x parallel.dp ranks under mpirun. A first SIGINT/SIGTERM/SIGUSR1
+// finishes the current step on every rank, writes a checkpoint and RUN_DIR/stopped.json and exits 0; a second one
+// ends the process at once by that signal (the newest complete checkpoint stays intact). SIGUSR1 is the one that
+// mpirun forwards to its ranks at once and then lets the job end by itself (README.md, "Signals").
+#include <fcntl.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -21,16 +24,39 @@ namespace {
 std::atomic<bool> g_stop{false};
 std::atomic<int> g_signals{0};
 std::atomic<std::int64_t> g_step_ms{-1};  // the trainer's last step time, -1 before the first
+std::atomic<bool> g_under_launcher{false};  // stdout/stderr are pipes to an MPI launcher (set before the handler)
+pthread_t g_main_thread;                     // the training thread (set before the handler)
 static_assert(std::atomic<int>::is_always_lock_free && std::atomic<std::int64_t>::is_always_lock_free,
               "the signal handler reads lock-free atomics only");
 
 void write_stderr(const char* text, std::size_t size) { (void)!::write(STDERR_FILENO, text, size); }
 
-// Async-signal-safe: atomics, write, signal, raise, and digits formatted by hand. The first signal states the wait
-// (the rest of the current step, about as long as the last one), the second ends the process by that signal.
+// After a stop request the console may have no reader any more: mpirun stops draining its ranks' stdout once it has
+// forwarded a signal (a rank then blocks in write() with the step's log line and never reaches its checkpoint), and
+// a `| tee` that got the same Ctrl-C is gone (the next write would raise SIGPIPE). So console lines may be lost from
+// here on, never the checkpoint: SIGPIPE is ignored, and under a launcher stdout and stderr become non-blocking (a
+// full pipe drops the line; not done on a terminal, whose file description the shell shares).
+void detach_console() {
+  std::signal(SIGPIPE, SIG_IGN);
+  if (!g_under_launcher.load()) return;
+  for (const int fd : {STDOUT_FILENO, STDERR_FILENO}) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0) (void)::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  }
+}
+
+// Async-signal-safe: atomics, fcntl, write, signal, raise, pthread_kill, and digits formatted by hand. The first signal states the
+// wait (the rest of the current step, about as long as the last one), the second ends the process by that signal.
+// A signal that lands on another thread (MPI's, OpenMP's, OpenBLAS's) is passed on to the training thread, so that a
+// write() it is blocked in is interrupted and, restarted, sees the non-blocking console.
 extern "C" void request_stop(int sig) {
+  if (!pthread_equal(pthread_self(), g_main_thread)) {
+    (void)pthread_kill(g_main_thread, sig);
+    return;
+  }
   if (g_signals.fetch_add(1) == 0) {
     g_stop.store(true);
+    detach_console();
     static const char head[] = "mhc-train: stopping after the current step (the last one took ";
     static const char none[] = "mhc-train: stopping after the first step";
     static const char tail[] = ", then a checkpoint and stopped.json; a second signal exits at once\n";
@@ -94,8 +120,9 @@ void run_train(const TrainFlags& f) {
   } else if (f.resume_dir.empty()) {
     train::check_fresh_run_dir(run_dir);
   }
-  std::signal(SIGINT, request_stop);
-  std::signal(SIGTERM, request_stop);
+  g_under_launcher.store(dist::world_is_mpi());
+  g_main_thread = pthread_self();
+  for (const int sig : {SIGINT, SIGTERM, SIGUSR1}) std::signal(sig, request_stop);
   train::TrainOptions opts;
   opts.run_dir = run_dir;
   opts.resume = !f.resume_dir.empty();

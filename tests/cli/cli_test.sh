@@ -195,20 +195,23 @@ expect train-diverges-logged 0 '"skipped":true' -- cat "$tmp/run-nan/metrics.jso
 expect train-diverges-checkpoint 1 'step_[0-9]+.: the validation loss is -?nan although every weight is finite' -- \
   "$bin" eval --checkpoint "$tmp/run-nan"
 
-# SIGTERM: the run finishes its step, writes a checkpoint and exits 0.
-"$bin" train "${small[@]}" --set train.steps=100000 --out "$tmp/run-term" >"$tmp/term.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do [ -s "$tmp/run-term/metrics.jsonl" ] && break; sleep 0.1; done
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-if [ "$rc" -eq 0 ] && ls "$tmp/run-term/checkpoints" | grep -q step_ && grep -q "stopped by signal" "$tmp/term.log"; then
-  passed=$((passed + 1))
-else
-  failed=$((failed + 1))
-  echo "FAIL: sigterm (exit $rc)"
-  sed 's/^/    /' "$tmp/term.log" | tail -5
-fi
+# SIGTERM and SIGUSR1: the run finishes its step, writes a checkpoint and exits 0.
+for sig in TERM USR1; do
+  "$bin" train "${small[@]}" --set train.steps=100000 --out "$tmp/run-$sig" >"$tmp/$sig.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do [ -s "$tmp/run-$sig/metrics.jsonl" ] && break; sleep 0.1; done
+  kill "-$sig" "$pid"
+  wait "$pid"
+  rc=$?
+  if [ "$rc" -eq 0 ] && ls "$tmp/run-$sig/checkpoints" | grep -q step_ && [ -f "$tmp/run-$sig/stopped.json" ] &&
+    grep -q "stopped by signal" "$tmp/$sig.log"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: SIG$sig (exit $rc)"
+    sed 's/^/    /' "$tmp/$sig.log" | tail -5
+  fi
+done
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mhc-train under mpirun, end to end: a 2-rank pipeline run writes metrics, a whole-model checkpoint and a Chrome
 # trace; a wrong rank count is one error on every rank; a rank that fails alone (its data file is unreadable,
-# as on a node without the file) ends the whole job within seconds with that rank's message.
+# as on a node without the file) ends the whole job within seconds with that rank's message; SIGUSR1 and SIGTERM to
+# mpirun each stop the run with one checkpoint and stopped.json, and it resumes.
 # Usage: mpirun_cli_test.sh MPIEXEC PATH/TO/mhc-train REPO_ROOT
 set -u
 mpiexec=$1
@@ -58,21 +59,29 @@ secs=$(( $(date +%s) - start ))
 grep -q "rank 1 of 2" <<<"$out" || fail "failing rank: no 'rank 1 of 2' in the output: $out"
 grep -q "missing/corpus.txt" <<<"$out" || fail "failing rank: rank 1's message (the path) is missing: $out"
 
-# SIGTERM to the launcher: every rank stops at the same step, rank 0 writes one checkpoint and stopped.json naming it
-# (mpirun itself exits non-zero after forwarding a signal), and the run resumes from it. KNOWN BROKEN (issue 12 stays
-# open): on a loaded 2-core machine the ranks print that they will stop but train on until Open MPI kills them, so no
-# checkpoint is written; this check runs only with MHC_TEST_MPIRUN_SIGTERM=1 until that is fixed.
-if [ "${MHC_TEST_MPIRUN_SIGTERM:-0}" = 1 ]; then
-# Open MPI kills the ranks 1 s after forwarding the signal (odls_base_sigkill_timeout): give them time to checkpoint on
-# a loaded machine, as README.md tells users to.
+# Signals to the launcher. SIGUSR1: mpirun forwards it to every rank at once; they stop at the same step, rank 0
+# writes one checkpoint and stopped.json naming it, and the job ends by itself with exit 0. SIGTERM: mpirun sends the
+# ranks SIGCONT, waits odls_base_sigkill_timeout seconds, sends SIGTERM, waits as long again and kills them, and
+# drains no output while it waits (a rank that logs every step fills its stdout pipe: this test's runs log every
+# step, which is how a rank blocked in write() used to miss its checkpoint); the checkpoint and stopped.json are
+# written all the same and mpirun exits non-zero. Both runs resume from their checkpoint.
 long=("${small[@]}" --set train.steps=100000 --set train.eval_every=0 --set train.diag_every=0)
-OMPI_MCA_odls_base_sigkill_timeout=60 "${run[@]}" -np 2 "$bin" train --config "$root/configs/pp2-1f1b-mhc.json" "${long[@]}" --out "$tmp/term" \
-  >"$tmp/term.log" 2>&1 &
-pid=$!
-for _ in $(seq 300); do [ -s "$tmp/term/metrics.jsonl" ] && break; sleep 0.1; done
-kill -TERM "$pid"
-wait "$pid"
-python3 - "$tmp/term" <<'PY' || fail "SIGTERM to mpirun: no stopped.json naming the only new checkpoint: $(tail -5 "$tmp/term.log")"
+# signal_stop NAME SIGNAL EXPECTED_RC: starts a 2-rank run, signals mpirun once it has logged a step, checks the stop.
+signal_stop() {
+  local name=$1 sig=$2 want_rc=$3 pid rc step out
+  OMPI_MCA_odls_base_sigkill_timeout=5 "${run[@]}" -np 2 "$bin" train --config "$root/configs/pp2-1f1b-mhc.json" \
+    "${long[@]}" --out "$tmp/$name" >"$tmp/$name.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do [ -s "$tmp/$name/metrics.jsonl" ] && break; sleep 0.1; done
+  kill "-$sig" "$pid"
+  wait "$pid"
+  rc=$?
+  if [ "$want_rc" = nonzero ]; then
+    [ $rc -ne 0 ] || fail "$sig to mpirun: exit 0, expected mpirun's non-zero exit"
+  else
+    [ $rc -eq "$want_rc" ] || fail "$sig to mpirun: exit $rc, expected $want_rc: $(tail -5 "$tmp/$name.log")"
+  fi
+  python3 - "$tmp/$name" <<'PY' || fail "$sig to mpirun: no stopped.json naming the only checkpoint: $(tail -5 "$tmp/$name.log")"
 import json, os, sys
 run = sys.argv[1]
 stopped = json.load(open(os.path.join(run, "stopped.json")))
@@ -80,11 +89,14 @@ steps = sorted(os.listdir(os.path.join(run, "checkpoints")))
 assert len(steps) == 1 and stopped["checkpoint"].endswith(steps[0]), (stopped, steps)
 assert stopped["step"] == int(steps[0].split("_")[1]) >= 1, stopped
 PY
-step=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$tmp/term/stopped.json" 2>/dev/null)
-out=$("${run[@]}" -np 2 "$bin" train --resume "$tmp/term" --set train.steps=$((step + 1)) 2>&1) ||
-  fail "resume after SIGTERM to mpirun failed: $(echo "$out" | tail -5)"
-[ ! -e "$tmp/term/stopped.json" ] || fail "the resumed run left stopped.json"
-fi
+  step=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$tmp/$name/stopped.json" 2>/dev/null)
+  [ -n "$step" ] || return
+  out=$("${run[@]}" -np 2 "$bin" train --resume "$tmp/$name" --set train.steps=$((step + 1)) 2>&1) ||
+    fail "resume after $sig to mpirun failed: $(echo "$out" | tail -5)"
+  [ ! -e "$tmp/$name/stopped.json" ] || fail "the run resumed after $sig left stopped.json"
+}
+signal_stop usr1 USR1 0
+signal_stop term TERM nonzero
 
 [ $failed -eq 0 ] && echo "mpirun cli tests passed"
 exit $failed
