@@ -65,16 +65,33 @@ export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$fallback"
 missing=$(ldd "$pack"/bin/* | awk '/not found/ {print $1}' | sort -u | tr '\n' ' ')
 
 if [ "${1:-}" = "--self-check" ]; then
-  # Here, without a GPU: every library resolves and the CPU-only paths run.
-  echo "libraries from the pack: ${from_pack:-none}"
-  echo "missing: ${missing:-none}"
+  # Here, without a GPU: every library resolves and the CPU-only paths run. This machine has every library itself,
+  # so first the pack's own copies are put ahead of the system's: each packed library must then resolve into the
+  # pack (as on a GPU machine that lacks it), and the CPU-only paths below run with them.
+  export LD_LIBRARY_PATH="$packlib/lib:$LD_LIBRARY_PATH"
+  not_packed=$(ldd "$pack"/bin/* | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
+    while read -r name path; do
+      [[ $name =~ $system_libs ]] || [[ $path == "$packlib/lib/"* ]] || echo "$name ($path)"
+    done)
+  echo "libraries that resolve outside the pack (beyond the C runtime, CUDA driver, cuBLAS, NCCL): ${not_packed:-none}"
+  echo "libraries from the pack: $(ldd "$pack"/bin/* | grep -c "$packlib/lib/") resolutions; missing: ${missing:-none}"
+  bad=0
+  [ -z "$not_packed" ] && [ -z "$missing" ] || bad=1
   "$pack/bin/mhc-train" --version && "$pack/bin/mhc-train" plan --config "$root/configs/tiny-mhc.json" >/dev/null &&
-    echo "mhc-train plan: ok"
-  "$pack/bin/mhc_cuda_tests"; echo "mhc_cuda_tests without a GPU: exit $? (77 = skipped)"
+    echo "mhc-train plan: ok" || bad=1
+  "$pack/bin/mhc-train" train --config "$root/configs/tiny-mhc.json" --set train.steps=2 --set train.eval_every=2 \
+    --out "$(mktemp -d)/run" >/dev/null && echo "mhc-train train (cpu, 2 steps): ok" || bad=1
+  "$pack/bin/mhc_cuda_tests"
+  rc=$?
+  echo "mhc_cuda_tests without a GPU: exit $rc (77 = skipped)"
+  [ $rc -eq 77 ] || bad=1
   "$pack/bin/mhc-train" train --config "$root/configs/tiny-mhc.json" --set parallel.device=cuda \
-    --out "$(mktemp -d)/run" 2>&1 | tail -1; echo "train on cuda without a GPU: exit ${PIPESTATUS[0]} (1 expected)"
-  [ -z "$missing" ]
-  exit $?
+    --out "$(mktemp -d)/run" 2>&1 | tail -1
+  rc=${PIPESTATUS[0]}
+  echo "train on cuda without a GPU: exit $rc (1 expected)"
+  [ $rc -eq 1 ] || bad=1
+  [ $bad -eq 0 ] && echo "self-check: ok" || echo "self-check: FAILED"
+  exit $bad
 fi
 
 # REPORT_DIR gets report.json and gpu-check.log only (the device tool returns at most 8 files); each step's output,
