@@ -11,11 +11,22 @@
 # sweep and cannot be set. Paths in the config (data.path) are relative to the current directory: run sweeps
 # from the repository root.
 #
-# Resume: a run whose metrics.jsonl already reaches train.steps of its config.resolved.json, and which was started
-# with the same arguments (DIR/<run>/sweep.args), is skipped; an incomplete run directory is removed and the run
-# starts again from scratch. A run that finished with different arguments is reported as a failure (remove it or
-# use another --out). A failing run is reported with its log, DIR/<run>/train.log; the sweep runs the other cells
-# and exits 1 at the end. Usage errors exit 2. Needs bash >= 4.3 and a Python 3 (MHC_PYTHON, default python3).
+# Rerun: a run whose metrics.jsonl already reaches train.steps of its config.resolved.json, and which was started
+# with the same arguments (DIR/<run>/sweep.args), is skipped; a run that stopped cleanly on a signal (it holds the
+# trainer's stopped.json) and has the same arguments is continued with `BIN train --resume DIR/<run>` (bitwise; its
+# output is appended to train.log); any other incomplete run directory is removed and the run starts again from
+# scratch. A run that finished or stopped with different arguments is reported as a failure (remove it or use
+# another --out). A failing run is reported with its log, DIR/<run>/train.log; the sweep runs the other cells and
+# exits 1 at the end.
+#
+# Signals: the trainers run in their own process groups (so a Ctrl-C in the terminal reaches sweep.sh only). A
+# first SIGINT, SIGTERM or SIGUSR1 (or SIGHUP, forwarded as SIGTERM) to sweep.sh is forwarded once to every running
+# trainer, which finishes its current step, writes a checkpoint and stopped.json and exits 0; sweep.sh waits for them,
+# starts no further cells and exits 3 ("stopped: rerun the same command to resume"). Further signals to sweep.sh
+# are not forwarded (signal a trainer directly to end it at once, without a new checkpoint). A trainer that stops
+# on a signal sent to it directly (its stopped.json, no signal through sweep.sh) also makes the sweep start no
+# further cells and exit 3; the other running trainers go on to their end. A run that failed takes precedence:
+# exit 1. Usage errors exit 2. Needs bash >= 4.3 and a Python 3 (MHC_PYTHON, default python3).
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,7 +37,8 @@ usage() {
 $synopsis
 
 Trains every residual type x seed of one config, one mhc-train run per cell in DIR/TYPE-sSEED, one at a time
-or N in parallel; a rerun skips the runs that are complete and restarts the others.
+or N in parallel; a rerun skips the runs that are complete, resumes the runs that stopped on a signal
+(stopped.json) and restarts the others.
 
 Options:
   --out DIR        directory of the sweep (required); compare it with scripts/compare.py DIR
@@ -35,12 +47,16 @@ Options:
   --seeds LIST     comma-separated train.seed values, one run per type and seed (default: 1,2,3)
   --set KEY=VALUE  config override for every run, e.g. train.steps=600 (repeatable); residual.type and
                    train.seed are the sweep's; residual.n_streams=K applies to the hc and mhc arms only
-  --bin PATH       the trainer (default: build/app/mhc-train of this checkout)
+  --bin PATH       the trainer (default: build/app/mhc-train of this checkout); a wrapper script should exec it,
+                   since the sweep forwards signals to this process only
   --jobs N         runs at a time (default: 1)
   -h, --help       print this help and exit
 
 The hc and mhc arms use the config's residual.n_streams when it is > 1, else 4; the residual arm uses 1.
-Exit status: 0 every run complete, 1 some run failed (its log: DIR/TYPE-sSEED/train.log), 2 usage error.
+Signals: a first SIGINT/SIGTERM/SIGUSR1 (Ctrl-C) is forwarded once to the running trainers; each finishes its step,
+writes a checkpoint and stopped.json; no further runs start. Rerun the same command to resume them.
+Exit status: 0 every run complete, 1 some run failed (its log: DIR/TYPE-sSEED/train.log), 2 usage error,
+3 stopped by a signal (sent to sweep.sh, or to a trainer directly): rerun the same command to resume.
 Environment: MHC_PYTHON, the Python 3 that reads configs and metrics (default: python3).
 
 Example (from the repository root):
@@ -126,12 +142,19 @@ EOF
   )
 fi
 
-# run_state RUN_DIR: prints "LAST_STEP STEPS" and succeeds when metrics.jsonl reaches train.steps of the run's
-# config.resolved.json; fails (printing what it found) otherwise.
+# run_state RUN_DIR: prints "LAST_STEP STEPS STOP_STEP" (STOP_STEP: the step of stopped.json, "-" without one);
+# exit 0 when metrics.jsonl reaches train.steps of the run's config.resolved.json, 10 when it does not (or the
+# files are unreadable), anything else when the check itself failed (e.g. Python killed by a Ctrl-C).
 run_state() {
-  "$python" - "$1" <<'EOF'
+  "$python" - "$1" <<'PYEOF'
 import json, os, sys
 d = sys.argv[1]
+stop = "-"
+try:
+    with open(os.path.join(d, "stopped.json"), encoding="utf-8") as f:
+        stop = str(int(json.load(f)["step"]))
+except (OSError, ValueError, KeyError, TypeError):
+    pass
 try:
     with open(os.path.join(d, "config.resolved.json"), encoding="utf-8") as f:
         steps = int(json.load(f)["train"]["steps"])
@@ -144,19 +167,57 @@ try:
                 except (ValueError, KeyError, TypeError):
                     pass  # a torn last line of an interrupted run
 except (OSError, ValueError, KeyError, TypeError):
-    print("0 ?")
-    sys.exit(1)
-print(last, steps)
-sys.exit(0 if last >= steps else 1)
-EOF
+    print("0 ?", stop)
+    sys.exit(10)
+print(last, steps, stop)
+sys.exit(0 if last >= steps else 10)
+PYEOF
 }
 
 mkdir -p "$out"
-fail_list=$(mktemp)
-trap 'rm -f "$fail_list"' EXIT
 
-# run_one TYPE SEED: one cell of the grid; prints one line (plus the log tail on failure).
-run_one() {
+# The running trainers, by pid: their run name, directory, start time, stopped.json before the launch (a resume
+# starts with the old one; a new one differs in its step) and the signal forwarded to them (empty: none yet).
+declare -A job_name=() job_dir=() job_start=() job_marker=() job_from=() job_fwd=()
+fail_names=()     # runs that failed
+stop_names=()     # runs that stopped on a signal (a rerun resumes those with stopped.json)
+not_started=0     # cells not started because the sweep is stopping
+stopping=0        # 1: start no further cells
+stop_sig=""       # the signal sweep.sh received (INT, TERM, USR1, HUP), empty while none
+
+# on_signal SIG: the first one is forwarded once to every running trainer (SIGHUP as SIGTERM); later ones are not.
+on_signal() {
+  local sig=$1 fwd=$1 pid names=""
+  [ "$sig" = HUP ] && fwd=TERM
+  if [ -n "$stop_sig" ]; then
+    echo "sweep: SIG$sig again: still waiting for the running trainers to write their checkpoints" \
+      "(not forwarded; signal a trainer directly to end it at once)" >&2
+    return 0
+  fi
+  stop_sig=$sig
+  stopping=1
+  if [ "${#job_name[@]}" -gt 0 ]; then
+    for pid in "${!job_name[@]}"; do
+      kill -s "$fwd" "$pid" 2>/dev/null || true
+      job_fwd[$pid]=$fwd
+      names+="${names:+ }${job_name[$pid]}"
+    done
+  fi
+  if [ -n "$names" ]; then
+    echo "sweep: SIG$sig: forwarded SIG$fwd to the running trainers ($names); each finishes its step and" \
+      "writes a checkpoint and stopped.json; no further runs start" >&2
+  else
+    echo "sweep: SIG$sig: no further runs start" >&2
+  fi
+}
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+trap 'on_signal USR1' USR1
+trap 'on_signal HUP' HUP
+
+# start_cell TYPE SEED: one cell of the grid: skips it, reports it, or launches its trainer in the background
+# (fresh, or --resume of a stopped run). Sets cell_started=0 when the sweep is stopping and the cell did not start.
+start_cell() {
   local type=$1 seed=$2
   local name="$type-s$seed"
   local dir="$out/$name"
@@ -170,63 +231,175 @@ run_one() {
     args+=(--set "$kv")
   done
   args+=(--out "$dir")
-  local want state
+  local want state="" st=0 same=0 marker="" from=""
   want=$(printf '%s\n' "${args[@]}")
+  cell_started=1
 
   if [ -d "$dir" ]; then
-    if state=$(run_state "$dir"); then
-      if [ -f "$dir/sweep.args" ] && [ "$(cat "$dir/sweep.args")" = "$want" ]; then
-        printf 'skip  %-14s complete (step %s)\n' "$name" "${state%% *}"
-        return 0
-      fi
-      printf 'FAIL  %-14s finished with other arguments (see %s); remove it or use another --out\n' \
-        "$name" "$dir/sweep.args"
-      echo "$name" >>"$fail_list"
+    state=$(run_state "$dir") || st=$?
+    [ "$stopping" -eq 0 ] || { cell_started=0; return 0; }  # a signal arrived meanwhile: touch nothing
+    if [ "$st" -ne 0 ] && [ "$st" -ne 10 ]; then
+      printf 'FAIL  %-14s cannot read its state (%s exited %d); left as it is\n' "$name" "$python" "$st"
+      fail_names+=("$name")
       return 0
     fi
-    rm -rf "$dir"  # incomplete: start again from scratch
+    [ -f "$dir/sweep.args" ] && [ "$(cat "$dir/sweep.args")" = "$want" ] && same=1
+    local last=${state%% *} rest=${state#* }
+    local steps=${rest%% *} stop=${rest#* }
+    if [ "$st" -eq 0 ]; then
+      if [ "$same" -eq 1 ]; then
+        printf 'skip  %-14s complete (step %s)\n' "$name" "$last"
+      else
+        printf 'FAIL  %-14s finished with other arguments (see %s); remove it or use another --out\n' \
+          "$name" "$dir/sweep.args"
+        fail_names+=("$name")
+      fi
+      return 0
+    fi
+    if [ "$stop" != - ]; then
+      if [ "$same" -eq 0 ]; then
+        printf 'FAIL  %-14s stopped at step %s with other arguments (see %s); remove it or use another --out\n' \
+          "$name" "$stop" "$dir/sweep.args"
+        fail_names+=("$name")
+        return 0
+      fi
+      marker=$(cat "$dir/stopped.json")
+      from=$stop
+    else
+      rm -rf "$dir"  # incomplete without a clean stop: start again from scratch
+    fi
   fi
-  mkdir -p "$dir"
-  printf '%s\n' "$want" >"$dir/sweep.args"
-  local start=$SECONDS rc=0
-  "$bin" "${args[@]}" >"$dir/train.log" 2>&1 || rc=$?
-  local secs=$((SECONDS - start))
-  if [ "$rc" -ne 0 ]; then
-    {
-      printf 'FAIL  %-14s exit %d after %ds; log: %s\n' "$name" "$rc" "$secs" "$dir/train.log"
-      tail -n 10 "$dir/train.log" | sed 's/^/      | /'
-    }
-    echo "$name" >>"$fail_list"
-  elif ! state=$(run_state "$dir"); then
-    printf 'FAIL  %-14s exit 0 but metrics.jsonl stops at step %s of %s; log: %s\n' \
-      "$name" "${state%% *}" "${state#* }" "$dir/train.log"
-    echo "$name" >>"$fail_list"
+  local pid
+  if [ -n "$from" ]; then
+    printf '\n== sweep.sh: resuming at step %s: %s train --resume %s\n' "$from" "$bin" "$dir" >>"$dir/train.log"
+    set -m  # its own process group: a Ctrl-C in the terminal reaches sweep.sh only, which forwards it once
+    "$bin" train --resume "$dir" </dev/null >>"$dir/train.log" 2>&1 &
+    pid=$!
+    set +m
   else
-    printf 'ok    %-14s %s steps in %ds\n' "$name" "${state#* }" "$secs"
+    mkdir -p "$dir"
+    printf '%s\n' "$want" >"$dir/sweep.args"
+    set -m
+    "$bin" "${args[@]}" </dev/null >"$dir/train.log" 2>&1 &
+    pid=$!
+    set +m
   fi
+  job_name[$pid]=$name
+  job_dir[$pid]=$dir
+  job_start[$pid]=$SECONDS
+  job_marker[$pid]=$marker
+  job_from[$pid]=$from
+  if [ -n "$stop_sig" ] && [ -z "${job_fwd[$pid]-}" ]; then  # the signal came between the check and the launch
+    job_fwd[$pid]=$stop_sig
+    [ "$stop_sig" = HUP ] && job_fwd[$pid]=TERM
+    kill -s "${job_fwd[$pid]}" "$pid" 2>/dev/null || true
+  fi
+}
+
+# finish_cell PID RC: reports the trainer PID that exited with status RC and forgets it.
+finish_cell() {
+  local pid=$1 rc=$2
+  local name=${job_name[$pid]} dir=${job_dir[$pid]} marker=${job_marker[$pid]} from=${job_from[$pid]}
+  local fwd=${job_fwd[$pid]-}
+  local secs=$((SECONDS - ${job_start[$pid]}))
+  unset "job_name[$pid]" "job_dir[$pid]" "job_start[$pid]" "job_marker[$pid]" "job_from[$pid]" "job_fwd[$pid]"
+  local state st now=""
+  for _ in 1 2 3; do  # again when the check itself was interrupted (a Ctrl-C reaches its Python too)
+    st=0
+    state=$(run_state "$dir") || st=$?
+    if [ "$st" -eq 0 ] || [ "$st" -eq 10 ]; then break; fi
+  done
+  local last=${state%% *} rest=${state#* }
+  local steps=${rest%% *} stop=${rest#* }
+  [ -f "$dir/stopped.json" ] && now=$(cat "$dir/stopped.json")
+  local resumed=""
+  [ -n "$from" ] && resumed=" (resumed at step $from)"
+  if [ "$stop" != - ] && [ "$now" != "$marker" ]; then  # a stopped.json of this launch: a clean stop
+    local how=""
+    [ "$rc" -ne 0 ] && how=", exit $rc"
+    printf 'stop  %-14s stopped at step %s of %s after %ds%s%s; a rerun resumes it (log: %s)\n' \
+      "$name" "$stop" "$steps" "$secs" "$resumed" "$how" "$dir/train.log"
+    stop_names+=("$name")
+    if [ -z "$fwd" ] && [ -z "$stop_sig" ]; then
+      stopping=1
+      echo "sweep: $name stopped on a signal sent to it directly; no further runs start" \
+        "(${#job_name[@]} running ones go on to their end)" >&2
+    fi
+  elif [ "$rc" -ne 0 ] && [ -n "$fwd" ] && [ "$rc" -eq $((128 + $(kill -l "$fwd"))) ]; then
+    printf 'stop  %-14s ended by the forwarded SIG%s before it could write a checkpoint; a rerun starts it again\n' \
+      "$name" "$fwd"
+    stop_names+=("$name")
+  elif [ "$rc" -ne 0 ]; then
+    printf 'FAIL  %-14s exit %d after %ds%s; log: %s\n' "$name" "$rc" "$secs" "$resumed" "$dir/train.log"
+    tail -n 10 "$dir/train.log" | sed 's/^/      | /'
+    [ "$stop" != - ] && echo "      ($dir/stopped.json remains: a rerun tries to resume it again; remove $dir to start over)"
+    fail_names+=("$name")
+  elif [ "$st" -ne 0 ]; then
+    printf 'FAIL  %-14s exit 0 but metrics.jsonl stops at step %s of %s; log: %s\n' \
+      "$name" "$last" "$steps" "$dir/train.log"
+    fail_names+=("$name")
+  else
+    printf 'ok    %-14s %s steps in %ds%s\n' "$name" "$steps" "$secs" "$resumed"
+  fi
+}
+
+# reap_one: waits until one running trainer has exited and reports it. `wait -n` returns early when a trapped
+# signal arrives (after its trap ran); the loop goes on until a trainer really exited.
+reap_one() {
+  local pid rc w
+  while :; do
+    for pid in "${!job_name[@]}"; do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        rc=0
+        wait "$pid" || rc=$?
+        finish_cell "$pid" "$rc"
+        return 0
+      fi
+    done
+    w=0
+    wait -n || w=$?
+    if [ "$w" -eq 127 ]; then  # no child left to wait for (a pid reused since): collect any one of them
+      for pid in "${!job_name[@]}"; do
+        rc=0
+        wait "$pid" || rc=$?
+        finish_cell "$pid" "$rc"
+        return 0
+      done
+    fi
+  done
 }
 
 total=$((${#types[@]} * ${#seeds[@]}))
 echo "sweep: $total runs (types $types_csv x seeds $seeds_csv) into $out, $jobs at a time"
-running=0
 for type in "${types[@]}"; do
   for seed in "${seeds[@]}"; do
-    if [ "$jobs" -eq 1 ]; then
-      run_one "$type" "$seed"
-    else
-      if [ "$running" -ge "$jobs" ]; then
-        wait -n || true
-        running=$((running - 1))
-      fi
-      run_one "$type" "$seed" &
-      running=$((running + 1))
+    while [ "$stopping" -eq 0 ] && [ "${#job_name[@]}" -ge "$jobs" ]; do reap_one; done
+    if [ "$stopping" -ne 0 ]; then
+      not_started=$((not_started + 1))
+      continue
     fi
+    start_cell "$type" "$seed"
+    [ "$cell_started" -eq 1 ] || not_started=$((not_started + 1))
   done
 done
-wait
+while [ "${#job_name[@]}" -gt 0 ]; do reap_one; done
 
-if [ -s "$fail_list" ]; then
-  echo "sweep: $(wc -l <"$fail_list") of $total runs failed: $(sort "$fail_list" | paste -sd ' ' -)" >&2
+if [ "${#fail_names[@]}" -gt 0 ]; then
+  echo "sweep: ${#fail_names[@]} of $total runs failed: $(printf '%s\n' "${fail_names[@]}" | sort | paste -sd ' ' -)" >&2
+  if [ "${#stop_names[@]}" -gt 0 ] || [ "$not_started" -gt 0 ]; then
+    what="$not_started not started"
+    [ "${#stop_names[@]}" -eq 0 ] || what="${#stop_names[@]} runs stopped (${stop_names[*]}), $what"
+    echo "sweep: also stopped by a signal: $what; a rerun resumes them" >&2
+  fi
   exit 1
 fi
+if [ "${#stop_names[@]}" -gt 0 ] || [ "$not_started" -gt 0 ]; then
+  why="a trainer was signalled directly"
+  [ -n "$stop_sig" ] && why="SIG$stop_sig"
+  what="$not_started not started"
+  [ "${#stop_names[@]}" -eq 0 ] || what="${#stop_names[@]} runs stopped (${stop_names[*]}), $what"
+  echo "sweep: stopped ($why): $what; rerun the same command to resume" >&2
+  exit 3
+fi
+[ -z "$stop_sig" ] || echo "sweep: SIG$stop_sig arrived after the last run had finished" >&2
 echo "sweep: all $total runs complete in $out"
