@@ -18,12 +18,16 @@ namespace {
 using namespace mhc;
 
 // configs/tiny-mhc.json, shortened: eval, diagnostics and a checkpoint at step 3 and at the end; a constant learning
-// rate, so that a run of 3 steps is the start of a run of 6.
+// rate, so that a run of 3 steps is the start of a run of 6. Far smaller than the config (2 blocks, 32 wide, 2 heads,
+// 16 tokens, micro-batch 2), so that the CUDA simulator runs it in CI within a minute or two: what this test checks is
+// the trainer's GPU path (evaluation, diagnostics, checkpoints across devices), not a shape; the whole-step tests
+// cover the tiny configs' shapes and gpt2-124m's.
 config::Config tiny_mhc(const char* device, std::int64_t steps) {
   return config::load_config(test::config_dir() + "/tiny-mhc.json",
                              {std::string("parallel.device=") + device, "train.steps=" + std::to_string(steps),
-                              "train.schedule=constant", "train.warmup=0", "train.eval_every=3", "train.diag_every=3", "train.log_every=1",
-                              "checkpoint.every=3"});
+                              "train.schedule=constant", "train.warmup=0", "train.eval_every=3", "train.diag_every=3",
+                              "train.log_every=1", "checkpoint.every=3", "model.n_blocks=2", "model.d_model=32",
+                              "model.n_heads=2", "model.ffn_hidden=88", "model.seq_len=16", "train.micro_batch=2"});
 }
 
 std::vector<nlohmann::json> metrics(const std::string& run_dir) {
