@@ -1,4 +1,5 @@
-// CPU causal attention core: per (batch, head) GEMMs on a temporary S x S buffer (see ops/attention.hpp).
+// CPU causal attention core: tiled, one (batch, head) per OpenMP thread, online softmax, no S x S buffer; results
+// do not depend on the thread count (see ops/attention.hpp and attention_cpu.cpp).
 #pragma once
 
 #include <cstdint>
