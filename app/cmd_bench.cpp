@@ -1,4 +1,5 @@
-// `mhc-train bench ops`: GFLOP/s of the CPU matmul and GB/s of the mHC stream ops, as JSON (medians of repeats).
+// `mhc-train bench ops`: the CPU GEMM library and its GFLOP/s (square, and on a config's training-step shapes), and
+// GB/s of the mHC stream ops, as JSON (medians of repeats).
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -9,6 +10,7 @@
 
 #include "commands.hpp"
 #include "core/atomic_file.hpp"
+#include "gemm_report.hpp"
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
 #include "ops/matmul.hpp"
@@ -21,6 +23,7 @@ namespace mhc::app {
 namespace {
 
 struct BenchOptions {
+  CommonFlags common;  // the config whose training-step GEMMs are timed
   int repeats = 7;
   std::string out_file;
 };
@@ -105,8 +108,12 @@ nlohmann::json bench_mhc_ops(int repeats) {
 }
 
 void run_bench_ops(const BenchOptions& opt) {
+  const config::Config cfg = load_config_from_flags(opt.common);
   nlohmann::json report{{"device", "cpu"}, {"repeats", opt.repeats}, {"statistic", "median"}};
+  report["config"] = opt.common.config_path.empty() ? "default" : opt.common.config_path;
+  report["gemm_library"] = gemm_library_json();
   report["matmul_f32"] = bench_matmul(opt.repeats);
+  report["step_gemms_f32"] = bench_step_gemms(cfg, opt.repeats);
   report["mhc_ops_f32"] = bench_mhc_ops(opt.repeats);
   std::cout << report.dump(2) << "\n";
   if (!opt.out_file.empty()) {
@@ -120,7 +127,9 @@ void register_bench(CLI::App& app) {
   auto opt = std::make_shared<BenchOptions>();
   auto* bench = app.add_subcommand("bench", "micro-benchmarks, JSON out");
   bench->require_subcommand(1);
-  auto* ops_cmd = bench->add_subcommand("ops", "CPU matmul GFLOP/s and mHC stream-op GB/s");
+  auto* ops_cmd = bench->add_subcommand(
+      "ops", "CPU GEMM library, matmul GFLOP/s (square and the config's training-step shapes), mHC stream-op GB/s");
+  add_common_flags(ops_cmd, opt->common);
   ops_cmd->add_option("--repeats", opt->repeats, "timed runs per case (the median is reported)")
       ->check(CLI::Range(1, 1000));
   ops_cmd->add_option("--json", opt->out_file, "also write the report to this file")->check(non_empty_path());

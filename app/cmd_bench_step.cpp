@@ -12,6 +12,7 @@
 
 #include "commands.hpp"
 #include "config/sizes.hpp"
+#include "gemm_report.hpp"
 #include "gpu_context.hpp"
 #include "core/copy.hpp"
 #include "core/device_runtime.hpp"
@@ -172,7 +173,8 @@ void run_step_bench(const StepBenchFlags& f) {
                            {"sgemm_gflops", sgemm},
                            {"sgemm_edge", gemm_edge(runner.gpu())},
                            {"fraction_of_sgemm", achieved / sgemm},
-                           {"activation_bytes", runner.model().activation_bytes()}};
+                           {"activation_bytes", runner.model().activation_bytes()},
+                           {"cpu_gemm_library", gemm_library_json()}};
   std::cout << out.dump(2) << "\n";
 }
 

@@ -7,7 +7,7 @@
 #include "process_setup.hpp"
 
 int main(int argc, char** argv) {
-  mhc::app::prepare_process(argv);
+  mhc::app::prepare_process();
   CLI::App app{"mhc-train: train Transformers with residual, Hyper-Connection (hc) or mHC residual streams"};
   app.set_version_flag("--version", std::string("mhc-train ") + MHC_VERSION);
   app.require_subcommand(1);

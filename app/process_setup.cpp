@@ -1,8 +1,8 @@
-// Threads per rank, the OMP_WAIT_POLICY re-exec and job-wide failure for mhc-train.
+// Threads per rank and job-wide failure for mhc-train.
 #include "process_setup.hpp"
 
+#include <omp.h>
 #include <sched.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -11,10 +11,6 @@
 #include <thread>
 
 #include "dist/communicator.hpp"
-
-// Resolved when libgomp / OpenBLAS are linked in; null otherwise.
-extern "C" void omp_set_num_threads(int) __attribute__((weak));
-extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace mhc::app {
 
@@ -44,19 +40,10 @@ int threads_per_local_rank() {
   return std::max(1, threads);
 }
 
-void prepare_process(char** argv) {
+void prepare_process() {
   if (const int threads = threads_per_local_rank(); threads > 0) {
-    const std::string n = std::to_string(threads);
-    setenv("OMP_NUM_THREADS", n.c_str(), 1);
-    if (omp_set_num_threads != nullptr) omp_set_num_threads(threads);
-    if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) {
-      setenv("OPENBLAS_NUM_THREADS", n.c_str(), 1);
-      if (openblas_set_num_threads != nullptr) openblas_set_num_threads(threads);
-    }
-  }
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);
+    setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);  // for child processes
+    omp_set_num_threads(threads);  // the GEMM library runs on the same OpenMP threads (ops/cpu/blas/)
   }
 }
 

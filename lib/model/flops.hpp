@@ -5,9 +5,11 @@
 
 namespace mhc::model {
 
-// 6 x (parameters used in matrix products: every 2-D parameter but the embedding table, plus the output head when
-// it is tied to the embedding) + attention 12 * n_blocks * d_model * seq_len (the PaLM / llm.c convention for MFU:
-// the full T x T square, although causal attention needs about half of it).
+// 6 x (parameters used in matrix products: every 2-D parameter but the embedding table and HC's static offsets;
+// HC's coefficient maps once per stream; the output head also when it is tied to the embedding) + causal attention
+// 6 * n_blocks * d_model * seq_len: the scores and the weighted sum over the keys at or before each query, forward
+// and backward. That is half of the PaLM / llm.c MFU convention's 12 * n_blocks * d_model * seq_len, which counts
+// the full T x T square; our attention kernels skip the masked tiles.
 double flops_per_token(const config::Config& cfg);
 
 }  // namespace mhc::model

@@ -7,7 +7,7 @@ MHC_BUILD=${MHC_BUILD:-$MHC_ROOT/build}
 
 # Debian packages the project builds and runs with (python3-* are for scripts/compare.py and benchmarks only).
 MHC_PACKAGES=(cmake ninja-build g++ pkg-config libcli11-dev nlohmann-json3-dev libspdlog-dev catch2
-              libopenmpi-dev openmpi-bin libopenblas-dev python3 python3-numpy python3-matplotlib python3-scipy)
+              libopenmpi-dev openmpi-bin libdnnl-dev python3 python3-numpy python3-matplotlib python3-scipy)
 
 mhc_install_packages() {
   local missing=() p

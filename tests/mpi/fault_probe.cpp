@@ -1,8 +1,8 @@
 // A tiny program using mhc-train's process set-up (app/process_setup.cpp), for tests/mpi/fault_test.sh:
 //   fault_probe fault  the last rank throws while every other rank blocks in a receive from it; the failure must
 //                      end the whole job (single process: "error: ..." and exit code 1, as mhc-train).
-//   fault_probe env    prints per rank whether the OMP_WAIT_POLICY re-exec happened, the OpenMP thread count and
-//                      what it derives from, then checks that MPI works after the re-exec (a sum over the ranks).
+//   fault_probe env    prints per rank the OpenMP thread count and what it derives from, and the GEMM library's
+//                      thread count (the same pool), then checks that MPI works (a sum over the ranks).
 #include <sched.h>
 
 #include <cstdio>
@@ -11,24 +11,15 @@
 #include <string>
 #include <thread>
 
-#ifdef _OPENMP
 #include <omp.h>
-#endif
 
 #include "dist/communicator.hpp"
+#include "ops/cpu/blas/blas.hpp"
 #include "process_setup.hpp"
 
 namespace {
 
-int omp_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return -1;
-#endif
-}
-
-int run(const std::string& mode, bool policy_at_start) {
+int run(const std::string& mode) {
   mhc::dist::Communicator& world = mhc::dist::world();
   const int last = world.size() - 1;
   if (mode == "fault") {
@@ -45,8 +36,8 @@ int run(const std::string& mode, bool policy_at_start) {
     const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
     double ranks = 1;
     world.allreduce_sum(&ranks, 1);
-    std::printf("rank %d of %d: reexec=%d omp_threads=%d hw=%u affinity=%d local_ranks=%s sum=%g\n", world.rank(),
-                world.size(), policy_at_start ? 1 : 0, omp_threads(),
+    std::printf("rank %d of %d: omp_threads=%d gemm_threads=%d hw=%u affinity=%d local_ranks=%s sum=%g\n",
+                world.rank(), world.size(), omp_get_max_threads(), mhc::ops::cpu::blas::info().threads,
                 std::thread::hardware_concurrency(), CPU_COUNT(&set), local ? local : "1", ranks);
     return ranks == world.size() ? 0 : 1;
   }
@@ -56,11 +47,9 @@ int run(const std::string& mode, bool policy_at_start) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Set at start only in the re-executed image (the test launches without it).
-  const bool policy_at_start = std::getenv("OMP_WAIT_POLICY") != nullptr;
-  mhc::app::prepare_process(argv);
+  mhc::app::prepare_process();
   try {
-    return run(argc > 1 ? argv[1] : "", policy_at_start);
+    return run(argc > 1 ? argv[1] : "");
   } catch (const std::exception& e) {
     return mhc::app::report_failure(e.what(), 1);
   }

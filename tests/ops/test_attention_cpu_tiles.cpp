@@ -2,6 +2,7 @@
 // reference at shapes with partial, single and many tiles (the tile is 32 positions), head dimensions that are not
 // multiples of the vector width, and bitwise equality across OpenMP thread counts and repeated runs.
 #include <catch2/catch.hpp>
+#include <omp.h>
 
 #include <cmath>
 #include <cstring>
@@ -11,10 +12,6 @@
 #include "ops/attention.hpp"
 #include "support/gradcheck.hpp"
 #include "support/op_testing.hpp"
-
-// Resolved by libgomp when the ops library links OpenMP; null otherwise (then both runs use one thread).
-extern "C" void omp_set_num_threads(int) __attribute__((weak));
-extern "C" int omp_get_max_threads() __attribute__((weak));
 
 using namespace mhc;
 using namespace mhc::test;
@@ -170,10 +167,10 @@ TEST_CASE("tiled CPU attention is bitwise identical with 1 and 2 OpenMP threads 
   for (const DType dtype : {DType::f32, DType::f64}) {
     INFO((dtype == DType::f32 ? "f32" : "f64"));
     auto with_threads = [&](int threads) {
-      const int before = omp_get_max_threads ? omp_get_max_threads() : 1;
-      if (omp_set_num_threads) omp_set_num_threads(threads);
+      const int before = omp_get_max_threads();
+      omp_set_num_threads(threads);
       const Result r = run(q, k, v, g, dtype);
-      if (omp_set_num_threads) omp_set_num_threads(before);
+      omp_set_num_threads(before);
       return all_bytes(r);
     };
     const auto one = with_threads(1), two = with_threads(2), again = with_threads(2);

@@ -1,5 +1,6 @@
-// The OpenMP-parallel CPU connection ops give bitwise the same results with 1 and 2 threads (tokens are independent).
+// The OpenMP-parallel CPU connection ops and the GEMM library give bitwise the same results with 1 and 2 threads.
 #include <catch2/catch.hpp>
+#include <omp.h>
 
 #include <cstring>
 #include <functional>
@@ -7,13 +8,11 @@
 
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
+#include "ops/cpu/blas/blas.hpp"
+#include "ops/matmul.hpp"
 #include "ops/mhc_coeffs.hpp"
 #include "ops/sinkhorn.hpp"
 #include "ops/stream_mix.hpp"
-
-// Resolved by libgomp when the ops library links OpenMP; null otherwise (then both runs use one thread).
-extern "C" void omp_set_num_threads(int) __attribute__((weak));
-extern "C" int omp_get_max_threads() __attribute__((weak));
 
 using namespace mhc;
 
@@ -31,13 +30,13 @@ std::vector<unsigned char> bytes(const HostTensor& t) {
   return b;
 }
 
-// Runs `op` with `threads` OpenMP threads (when available) and returns the bytes of `outputs`.
+// Runs `op` with `threads` OpenMP threads and returns the bytes of `outputs`.
 std::vector<std::vector<unsigned char>> run_with(int threads, const std::function<void()>& op,
                                                  const std::vector<const HostTensor*>& outputs) {
-  const int before = omp_get_max_threads ? omp_get_max_threads() : 1;
-  if (omp_set_num_threads) omp_set_num_threads(threads);
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(threads);
   op();
-  if (omp_set_num_threads) omp_set_num_threads(before);
+  omp_set_num_threads(before);
   std::vector<std::vector<unsigned char>> out;
   for (const HostTensor* t : outputs) out.push_back(bytes(*t));
   return out;
@@ -91,4 +90,42 @@ TEST_CASE("connection ops are bitwise identical with 1 and 2 OpenMP threads", "[
     INFO(name);
     CHECK(run(1) == run(2));
   }
+}
+
+TEST_CASE("the GEMM library gives bitwise the same products with 1 and 2 threads", "[cpu][matmul][threads]") {
+  // Training-step shapes (tokens x width, the weight gradients' long reductions, the mHC coefficients' skinny
+  // products), both transposes, big enough that the library splits them over the threads.
+  struct Case {
+    std::int64_t m, n, k;
+    bool ta, tb;
+  };
+  const std::vector<Case> cases{{1024, 192, 160, false, true},  {1024, 160, 192, false, false},
+                                {192, 160, 1024, true, false},  {1000, 300, 24, false, true},
+                                {300, 24, 1000, true, false},   {333, 257, 129, true, true}};
+  const ops::cpu::blas::Info library = ops::cpu::blas::info();
+  if (!library.thread_count_independent) {
+    WARN(library.library << " gives thread-count dependent products (docs/performance.md): not checked");
+    return;
+  }
+  for (const Case& c : cases) {
+    INFO(c.m << " x " << c.n << " x " << c.k << " ta " << c.ta << " tb " << c.tb);
+    const HostTensor a = random_f32(c.ta ? Shape{c.k, c.m} : Shape{c.m, c.k}, "a");
+    const HostTensor b = random_f32(c.tb ? Shape{c.n, c.k} : Shape{c.k, c.n}, "b");
+    const HostTensor out(DType::f32, Shape{c.m, c.n});
+    const auto run = [&](int threads) {
+      fill_constant(out, 0.25);
+      run_with(threads, [&] { ops::matmul(out, a, b, c.ta, c.tb, 1.0f, 1.0f); }, {});
+      const float* p = out.view().ptr<float>();
+      return std::vector<float>(p, p + out.numel());
+    };
+    const std::vector<float> one = run(1), two = run(2);
+    std::int64_t differ = 0;
+    for (std::size_t i = 0; i < one.size(); ++i) differ += std::memcmp(&one[i], &two[i], sizeof(float)) != 0;
+    INFO(differ << " of " << one.size() << " entries differ");
+    CHECK(differ == 0);
+  }
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(2);
+  CHECK(ops::cpu::blas::info().threads == 2);  // the library follows OpenMP's thread count: the 2-thread runs were
+  omp_set_num_threads(before);
 }

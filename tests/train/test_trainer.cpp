@@ -2,12 +2,15 @@
 // of spec 2 at the model level (hc with n = 1 is residual; mhc with phi = 0 is residual up to eps).
 #include <catch2/catch.hpp>
 
+#include <omp.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "ops/cpu/blas/blas.hpp"
 #include "support/temp_dir.hpp"
 #include "train/trainer.hpp"
 
@@ -105,6 +108,39 @@ TEST_CASE("two identical runs are bitwise equal", "[train]") {
   ta.run();
   tb.run();
   CHECK(weights(ta.store()) == weights(tb.store()));
+}
+
+TEST_CASE("runs on 1 and 2 threads are bitwise equal for every connection type", "[train][threads]") {
+  // Products large enough that the GEMM library splits them over the threads (it runs small ones on one thread),
+  // and OpenMP loops over tokens, (batch, head) pairs and parameters: only the thread count differs.
+  const ops::cpu::blas::Info library = ops::cpu::blas::info();
+  if (!library.thread_count_independent) {
+    WARN(library.library << " gives thread-count dependent products (docs/performance.md): not checked");
+    return;
+  }
+  for (auto type : {config::ResidualType::residual, config::ResidualType::hc, config::ResidualType::mhc}) {
+    INFO("type " << config::to_string(type));
+    auto cfg = tiny(type, 3);
+    cfg.train.warmup = 1;
+    cfg.model.d_model = 64;
+    cfg.model.ffn_hidden = 160;
+    cfg.model.seq_len = 64;
+    const int before = omp_get_max_threads();
+    std::vector<std::vector<double>> loss;
+    std::vector<std::map<std::string, std::vector<char>>> final;
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      TempRun run("threads_" + std::to_string(threads) + "_" + config::to_string(type));
+      train::Trainer t(cfg, {run.str(), false, nullptr, false});
+      t.run();
+      loss.push_back(losses(run.str()));
+      final.push_back(weights(t.store()));
+    }
+    omp_set_num_threads(before);
+    REQUIRE(loss[0].size() == 3);
+    CHECK(loss[0] == loss[1]);
+    CHECK(final[0] == final[1]);
+  }
 }
 
 TEST_CASE("10 steps, resume, 10 more steps equals 20 steps bitwise", "[train]") {

@@ -1,4 +1,4 @@
-// CPU GEMM: BLAS sgemm/dgemm when built with BLAS, else a blocked reference loop.
+// CPU GEMM through the GEMM library chosen at configure time (ops/cpu/blas/, CMake MHC_CPU_BLAS).
 #pragma once
 
 #include <cstdint>
