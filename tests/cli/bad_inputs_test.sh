@@ -156,8 +156,11 @@ expect_clean eval-state-1e999 1 "state.json: not valid JSON: number overflow" --
 
 # ---- signals ----
 # A step of a few seconds, so that the signals arrive during a step.
+# Steps of about 3 s on this 2-core machine (6 micro-batches of 16 x 256 tokens at d 256): the second-signal case sends
+# its signals 0.5-0.7 s into the first step.
 long=(--set model.d_model=256 --set model.n_heads=4 --set model.ffn_hidden=704 --set model.seq_len=256
-      --set train.micro_batch=16 --set train.steps=1000 --set train.eval_every=0 --set train.diag_every=0)
+      --set train.micro_batch=16 --set train.micro_batches=6 --set train.steps=1000 --set train.eval_every=0
+      --set train.diag_every=0)
 start_long() {  # start_long RUN_DIR LOG: starts a long run in the background ($pid), returns once it is training
   "$bin" train "${long[@]}" --out "$1" >"$2" 2>&1 &
   pid=$!
