@@ -13,7 +13,7 @@
 #include "commands.hpp"
 #include "config/sizes.hpp"
 #include "gemm_report.hpp"
-#include "gpu_context.hpp"
+#include "train/device_context.hpp"
 #include "core/copy.hpp"
 #include "core/device_runtime.hpp"
 #include "core/host_tensor.hpp"
@@ -151,7 +151,7 @@ std::vector<double> ratios(const std::vector<double>& num, const std::vector<dou
 
 void run_step_bench(const StepBenchFlags& f) {
   const config::Config cfg = load_config_from_flags(f.common);
-  const GpuContext gpu(cfg);
+  const train::DeviceContext gpu(cfg);
   StepRunner runner(cfg, gpu.runtime.get());
   for (int s = 0; s <= f.steps; ++s) runner.step(s);  // step 0 is the warm-up
   const double tokens = static_cast<double>(cfg.train.micro_batch * cfg.train.micro_batches * cfg.model.seq_len);
@@ -184,7 +184,7 @@ void run_recompute_ab(const StepBenchFlags& f) {
   config::Config off_cfg = load_config_from_flags(f.common), on_cfg = off_cfg;
   off_cfg.recompute.mhc = false;
   on_cfg.recompute.mhc = true;
-  const GpuContext gpu(off_cfg);
+  const train::DeviceContext gpu(off_cfg);
   StepRunner off(off_cfg, gpu.runtime.get()), on(on_cfg, gpu.runtime.get());
   for (int s = 0; s <= f.steps; ++s) {
     const bool off_first = s % 2 == 0;

@@ -13,7 +13,7 @@
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
 #include "data/tokenizer.hpp"
-#include "gpu_context.hpp"
+#include "train/device_context.hpp"
 #include "train/checkpoint.hpp"
 #include "train/full_eval.hpp"
 #include "train/sampling.hpp"
@@ -44,7 +44,7 @@ config::Config checkpoint_config(const train::LoadedCheckpoint& ck, const std::v
   return config::load_config_json(ck.state["config"], ck.dir + "/state.json (config)", sets);
 }
 
-// A model of `batch` rows holding the checkpoint's weights, on the config's device (a GpuContext must be live for
+// A model of `batch` rows holding the checkpoint's weights, on the config's device (a DeviceContext must be live for
 // "cuda").
 std::unique_ptr<model::Model> load_model(const train::LoadedCheckpoint& ck, const config::Config& cfg,
                                          std::int64_t batch) {
@@ -85,7 +85,7 @@ double summed_rows_loss(model::Model& model, const std::int32_t* rows, std::int6
 void run_eval(const InferenceFlags& f) {
   const auto ck = train::load_checkpoint(f.checkpoint);
   const config::Config cfg = checkpoint_config(ck, f.sets);
-  const GpuContext gpu(cfg);
+  const train::DeviceContext gpu(cfg);
   auto model = load_model(ck, cfg, cfg.train.micro_batch);
   const std::int64_t B = model->batch(), L = cfg.model.seq_len + 1;
   nlohmann::json out{{"checkpoint", ck.dir}, {"step", ck.step}};
@@ -155,7 +155,7 @@ std::vector<std::int32_t> prompt_tokens(const InferenceFlags& f, std::int64_t V)
 void run_sample(const InferenceFlags& f) {
   const auto ck = train::load_checkpoint(f.checkpoint);
   const config::Config cfg = checkpoint_config(ck, f.sets);
-  const GpuContext gpu(cfg);
+  const train::DeviceContext gpu(cfg);
   auto model = load_model(ck, cfg, 1);
   const std::int64_t T = cfg.model.seq_len, V = cfg.model.vocab_size;
   std::vector<std::int32_t> tokens = prompt_tokens(f, V);

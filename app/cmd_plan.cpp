@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <set>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +13,9 @@
 #include "dist/simulator.hpp"
 #include "model/model.hpp"
 #include "model/param_specs.hpp"
+#include "model/parameters.hpp"
+#include "train/memory_plan.hpp"
+#include "train/optimizer.hpp"
 
 namespace mhc::app {
 
@@ -34,7 +37,7 @@ std::string human_bytes(std::int64_t bytes) {
 // The schedule simulated with unit costs: per-rank timeline and bubble fraction (idle time / makespan).
 void print_pipeline(const config::Config& cfg) {
   const auto& p = cfg.parallel;
-  const dist::ScheduleKind kind = dist::parse_schedule_kind(config::to_string(p.schedule));
+  const dist::ScheduleKind kind = train::schedule_kind(cfg);
   const int ranks = static_cast<int>(p.pp), micro_batches = static_cast<int>(cfg.train.micro_batches);
   // F, B and W cost the same: every linear layer's forward is one GEMM and its backward two of the same size, one
   // for the input gradient (B) and one for the weight gradient (W). Communication is taken as free.
@@ -62,25 +65,19 @@ void print_pipeline(const config::Config& cfg) {
   std::printf("  overall  %6.3f (mean over ranks)\n", sim.bubble_mean / sim.makespan);
 
   // What each rank holds: its stages' parameters (fp32 values, gradients, two AdamW moments) and one activation
-  // slot per micro-batch its stages keep in flight (exactly what the executor allocates).
+  // slot per micro-batch its stages keep in flight: the executor's own memory plan.
   const bool recompute = cfg.recompute.mhc && cfg.residual.type != config::ResidualType::residual;
   std::cout << "memory per rank (recompute " << (recompute ? "on" : "off") << "):\n";
-  for (int r = 0; r < ranks; ++r) {
-    std::set<std::string> names;
-    std::int64_t activations = 0;
+  const std::vector<train::RankMemoryPlan> plans = train::rank_memory_plans(cfg, schedule);
+  for (std::size_t r = 0; r < plans.size(); ++r) {
+    const train::RankMemoryPlan& plan = plans[r];
     std::string stages;
-    for (const auto& [stage, slots] : dist::peak_in_flight(schedule[static_cast<std::size_t>(r)])) {
-      const auto part = model::StagePart::of_stage(cfg, stage);
-      for (const auto& spec : model::stage_parameter_specs(cfg, part)) names.insert(spec.name);
-      activations += slots * model::Model::predicted_activation_bytes(cfg, DType::f32, cfg.train.micro_batch,
-                                                                       recompute, part);
-      stages += (stages.empty() ? "" : ", ") + std::to_string(stage) + " (" + std::to_string(slots) + " in flight)";
-    }
-    std::int64_t params = 0;
-    for (const auto& spec : model::model_parameter_specs(cfg))
-      if (names.count(spec.name) != 0) params += spec.shape.numel();
-    std::printf("  rank %-3d stages %s: parameters + gradients + AdamW %s, activations %s\n", r, stages.c_str(),
-                human_bytes(16 * params).c_str(), human_bytes(activations).c_str());
+    for (const train::StagePlan& s : plan.stages)
+      stages += (stages.empty() ? "" : ", ") + std::to_string(s.stage) + " (" + std::to_string(s.slots) +
+                " in flight)";
+    std::printf("  rank %-3zu stages %s: parameters + gradients + AdamW %s, activations %s\n", r, stages.c_str(),
+                human_bytes(plan.parameter_bytes + plan.gradient_bytes + plan.optimizer_bytes).c_str(),
+                human_bytes(plan.activation_bytes).c_str());
   }
 }
 
@@ -118,16 +115,17 @@ void print_plan(const config::Config& cfg, const std::string& launch) {
   }
   std::printf("  %-12s %14lld  in %zu tensors\n\n", "total", static_cast<long long>(total), specs.size());
 
-  // fp32 parameters, fp32 gradients, two fp32 AdamW moments; fp32 activations of one micro-batch in flight
-  // (exactly what Model::activation_bytes() measures; docs/math.md "Selective recomputation").
-  const std::int64_t param_bytes = 4 * total, batch = cfg.train.micro_batch;
+  // fp32 parameters, fp32 gradients, two fp32 AdamW moments (the bytes their arenas take); fp32 activations of one
+  // micro-batch in flight (exactly what Model::activation_bytes() measures; docs/math.md "Selective recomputation").
+  const std::int64_t param_bytes = model::ParameterStore::arena_bytes(specs, DType::f32);
+  const std::int64_t optimizer_bytes = train::AdamW::state_bytes_for(specs, DType::f32), batch = cfg.train.micro_batch;
   const std::int64_t act_off = model::Model::predicted_activation_bytes(cfg, DType::f32, batch, false);
   const std::int64_t act_on = model::Model::predicted_activation_bytes(cfg, DType::f32, batch, true);
   const bool recompute = cfg.recompute.mhc && cfg.residual.type != config::ResidualType::residual;
   std::cout << "memory (per data-parallel replica, all stages together):\n"
             << "  parameters        " << human_bytes(param_bytes) << "\n"
             << "  gradients         " << human_bytes(param_bytes) << "\n"
-            << "  optimizer state   " << human_bytes(2 * param_bytes) << "\n"
+            << "  optimizer state   " << human_bytes(optimizer_bytes) << "\n"
             << "  activations per micro-batch of " << batch << " sequences:\n"
             << "    recompute off   " << human_bytes(act_off) << " (" << act_off << " B)\n"
             << "    recompute on    " << human_bytes(act_on) << " (" << act_on << " B), L_r = "

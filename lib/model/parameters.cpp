@@ -36,6 +36,10 @@ ops::MhcInit mhc_init_of(const config::Config& cfg) {
 
 }  // namespace
 
+std::int64_t ParameterStore::arena_bytes(const std::vector<ParamSpec>& specs, DType dtype) {
+  return Arena::bytes_needed(arena_layout(specs, dtype));
+}
+
 ParameterStore::ParameterStore(std::vector<ParamSpec> specs, const config::Config& cfg, DType dtype,
                                std::uint64_t seed, Device device)
     : specs_(std::move(specs)), dtype_(dtype) {
@@ -43,8 +47,7 @@ ParameterStore::ParameterStore(std::vector<ParamSpec> specs, const config::Confi
             " is not f32 or f64");
   MHC_CHECK(device == Device::cpu || dtype == DType::f32, ConfigError, "ParameterStore: the CUDA backend holds f32 "
             "parameters, got ", dtype_name(dtype));
-  const std::vector<TensorSpec> layout = arena_layout(specs_, dtype);
-  const std::int64_t bytes = Arena::bytes_needed(layout);
+  const std::int64_t bytes = arena_bytes(specs_, dtype);
   params_arena_ = Arena("parameters", ArenaKind::parameters, device, bytes);
   grads_arena_ = Arena("gradients", ArenaKind::gradients, device, bytes);
   for (const auto& s : specs_) {

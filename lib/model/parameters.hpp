@@ -34,6 +34,8 @@ class ParameterStore {
   void zero_grads() { grads_arena_.zero_used(); }
   std::int64_t parameter_bytes() const { return params_arena_.capacity(); }
   std::int64_t gradient_bytes() const { return grads_arena_.capacity(); }
+  // The bytes a store of these specs holds for its values (and as many for its gradients), alignment included.
+  static std::int64_t arena_bytes(const std::vector<ParamSpec>& specs, DType dtype);
 
  private:
   // Writes the initial value of `spec` into t (a CPU tensor of its shape).

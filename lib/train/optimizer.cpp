@@ -8,18 +8,23 @@
 namespace mhc::train {
 
 namespace {
-std::vector<TensorSpec> moment_specs(const model::ParameterStore& store) {
+std::vector<TensorSpec> moment_specs(const std::vector<model::ParamSpec>& params, DType dtype) {
   std::vector<TensorSpec> specs;
-  for (const auto& s : store.specs()) {
-    specs.push_back({"m." + s.name, store.dtype(), s.shape});
-    specs.push_back({"v." + s.name, store.dtype(), s.shape});
+  for (const auto& s : params) {
+    specs.push_back({"m." + s.name, dtype, s.shape});
+    specs.push_back({"v." + s.name, dtype, s.shape});
   }
   return specs;
 }
 }  // namespace
 
+std::int64_t AdamW::state_bytes_for(const std::vector<model::ParamSpec>& specs, DType dtype) {
+  return Arena::bytes_needed(moment_specs(specs, dtype));
+}
+
 AdamW::AdamW(const model::ParameterStore& store)
-    : arena_("adamw moments", ArenaKind::optimizer_state, store.device(), Arena::bytes_needed(moment_specs(store))) {
+    : arena_("adamw moments", ArenaKind::optimizer_state, store.device(),
+             state_bytes_for(store.specs(), store.dtype())) {
   for (const auto& s : store.specs()) {
     m_[s.name] = arena_.alloc(store.dtype(), s.shape, "m." + s.name);
     v_[s.name] = arena_.alloc(store.dtype(), s.shape, "v." + s.name);

@@ -26,6 +26,8 @@ class AdamW {
   // "m.<name>" and "v.<name>" for every parameter (checkpointing).
   std::map<std::string, Tensor> state_tensors() const;
   std::int64_t state_bytes() const { return arena_.capacity(); }
+  // The bytes of the moments AdamW keeps for these parameters (what state_bytes() of a store of them is).
+  static std::int64_t state_bytes_for(const std::vector<model::ParamSpec>& specs, DType dtype);
 
  private:
   Arena arena_;

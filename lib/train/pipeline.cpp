@@ -2,11 +2,11 @@
 #include "train/pipeline.hpp"
 
 #include <algorithm>
-#include <set>
 
 #include "core/copy.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/grad_norm.hpp"
+#include "train/memory_plan.hpp"
 
 namespace mhc::train {
 
@@ -14,31 +14,6 @@ namespace {
 
 // Message kinds (see tag()): a step's activations and gradients, the shared-gradient sum, checkpoint gathers.
 constexpr int kActivation = 0, kGradient = 1, kSharedSum = 2, kGather = 3;
-
-dist::ScheduleKind schedule_kind(const config::Config& cfg) {
-  return dist::parse_schedule_kind(config::to_string(cfg.parallel.schedule));
-}
-
-// The stages every pipe rank runs (from the F instructions of its list).
-std::vector<std::set<int>> stages_by_rank(const dist::Schedule& schedule) {
-  std::vector<std::set<int>> out(schedule.size());
-  for (std::size_t r = 0; r < schedule.size(); ++r)
-    for (const auto& in : schedule[r])
-      if (in.op == dist::Op::F) out[r].insert(in.stage);
-  return out;
-}
-
-// The union of the stages' parameter specs, in model_parameter_specs order.
-std::vector<model::ParamSpec> rank_specs(const config::Config& cfg, const std::set<int>& stages) {
-  std::set<std::string> names;
-  for (int s : stages)
-    for (const auto& spec : model::stage_parameter_specs(cfg, model::StagePart::of_stage(cfg, s)))
-      names.insert(spec.name);
-  std::vector<model::ParamSpec> out;
-  for (auto& spec : model::model_parameter_specs(cfg))
-    if (names.count(spec.name) != 0) out.push_back(std::move(spec));
-  return out;
-}
 
 }  // namespace
 
@@ -64,21 +39,23 @@ PipelineExecutor::PipelineExecutor(const config::Config& cfg, dist::Communicator
             " stages, the config's layout ", cfg.parallel.num_stages());
   const dist::Schedule schedule = dist::build_schedule(kind_, ranks_, micro_batches_);
   list_ = schedule[static_cast<std::size_t>(rank_)];
-  const auto held = stages_by_rank(schedule);
+  // Allocated by the memory plan that `mhc-train plan` prints: the held parameters and a slot per micro-batch in
+  // flight for every stage.
+  const std::vector<RankMemoryPlan> plans = rank_memory_plans(cfg, schedule);
   for (int r = 0; r < ranks_; ++r)
-    for (const auto& spec : rank_specs(cfg, held[static_cast<std::size_t>(r)])) holders_[spec.name].push_back(r);
-  store_ = std::make_unique<model::ParameterStore>(rank_specs(cfg, held[static_cast<std::size_t>(rank_)]), cfg,
-                                                   DType::f32, seed, config::model_device(cfg));
+    for (const auto& spec : plans[static_cast<std::size_t>(r)].params) holders_[spec.name].push_back(r);
+  const RankMemoryPlan& mine = plans[static_cast<std::size_t>(rank_)];
+  store_ = std::make_unique<model::ParameterStore>(mine.params, cfg, DType::f32, seed, config::model_device(cfg));
 
   const std::int64_t B = cfg.train.micro_batch;
-  for (const auto& [stage, count] : dist::peak_in_flight(list_)) {
+  for (const StagePlan& stage : mine.stages) {
     auto slots = std::make_unique<StageSlots>();
-    slots->part = model::StagePart::of_stage(cfg, stage);
-    for (int k = count - 1; k >= 0; --k) {
+    slots->part = stage.part;
+    for (int k = stage.slots - 1; k >= 0; --k) {
       slots->models.push_back(std::make_unique<model::Model>(cfg, *store_, B, slots->part));
       slots->free.push_back(k);
     }
-    stage_slots_[stage] = std::move(slots);
+    stage_slots_[stage.stage] = std::move(slots);
   }
   rows_.resize(static_cast<std::size_t>(B * (cfg.model.seq_len + 1)));
 }

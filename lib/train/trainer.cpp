@@ -19,7 +19,6 @@
 #endif
 #include "ops/grad_norm.hpp"
 #include "ops/hres_diagnostics.hpp"
-#include "ops/matmul.hpp"
 #include "train/checkpoint.hpp"
 #include "train/lr_schedule.hpp"
 #include "train/metrics.hpp"
@@ -92,19 +91,15 @@ Trainer::Trainer(const config::Config& cfg, TrainOptions opts)
             world_.size() == 1 ? "" : "s", " but parallel.pp x parallel.dp = ", pp, " x ", dp, " = ", pp * dp,
             "; launch it with mpirun -np ", pp * dp, " or change parallel.pp / parallel.dp");
   config::check_memory(cfg_, "train", 16, cfg_.train.micro_batch, cfg_.parallel.pp);
-  if (cfg_.parallel.device == config::DeviceKind::cuda) {
-    // Every allocation and op of this thread from here on is ordered on the compute stream.
-    device_ = std::make_unique<DeviceRuntime>(local_device_index());
-    stream_guard_ = std::make_unique<StreamGuard>(device_->compute());
-    ops::set_cuda_matmul_tf32(cfg_.parallel.matmul == config::MatmulPrecision::tf32);
-  }
+  // On a GPU every allocation and op of this thread from here on is ordered on the compute stream.
+  device_context_ = std::make_unique<DeviceContext>(cfg_);
   const int rank = world_.rank(), pp_rank = rank % static_cast<int>(pp), dp_rank = rank / static_cast<int>(pp);
   pipe_ = world_.split(dp_rank, pp_rank);
   data_parallel_ = world_.split(pp_rank, dp_rank);
 #ifdef MHC_HAVE_NCCL
-  if (device_ && dp > 1)
-    gpu_data_parallel_ = dist::make_nccl_communicator(*data_parallel_, device_->device(),
-                                                      static_cast<cudaStream_t>(device_->comm().native));
+  if (const DeviceRuntime* gpu = device_context_->runtime.get(); gpu != nullptr && dp > 1)
+    gpu_data_parallel_ = dist::make_nccl_communicator(*data_parallel_, gpu->device(),
+                                                      static_cast<cudaStream_t>(gpu->comm().native));
 #endif
   data_ = data::make_dataset(cfg_);
   pipeline_ = std::make_unique<PipelineExecutor>(cfg_, *pipe_, cfg_.train.seed);
@@ -273,7 +268,7 @@ TrainResult Trainer::run() {
   if (console)
     spdlog::info("{}: {} parameters, {} | {} steps of {} tokens{}{}{}", opts_.run_dir,
                  model::count_parameters(model::model_parameter_specs(cfg_)), data_->describe(), t.steps,
-                 tokens_per_step, device_ ? " | " + device_->describe() : "",
+                 tokens_per_step, device_context_->runtime ? " | " + device_context_->runtime->describe() : "",
                  world_.size() > 1 ? fmt::format(" | pp {} x dp {} ({})", cfg_.parallel.pp, cfg_.parallel.dp,
                                                  config::to_string(cfg_.parallel.schedule))
                                    : "",

@@ -14,6 +14,7 @@
 
 #include "config/config.hpp"
 #include "core/device_runtime.hpp"
+#include "train/device_context.hpp"
 #include "data/dataset.hpp"
 #include "dist/communicator.hpp"
 #include "dist/trace.hpp"
@@ -70,8 +71,7 @@ class Trainer {
   config::Config cfg_;
   TrainOptions opts_;
   dist::Communicator& world_;
-  std::unique_ptr<DeviceRuntime> device_;     // parallel.device "cuda": this rank's GPU and streams
-  std::unique_ptr<StreamGuard> stream_guard_;  // makes device_'s compute stream current while the trainer lives
+  std::unique_ptr<DeviceContext> device_context_;  // parallel.device "cuda": this rank's GPU, its stream current
   std::unique_ptr<dist::Communicator> pipe_;  // the ranks of this replica's pipeline
   std::unique_ptr<dist::Communicator> data_parallel_;  // the ranks of the same pipeline rank in every replica
   // GPU runs with NCCL: data_parallel_'s ranks on NCCL, summing the gradients on the GPUs (dp > 1 only).

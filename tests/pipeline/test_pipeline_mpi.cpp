@@ -7,12 +7,15 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "data/dataset.hpp"
 #include "dist/communicator.hpp"
 #include "support/temp_dir.hpp"
+#include "train/memory_plan.hpp"
+#include "train/optimizer.hpp"
 #include "train/pipeline.hpp"
 #include "train/trainer.hpp"
 
@@ -167,13 +170,17 @@ TEST_CASE("every schedule x connection: one step's loss and gradients match the 
             data->row(data::Split::train, static_cast<std::uint64_t>(mb * B + r), L, out + r * L);
         };
         train::PipelineExecutor pipe(cfg, world(), cfg.train.seed);
-        // The activation bytes the rank holds are what `plan` predicts: a slot per micro-batch in flight.
-        std::int64_t predicted = 0;
-        for (const auto& [stage, slots] : pipe.slots_per_stage())
-          predicted += slots * model::Model::predicted_activation_bytes(cfg, DType::f32, cfg.train.micro_batch,
-                                                                        cfg.recompute.mhc,
-                                                                        model::StagePart::of_stage(cfg, stage));
-        CHECK(pipe.activation_bytes() == predicted);
+        // What the rank holds is the memory plan `plan` prints for it: a slot per micro-batch in flight, the stages'
+        // parameters, their gradients and AdamW moments, byte for byte.
+        const train::RankMemoryPlan plan = train::rank_memory_plans(cfg)[static_cast<std::size_t>(world().rank())];
+        std::map<int, int> planned_slots;
+        for (const auto& s : plan.stages) planned_slots[s.stage] = s.slots;
+        CHECK(pipe.slots_per_stage() == planned_slots);
+        CHECK(pipe.activation_bytes() == plan.activation_bytes);
+        CHECK(pipe.store().specs().size() == plan.params.size());
+        CHECK(pipe.store().parameter_bytes() == plan.parameter_bytes);
+        CHECK(pipe.store().gradient_bytes() == plan.gradient_bytes);
+        CHECK(train::AdamW(pipe.store()).state_bytes() == plan.optimizer_bytes);
         const double loss = pipe.forward_backward(rows, 1.0 / static_cast<double>(M), nullptr);
 
         model::Model ref(single(cfg), DType::f32, cfg.train.seed, B);

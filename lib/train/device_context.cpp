@@ -1,15 +1,15 @@
-// GpuContext: DeviceRuntime + StreamGuard + the matmul precision of a config.
-#include "gpu_context.hpp"
+// DeviceContext: DeviceRuntime + StreamGuard + the matmul precision of a config.
+#include "train/device_context.hpp"
 
 #include "ops/matmul.hpp"
 
-namespace mhc::app {
+namespace mhc::train {
 
-GpuContext::GpuContext(const config::Config& cfg)
+DeviceContext::DeviceContext(const config::Config& cfg)
     : runtime(config::model_device(cfg) == Device::cuda ? std::make_unique<DeviceRuntime>(local_device_index())
                                                          : nullptr),
       guard(runtime ? runtime->compute() : StreamHandle{}) {
   if (runtime) ops::set_cuda_matmul_tf32(cfg.parallel.matmul == config::MatmulPrecision::tf32);
 }
 
-}  // namespace mhc::app
+}  // namespace mhc::train
