@@ -13,7 +13,6 @@
 #include "commands.hpp"
 #include "config/sizes.hpp"
 #include "gemm_report.hpp"
-#include "train/device_context.hpp"
 #include "core/copy.hpp"
 #include "core/device_runtime.hpp"
 #include "core/host_tensor.hpp"
@@ -22,6 +21,7 @@
 #include "model/flops.hpp"
 #include "model/model.hpp"
 #include "ops/matmul.hpp"
+#include "train/device_context.hpp"
 #include "train/optimizer.hpp"
 
 namespace mhc::app {

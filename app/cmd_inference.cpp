@@ -13,10 +13,10 @@
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
 #include "data/tokenizer.hpp"
-#include "train/device_context.hpp"
+#include "model/sampling.hpp"
 #include "train/checkpoint.hpp"
+#include "train/device_context.hpp"
 #include "train/full_eval.hpp"
-#include "train/sampling.hpp"
 #include "train/trainer.hpp"
 
 namespace mhc::app {
@@ -157,11 +157,9 @@ void run_sample(const InferenceFlags& f) {
   const config::Config cfg = checkpoint_config(ck, f.sets);
   const train::DeviceContext gpu(cfg);
   auto model = load_model(ck, cfg, 1);
-  const std::int64_t T = cfg.model.seq_len, V = cfg.model.vocab_size;
+  const std::int64_t V = cfg.model.vocab_size;
   std::vector<std::int32_t> tokens = prompt_tokens(f, V);
   const CounterRng rng(f.seed, "sample");
-  std::vector<std::int32_t> window(static_cast<std::size_t>(T));
-  HostTensor last(DType::f32, Shape{1, V});  // the logits of the last prompt position, on the host
   std::unique_ptr<data::TokenDecoder> decoder;
   if (!f.tokenizer.empty()) decoder = std::make_unique<data::TokenDecoder>(f.tokenizer);
   // A token model's output: text through the tokenizer, else the ids separated by spaces.
@@ -177,22 +175,14 @@ void run_sample(const InferenceFlags& f) {
   } else {
     for (std::size_t i = 0; i < tokens.size(); ++i) put(tokens[i], i == 0);
   }
-  for (std::int64_t k = 0; k < f.tokens; ++k) {
-    const auto len = std::min<std::int64_t>(T, static_cast<std::int64_t>(tokens.size()));
-    std::fill(window.begin(), window.end(), 0);
-    std::copy(tokens.end() - len, tokens.end(), window.begin());
-    const Tensor logits = model->forward_logits(Tensor(window.data(), DType::i32, Shape{1, T}));
-    copy_tensor(last.view(), logits.slice_rows(len - 1, len));
-    const std::int32_t next =
-        train::sample_token(last.view().ptr<float>(), V, {f.temperature, f.top_k, f.top_p}, rng.uniform(static_cast<std::uint64_t>(k)));
-    tokens.push_back(next);
+  model::generate(*model, tokens, f.tokens, {f.temperature, f.top_k, f.top_p}, rng, [&](std::int32_t next) {
     if (V <= 256) {
       std::cout << static_cast<char>(next);
     } else {
       put(next, false);
     }
     std::cout << std::flush;
-  }
+  });
   std::cout << "\n";
 }
 
