@@ -66,7 +66,7 @@ void print_pipeline(const config::Config& cfg) {
 
   // What each rank holds: its stages' parameters (fp32 values, gradients, two AdamW moments) and one activation
   // slot per micro-batch its stages keep in flight: the executor's own memory plan.
-  const bool recompute = cfg.recompute.mhc && cfg.residual.type != config::ResidualType::residual;
+  const bool recompute = model::recompute_on(cfg);
   std::cout << "memory per rank (recompute " << (recompute ? "on" : "off") << "):\n";
   const std::vector<train::RankMemoryPlan> plans = train::rank_memory_plans(cfg, schedule);
   for (std::size_t r = 0; r < plans.size(); ++r) {
@@ -121,7 +121,7 @@ void print_plan(const config::Config& cfg, const std::string& launch) {
   const std::int64_t optimizer_bytes = train::AdamW::state_bytes_for(specs, DType::f32), batch = cfg.train.micro_batch;
   const std::int64_t act_off = model::Model::predicted_activation_bytes(cfg, DType::f32, batch, false);
   const std::int64_t act_on = model::Model::predicted_activation_bytes(cfg, DType::f32, batch, true);
-  const bool recompute = cfg.recompute.mhc && cfg.residual.type != config::ResidualType::residual;
+  const bool recompute = model::recompute_on(cfg);
   std::cout << "memory (per data-parallel replica, all stages together):\n"
             << "  parameters        " << human_bytes(param_bytes) << "\n"
             << "  gradients         " << human_bytes(param_bytes) << "\n"

@@ -36,10 +36,6 @@ std::vector<TensorSpec> buffer_specs(const config::Config& cfg, DType t, std::in
   return s;
 }
 
-bool recompute_on(const config::Config& cfg) {
-  return cfg.recompute.mhc && cfg.residual.type != config::ResidualType::residual;
-}
-
 std::int64_t layer_count(const config::Config& cfg) { return 2 * cfg.model.n_blocks; }
 
 std::int64_t block_count(std::int64_t layers, std::int64_t block_layers) {
@@ -98,6 +94,10 @@ void upload_ids(Tensor dst, const std::int32_t* ids) {
 }
 
 }  // namespace
+
+bool recompute_on(const config::Config& cfg) {
+  return cfg.recompute.mhc && cfg.residual.type != config::ResidualType::residual;
+}
 
 StagePart StagePart::whole(const config::Config& cfg) { return StagePart{0, layer_count(cfg), true, true}; }
 

@@ -34,6 +34,10 @@ struct StagePart {
 // embedding and head_merge.*, final_norm.weight and lm_head.weight (embed.weight when tied) for the head.
 std::vector<ParamSpec> stage_parameter_specs(const config::Config& cfg, const StagePart& part);
 
+// Selective recomputation (spec 5) is on for cfg: recompute.mhc with an hc or mhc connection (residual keeps no
+// connection state to recompute).
+bool recompute_on(const config::Config& cfg);
+
 // One column range of token rows (batch, T + 1) i32: the inputs rows[:, :T] (shift 0) or the targets rows[:, 1:]
 // (shift 1), written to out (batch * T).
 void split_token_rows(const std::int32_t* rows, std::int64_t batch, std::int64_t T, int shift, std::int32_t* out);

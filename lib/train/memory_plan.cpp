@@ -30,7 +30,7 @@ dist::ScheduleKind schedule_kind(const config::Config& cfg) {
 }
 
 std::vector<RankMemoryPlan> rank_memory_plans(const config::Config& cfg, const dist::Schedule& schedule) {
-  const bool recompute = cfg.recompute.mhc && cfg.residual.type != config::ResidualType::residual;
+  const bool recompute = model::recompute_on(cfg);
   std::vector<RankMemoryPlan> plans;
   for (const auto& list : schedule) {
     RankMemoryPlan p;
