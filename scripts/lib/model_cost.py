@@ -5,8 +5,8 @@ import subprocess
 
 FLOPS_FORMULA = ("FLOPs per token = 6 x (multiply-accumulates per token of the matrix products: attention 4C^2 and "
                  "MLP 3CF per block, LM head VC, mHC phi nC(n^2+2n) or HC w nC(n+2) per residual layer, the gate "
-                 "phi nCn) + 12 L C T (L blocks, context T; attention scores, the full T x T square, as `bench step` "
-                 "counts) + 6 x 2L x (n^2+2n) C (mixing the n streams: H_res, H_pre, H_post; hc and "
+                 "phi nCn) + 6 L C T (L blocks, context T; causal attention scores and weighted sums, half the T x T "
+                 "square, as `bench step` counts) + 6 x 2L x (n^2+2n) C (mixing the n streams: H_res, H_pre, H_post; hc and "
                  "mhc); elementwise ops (norms, activations, Sinkhorn) not counted; forward + backward = 3 x forward")
 
 
@@ -64,4 +64,4 @@ def flops_per_token(config):
         macs += layers * (n * n + 2 * n) * C
         if residual.get("head_merge") == "gate":
             macs += n * C * n
-    return 6.0 * macs + 12.0 * L_blocks * C * T
+    return 6.0 * macs + 6.0 * L_blocks * C * T

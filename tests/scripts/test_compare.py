@@ -55,9 +55,9 @@ print(f"  {'total':<12} {total:14d}  in 20 tensors\\n\\nmemory ...")
 TOTAL = {"residual": 127296, "mhc": 128296}
 NON_EMBEDDING = {"residual": 94528, "mhc": 95528}
 # FLOPs per token of MODEL: matrix products 2 (4 * 64^2 + 3 * 64 * 160) + 256 * 64 = 110592 multiply-accumulates,
-# attention 12 * 2 * 64 * 32 = 49152; mhc (n = 4, 4 residual layers) adds 4 * 4 * 64 * 24 (phi) + 4 * 24 * 64 (mixing)
+# causal attention 6 * 2 * 64 * 32 = 24576; mhc (n = 4, 4 residual layers) adds 4 * 4 * 64 * 24 (phi) + 4 * 24 * 64 (mixing)
 # = 30720 multiply-accumulates.
-FPT = {"residual": 6 * 110592 + 49152, "mhc": 6 * (110592 + 30720) + 49152}
+FPT = {"residual": 6 * 110592 + 24576, "mhc": 6 * (110592 + 30720) + 24576}
 
 
 def write_run(root, kind, seed, final, steps=20, val=True, diag=True, extra_config=None, step_ms=10.0, val_every=10):
@@ -135,7 +135,7 @@ class CompareTest(unittest.TestCase):
         self.assertEqual(list(cost), ["residual", "mhc"])  # residual first
         for kind in ("residual", "mhc"):
             self.assertEqual(cost[kind][1:4], ["3", f"{TOTAL[kind]:,}", f"{NON_EMBEDDING[kind]:,}"])
-            self.assertEqual(cost[kind][4], {"residual": "712.7k", "mhc": "897.0k"}[kind])  # FPT
+            self.assertEqual(cost[kind][4], {"residual": "688.1k", "mhc": "872.4k"}[kind])  # FPT
         self.assertEqual(cost["residual"][5:], ["20.5k", "10.0", "0.2"])  # 20 steps x 10 ms
         self.assertEqual(cost["mhc"][6:], ["13.0", "0.3"])
         # val_loss at step 20 is the final value
@@ -285,7 +285,7 @@ class CompareTest(unittest.TestCase):
             self.assertEqual(model_cost.flops_per_token(config), FPT[kind])
         # hc: w per stream 4 * 64 * 6, mixing (16 + 8) * 64, per residual layer; the gate adds 4 * 64 * 4
         hc = {"model": MODEL, "residual": {"type": "hc", "n_streams": 4, "head_merge": "gate"}}
-        self.assertEqual(model_cost.flops_per_token(hc), 6 * (110592 + 4 * (1536 + 1536) + 1024) + 49152)
+        self.assertEqual(model_cost.flops_per_token(hc), 6 * (110592 + 4 * (1536 + 1536) + 1024) + 24576)
 
     def test_missing_binary_gives_na_parameters(self):
         self.make_grid()
