@@ -1,4 +1,5 @@
-// The set of valid config keys (the resolved default) and unknown-key errors with nearest-key suggestions.
+// The set of valid config keys (the resolved default, which the field tables of keys.hpp write) and unknown-key
+// errors with nearest-key suggestions.
 #pragma once
 
 #include <cstddef>

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "config/keys.hpp"
 #include "config/validate.hpp"
 #include "core/device_runtime.hpp"
 #include "core/error.hpp"
@@ -91,25 +92,10 @@ namespace {
 
 std::string text(std::int64_t v) { return std::to_string(v); }
 
-void at_most(const Origins& o, const std::string& path, std::int64_t v, std::int64_t hi, const std::string& why) {
-  if (v > hi) fail(o, path, "must be <= " + text(hi) + " (" + why + "), got " + text(v));
-}
-
 }  // namespace
 
 void check_sizes(const Config& c, const Origins& o) {
-  const std::int64_t kIntMax = std::numeric_limits<std::int32_t>::max();
-  at_most(o, "model.vocab_size", c.model.vocab_size, kIntMax, "token ids are 32-bit");
-  at_most(o, "model.n_blocks", c.model.n_blocks, kMaxBlocks, "8 times the deepest published Transformers");
-  at_most(o, "parallel.pp", c.parallel.pp, kMaxBlocks, "every pipeline stage holds at least one block");
-  for (std::size_t i = 0; i < c.parallel.layout.size(); ++i) {
-    at_most(o, "parallel.layout[" + std::to_string(i) + "]", c.parallel.layout[i], kMaxBlocks,
-            "the blocks of one stage");
-  }
-  at_most(o, "residual.sinkhorn_iters", c.residual.sinkhorn_iters, kMaxSinkhornIters,
-          "Sinkhorn-Knopp converges in f32 long before; every iteration costs time in the forward and the backward");
-  at_most(o, "train.micro_batches", c.train.micro_batches, kMaxMicroBatches,
-          "the pipeline schedule holds 3 instructions per micro-batch and stage");
+  check_key_limits(c, o);  // each count's upper bound (the field tables), before the products below
 
   const ParallelConfig& p = c.parallel;
   if (p.num_stages() * c.train.micro_batches > kMaxPipelineSlots) {
@@ -118,6 +104,7 @@ void check_sizes(const Config& c, const Origins& o) {
                       " is more than " + text(kMaxPipelineSlots) +
                       " (the schedule holds 3 instructions per micro-batch and stage, and plan simulates them all)");
   }
+  const std::int64_t kIntMax = std::numeric_limits<std::int32_t>::max();
   if (mul(p.pp, p.dp) > kIntMax) {
     throw ConfigError(o.of_any({"parallel.pp", "parallel.dp"}) + ": parallel.pp x parallel.dp = " + text(p.pp) +
                       " x " + text(p.dp) + " ranks is more than " + text(kIntMax) + " (MPI ranks are 32-bit)");

@@ -11,7 +11,7 @@ namespace mhc::config {
 
 // No machine this trainer runs on holds more: a config whose min_run_bytes exceed it cannot be built (ConfigError).
 constexpr std::int64_t kMaxRunBytes = std::int64_t{1} << 50;  // 1 PiB
-// Upper bounds of counts whose tables or loops grow with them (the reasons are in the error messages).
+// Upper bounds of counts whose tables or loops grow with them (checked with their reasons by the tables of keys.hpp).
 constexpr std::int64_t kMaxBlocks = 1024;          // model.n_blocks, parallel.pp, parallel.layout entries
 constexpr std::int64_t kMaxSinkhornIters = 1000;   // residual.sinkhorn_iters
 constexpr std::int64_t kMaxMicroBatches = 65536;   // train.micro_batches

@@ -1,8 +1,10 @@
-// Range and cross-field checks of a parsed Config, with errors that say which key to change.
+// Checks of a parsed Config: every key's range (from the field tables), then the combinations of keys, with errors
+// that say which key to change.
 #include "config/validate.hpp"
 
 #include <numeric>
 
+#include "config/keys.hpp"
 #include "core/error.hpp"
 
 namespace mhc::config::detail {
@@ -15,71 +17,6 @@ template <typename E>
 std::string quoted(E v) {
   return "\"" + to_string(v) + "\"";
 }
-
-// ---- single values ----
-
-void at_least(const Origins& o, const std::string& path, std::int64_t v, std::int64_t lo) {
-  if (v < lo) fail(o, path, "must be >= " + text(lo) + ", got " + text(v));
-}
-void between(const Origins& o, const std::string& path, std::int64_t v, std::int64_t lo, std::int64_t hi) {
-  if (v < lo || v > hi) fail(o, path, "must be between " + text(lo) + " and " + text(hi) + ", got " + text(v));
-}
-void positive(const Origins& o, const std::string& path, double v) {
-  if (!(v > 0.0)) fail(o, path, "must be > 0, got " + text(v));
-}
-void non_negative(const Origins& o, const std::string& path, double v) {
-  if (!(v >= 0.0)) fail(o, path, "must be >= 0, got " + text(v));
-}
-void fraction(const Origins& o, const std::string& path, double v) {
-  if (!(v >= 0.0 && v < 1.0)) fail(o, path, "must be >= 0 and < 1, got " + text(v));
-}
-
-void check_ranges(const Config& c, const Origins& o) {
-  const ModelConfig& m = c.model;
-  at_least(o, "model.vocab_size", m.vocab_size, 1);
-  at_least(o, "model.d_model", m.d_model, 1);
-  at_least(o, "model.n_blocks", m.n_blocks, 1);
-  at_least(o, "model.n_heads", m.n_heads, 1);
-  at_least(o, "model.ffn_hidden", m.ffn_hidden, 1);
-  at_least(o, "model.seq_len", m.seq_len, 1);
-  positive(o, "model.rope_theta", m.rope_theta);
-
-  const ResidualConfig& r = c.residual;
-  between(o, "residual.n_streams", r.n_streams, 1, 8);
-  at_least(o, "residual.sinkhorn_iters", r.sinkhorn_iters, 1);
-  non_negative(o, "residual.alpha_init", r.alpha_init);
-
-  fraction(o, "data.val_fraction", c.data.val_fraction);
-
-  const TrainConfig& t = c.train;
-  at_least(o, "train.steps", t.steps, 1);
-  at_least(o, "train.micro_batch", t.micro_batch, 1);
-  at_least(o, "train.micro_batches", t.micro_batches, 1);
-  positive(o, "train.lr", t.lr);
-  non_negative(o, "train.min_lr", t.min_lr);
-  at_least(o, "train.warmup", t.warmup, 0);
-  non_negative(o, "train.weight_decay", t.weight_decay);
-  fraction(o, "train.beta1", t.beta1);
-  fraction(o, "train.beta2", t.beta2);
-  positive(o, "train.eps", t.eps);
-  non_negative(o, "train.grad_clip", t.grad_clip);
-  at_least(o, "train.eval_every", t.eval_every, 0);
-  at_least(o, "train.eval_batches", t.eval_batches, 1);
-  at_least(o, "train.log_every", t.log_every, 1);
-  at_least(o, "train.diag_every", t.diag_every, 0);
-
-  const ParallelConfig& p = c.parallel;
-  at_least(o, "parallel.pp", p.pp, 1);
-  at_least(o, "parallel.dp", p.dp, 1);
-  for (std::size_t i = 0; i < p.layout.size(); ++i) {
-    at_least(o, "parallel.layout[" + std::to_string(i) + "]", p.layout[i], 1);
-  }
-
-  at_least(o, "checkpoint.every", c.checkpoint.every, 0);
-  at_least(o, "checkpoint.keep", c.checkpoint.keep, 1);
-}
-
-// ---- combinations ----
 
 // Throws "<origin>: <message>", the origin being the first of paths set by --set, else the document.
 [[noreturn]] void conflict(const Origins& o, const std::vector<std::string>& paths, const std::string& message) {
@@ -219,8 +156,8 @@ void check_recompute(const Config& c, const Origins& o) {
 }  // namespace
 
 void validate(const Config& c, const Origins& origins) {
-  check_ranges(c, origins);  // first: the combination checks below divide by validated sizes
-  check_sizes(c, origins);   // and multiply them
+  check_key_ranges(c, origins);  // first: the combination checks below divide by validated sizes
+  check_sizes(c, origins);       // and multiply them
   check_model(c, origins);
   check_residual(c, origins);
   check_data(c, origins);
