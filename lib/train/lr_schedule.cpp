@@ -21,8 +21,10 @@ double cosine_decay(std::int64_t step, const LrScheduleParams& p) {
   return p.min_lr + (p.lr - p.min_lr) * coeff;
 }
 
+__extension__ typedef __int128 Wide;  // a GCC/Clang extension (no -Wpedantic warning with __extension__)
+
 double step_decay(std::int64_t step, const LrScheduleParams& p) {
-  const __int128 tenths = static_cast<__int128>(10) * step, total = p.total_steps;  // no overflow near 2^63
+  const Wide tenths = static_cast<Wide>(10) * step, total = p.total_steps;  // no overflow near 2^63
   if (tenths < 8 * total) return p.lr;
   if (tenths < 9 * total) return p.lr * kFirstStepFactor;
   return p.lr * kSecondStepFactor;
