@@ -61,8 +61,8 @@ nlohmann::json bench_matmul(int repeats) {
 }
 
 // One mHC residual layer's connection ops (forward and backward) at (tokens N, streams n, width C), f32.
-nlohmann::json bench_mhc_ops(int repeats) {
-  const std::int64_t N = 4096, n = 4, C = 512, K = n * n + 2 * n;
+nlohmann::json bench_mhc_ops(std::int64_t N, std::int64_t n, std::int64_t C, int repeats) {
+  const std::int64_t K = n * n + 2 * n;
   const HostTensor x = random_f32(Shape{N, n, C}, "x"), y = random_f32(Shape{N, C}, "y");
   const HostTensor logits = random_f32(Shape{N, n, n}, "logits"), h_pre = random_f32(Shape{N, n}, "h_pre");
   const HostTensor h_post = random_f32(Shape{N, n}, "h_post"), h_res(DType::f32, Shape{N, n, n});
@@ -72,7 +72,7 @@ nlohmann::json bench_mhc_ops(int repeats) {
   const HostTensor cpre(DType::f32, Shape{N, n}), cpost(DType::f32, Shape{N, n}), clog(DType::f32, Shape{N, n, n});
   const HostTensor dx(DType::f32, Shape{N, n, C}), dy(DType::f32, Shape{N, C}), dtilde(DType::f32, Shape{N, K});
   const HostTensor dphi(DType::f32, Shape{n * C, K}), dalpha(DType::f32, Shape{3}), dbias(DType::f32, Shape{K});
-  const HostTensor dlogits(DType::f32, Shape{N, n, n});
+  const HostTensor dlogits(DType::f32, Shape{N, n, n}), x_coef(DType::f32, Shape{N});
   const double f = 4.0;  // bytes per f32
   const double nd = static_cast<double>(n), Cd = static_cast<double>(C), Nd = static_cast<double>(N);
 
@@ -88,15 +88,18 @@ nlohmann::json bench_mhc_ops(int repeats) {
       {"stream_pre_apply_forward", Nd * f * (nd * Cd + nd + Cd), [&] { ops::stream_pre_apply_forward(u, x, h_pre); }},
       {"stream_post_res_forward", Nd * f * ((nd + 1) * Cd + nd * nd + nd + nd * Cd),
        [&] { ops::stream_post_res_forward(x_out, x, y, h_res, h_post); }},
-      {"mhc_coeffs_backward_input", Nd * f * (3 * nd * Cd + 2 * nd + nd * nd + 2 * nd + 2 * K + 1) + f * nd * Cd * K,
-       [&] { ops::mhc_coeffs_backward_input(dx, dtilde, cpre, cpost, clog, x, phi, alpha, h_pre, h_post, proj, rstd); }},
+      {"mhc_coeffs_backward_input", Nd * f * (nd * Cd + 2 * nd + nd * nd + 2 * nd + 2 * K + 2) + f * nd * Cd * K,
+       [&] {
+         ops::mhc_coeffs_backward_input(dx, x_coef, dtilde, cpre, cpost, clog, phi, alpha, h_pre, h_post, proj, rstd);
+       }},
       {"mhc_coeffs_backward_weight", Nd * f * (nd * Cd + 2 * K + 1) + 2 * f * nd * Cd * K,
        [&] { ops::mhc_coeffs_backward_weight(dphi, dalpha, dbias, dtilde, x, proj, rstd, alpha); }},
       {"sinkhorn_backward", Nd * f * 3 * nd * nd, [&] { ops::sinkhorn_backward(dlogits, h_res, logits, 20); }},
-      {"stream_pre_apply_backward", Nd * f * (3 * nd * Cd + 2 * nd + Cd),
-       [&] { ops::stream_pre_apply_backward(dx, cpre, u, x, h_pre); }},
-      {"stream_post_res_backward", Nd * f * (4 * nd * Cd + 2 * Cd + 2 * nd * nd + 2 * nd),
-       [&] { ops::stream_post_res_backward(dx, dy, clog, cpost, x_out, x, y, h_res, h_post); }},
+      {"stream_pre_apply_backward", Nd * f * (nd * Cd + nd + Cd), [&] { ops::stream_pre_apply_backward(cpre, u, x); }},
+      {"stream_post_res_backward", Nd * f * (2 * nd * Cd + 2 * Cd + nd * nd + 2 * nd),
+       [&] { ops::stream_post_res_backward(dy, clog, cpost, x_out, x, y, h_post); }},
+      {"stream_mix_backward (with the x term)", Nd * f * (4 * nd * Cd + Cd + nd * nd + nd + 1),
+       [&] { ops::stream_mix_backward(dx, x_out, u, h_res, h_pre, x, rstd); }},
   };
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& c : cases) {
@@ -114,7 +117,14 @@ void run_bench_ops(const BenchOptions& opt) {
   report["gemm_library"] = gemm_library_json();
   report["matmul_f32"] = bench_matmul(opt.repeats);
   report["step_gemms_f32"] = bench_step_gemms(cfg, opt.repeats);
-  report["mhc_ops_f32"] = bench_mhc_ops(opt.repeats);
+  // The mHC ops at a micro-batch of the config (n = 4 for a residual config), or at a fixed shape by default.
+  if (opt.common.config_path.empty()) {
+    report["mhc_ops_f32"] = bench_mhc_ops(4096, 4, 512, opt.repeats);
+  } else {
+    const std::int64_t n = cfg.residual.n_streams > 1 ? cfg.residual.n_streams : 4;
+    report["mhc_ops_f32"] =
+        bench_mhc_ops(cfg.train.micro_batch * cfg.model.seq_len, n, cfg.model.d_model, opt.repeats);
+  }
   std::cout << report.dump(2) << "\n";
   if (!opt.out_file.empty()) {
     write_file_atomic(opt.out_file, report.dump(2) + "\n");

@@ -154,19 +154,19 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Columns d[q] = blockIdx % d_blocks * kSpan + q * kThreads + threadIdx.x of D (phi rows in registers), tokens
-// [tile * kInputTile, + kInputTile) with tile = blockIdx / d_blocks. Per token: dx[d] = (dx[d] + <dproj, phi[d]>) +
-// coef * x[d], coef = -drstd rstd^3 / D with drstd = sum_k (scale_k dtilde_k) proj_k (k ascending, as the CPU).
+// [tile * kInputTile, + kInputTile) with tile = blockIdx / d_blocks. Per token: dx[d] = <dproj, phi[d]>; the blocks
+// of column block 0 also write x_coef = -drstd rstd^3 / D with drstd = sum_k (scale_k dtilde_k) proj_k (k ascending,
+// as the CPU).
 template <int n>
 __global__ void __launch_bounds__(kThreads)
-    mhc_projection_backward_input_kernel(float* __restrict__ dx, const float* __restrict__ dtilde,
-                                         const float* __restrict__ proj, const float* __restrict__ rstd,
-                                         const float* __restrict__ alpha, const float* __restrict__ x,
+    mhc_projection_backward_input_kernel(float* __restrict__ dx, float* __restrict__ x_coef,
+                                         const float* __restrict__ dtilde, const float* __restrict__ proj,
+                                         const float* __restrict__ rstd, const float* __restrict__ alpha,
                                          const float* __restrict__ phi, std::int64_t N, std::int64_t D,
                                          unsigned int d_blocks) {
   using S = Cols<n>;
   constexpr int K = S::K, Kp = S::Kp, kQ = S::kQ;
   __shared__ __align__(16) float dp[kInputTile * Kp];  // token r, column k at r * Kp + k (zero padded)
-  __shared__ float coef[kInputTile];
   const unsigned int db = blockIdx.x % d_blocks;
   const std::int64_t t0 = static_cast<std::int64_t>(blockIdx.x / d_blocks) * kInputTile;
   const int tokens = static_cast<int>(N - t0 < kInputTile ? N - t0 : kInputTile);
@@ -183,13 +183,15 @@ __global__ void __launch_bounds__(kThreads)
     const int r = e / Kp, k = e % Kp;
     dp[e] = k < K ? dproj_value(alpha, k, n, dtilde[(t0 + r) * K + k], rstd[t0 + r]) : 0.0f;
   }
-  for (int r = threadIdx.x; r < tokens; r += kThreads) {  // kInputTile <= kThreads: one pass
-    const std::int64_t row = (t0 + r) * K;
-    float drstd = 0.0f;
-    for (int k = 0; k < K; ++k)
-      drstd = __fadd_rn(drstd, __fmul_rn(__fmul_rn(column_scale(alpha, k, n), dtilde[row + k]), proj[row + k]));
-    const float s = rstd[t0 + r];
-    coef[r] = __fmul_rn(__fmul_rn(__fmul_rn(-drstd, s), s), s) / static_cast<float>(D);
+  if (db == 0) {
+    for (int r = threadIdx.x; r < tokens; r += kThreads) {  // kInputTile <= kThreads: one pass
+      const std::int64_t row = (t0 + r) * K;
+      float drstd = 0.0f;
+      for (int k = 0; k < K; ++k)
+        drstd = __fadd_rn(drstd, __fmul_rn(__fmul_rn(column_scale(alpha, k, n), dtilde[row + k]), proj[row + k]));
+      const float s = rstd[t0 + r];
+      x_coef[t0 + r] = __fmul_rn(__fmul_rn(__fmul_rn(-drstd, s), s), s) / static_cast<float>(D);
+    }
   }
   __syncthreads();
 
@@ -210,14 +212,9 @@ __global__ void __launch_bounds__(kThreads)
         acc[q] = fmaf(g.w, ph[q][4 * v + 3], acc[q]);
       }
     }
-    const float c = coef[r];
 #pragma unroll
-    for (int q = 0; q < kQ; ++q) {
-      if (d[q] < D) {
-        const std::int64_t k = (t0 + r) * D + d[q];
-        dx[k] = fmaf(c, x[k], dx[k] + acc[q]);
-      }
-    }
+    for (int q = 0; q < kQ; ++q)
+      if (d[q] < D) dx[(t0 + r) * D + d[q]] = acc[q];
   }
 }
 
@@ -356,9 +353,9 @@ void launch_mhc_projection_forward(float* proj, float* rstd, const float* x, con
   });
 }
 
-void launch_mhc_projection_backward_input(float* dx, const float* dtilde, const float* proj, const float* rstd,
-                                          const float* alpha, const float* x, const float* phi, std::int64_t N, int n,
-                                          std::int64_t C, cudaStream_t stream) {
+void launch_mhc_projection_backward_input(float* dx, float* x_coef, const float* dtilde, const float* proj,
+                                          const float* rstd, const float* alpha, const float* phi, std::int64_t N,
+                                          int n, std::int64_t C, cudaStream_t stream) {
   const char* kernel = "mhc_projection_backward_input_kernel";
   check_extents(kernel, N, n, C);
   const std::int64_t D = n * C;
@@ -370,8 +367,8 @@ void launch_mhc_projection_backward_input(float* dx, const float* dtilde, const 
     MHC_CHECK(tiles <= std::numeric_limits<int>::max() / d_blocks, ShapeError, kernel, ": ", tiles, " x ", d_blocks,
               " blocks do not fit a 1-D grid");
     const unsigned int blocks = grid_blocks(tiles * d_blocks, 1, kernel);
-    launch(kernel, mhc_projection_backward_input_kernel<kN>, blocks, kThreads, 0, stream, dx, dtilde, proj, rstd, alpha,
-           x, phi, N, D, static_cast<unsigned int>(d_blocks));
+    launch(kernel, mhc_projection_backward_input_kernel<kN>, blocks, kThreads, 0, stream, dx, x_coef, dtilde, proj,
+           rstd, alpha, phi, N, D, static_cast<unsigned int>(d_blocks));
   });
 }
 

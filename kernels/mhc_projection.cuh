@@ -19,11 +19,12 @@ namespace mhc::kernels {
 void launch_mhc_projection_forward(float* proj, float* rstd, const float* x, const float* phi, std::int64_t N, int n,
                                    std::int64_t C, float eps, cudaStream_t stream);
 
-// dx (N, D) += dproj phi^T - (sum_k scale_k dtilde_k proj_k) rstd^3 / D * x, dproj = scale * dtilde * rstd
-// (accumulates). phi stays in registers, one column range of D per block.
-void launch_mhc_projection_backward_input(float* dx, const float* dtilde, const float* proj, const float* rstd,
-                                          const float* alpha, const float* x, const float* phi, std::int64_t N, int n,
-                                          std::int64_t C, cudaStream_t stream);
+// dx (N, D) = dproj phi^T with dproj = scale * dtilde * rstd, and x_coef (N) = -(sum_k scale_k dtilde_k proj_k)
+// rstd^3 / D, the coefficient of x in the RMS term (both overwritten; the caller adds x_coef * x). phi stays in
+// registers, one column range of D per block.
+void launch_mhc_projection_backward_input(float* dx, float* x_coef, const float* dtilde, const float* proj,
+                                          const float* rstd, const float* alpha, const float* phi, std::int64_t N,
+                                          int n, std::int64_t C, cudaStream_t stream);
 
 // dphi (D, K) += x^T dproj; dbias (K) += sum_t dtilde; dalpha[b] += sum over t and the columns k of block b of
 // dtilde * proj * rstd (all accumulate). Two passes: blocks over (column range of D, token slice) write partial sums

@@ -1,11 +1,12 @@
-// Stream read-out (pre-apply) and fused write-back (post + res), forward and backward. Forward kernels: a block
-// covers one token and a chunk of its columns, holds the token's coefficients in shared memory, and each thread
-// handles one column (or 4 with float4) of all n streams. Backward kernels: a block covers one token, its threads
-// stride over the columns and the coefficient gradients (dot products over C) are summed over the block in a fixed
-// order (no atomics), so results are deterministic.
+// Stream read-out (pre-apply) and fused write-back (post + res), forward and backward, and the one-pass x gradient.
+// Elementwise kernels (the forwards and stream_mix_backward): a block covers one token and a chunk of its columns,
+// holds the token's coefficients in shared memory, and each thread handles one column (or 4 with float4) of all n
+// streams. Coefficient-gradient kernels: a block covers one token, its threads stride over the columns and the dot
+// products over C are summed over the block in a fixed order (no atomics), so results are deterministic.
 #include "kernels/stream_mix.cuh"
 
 #include <limits>
+#include <type_traits>
 
 #include "kernels/cuda_check.cuh"
 #include "kernels/launch.cuh"
@@ -111,44 +112,35 @@ __global__ void __launch_bounds__(kMaxThreads)
   u[t * Cv + c] = acc;
 }
 
-// Block t: dx[i] += h_pre[i] du (rounded as the CPU's dx + h * du), dh_pre[i] = <x[i], du> (block sum).
+// Block t: dh_pre[i] = <x[i], du> (block sum).
 template <int n, typename V>
 __global__ void __launch_bounds__(kMaxThreads)
-    stream_pre_apply_backward_kernel(V* dx, float* dh_pre, const V* du, const V* x, const float* h_pre,
-                                     std::int64_t Cv) {
+    stream_pre_apply_backward_kernel(float* dh_pre, const V* du, const V* x, std::int64_t Cv) {
   __shared__ float warp_totals[kMaxWarps * n];
   const std::int64_t t = blockIdx.x;
-  float h[n], dot[n];
+  float dot[n];
 #pragma unroll
-  for (int i = 0; i < n; ++i) {
-    h[i] = h_pre[t * n + i];
-    dot[i] = 0.0f;
-  }
+  for (int i = 0; i < n; ++i) dot[i] = 0.0f;
   for (std::int64_t c = threadIdx.x; c < Cv; c += blockDim.x) {
     const V g = du[t * Cv + c];
 #pragma unroll
-    for (int i = 0; i < n; ++i) {
-      const std::int64_t k = (t * n + i) * Cv + c;
-      dot[i] = dot_acc(x[k], g, dot[i]);
-      dx[k] = add_rn(dx[k], mul_rn(h[i], g));
-    }
+    for (int i = 0; i < n; ++i) dot[i] = dot_acc(x[(t * n + i) * Cv + c], g, dot[i]);
   }
   float total;
   if (block_sum<n>(dot, warp_totals, total)) dh_pre[t * n + threadIdx.x] = total;
 }
 
-// Block t: dx[j] += sum_i h_res[i, j] g[i], dy = sum_i h_post[i] g[i] (the CPU's order and rounding: i ascending,
-// explicitly rounded), dh_res[i, j] = <g[i], x[j]>, dh_post[i] = <g[i], y> (block sums); g = dx_out.
+// Block t: dy = sum_i h_post[i] g[i] (the CPU's order and rounding: i ascending, explicitly rounded),
+// dh_res[i, j] = <g[i], x[j]>, dh_post[i] = <g[i], y> (block sums); g = dx_out.
 template <int n, typename V>
 __global__ void __launch_bounds__(kMaxThreads)
-    stream_post_res_backward_kernel(V* dx, V* dy, float* dh_res, float* dh_post, const V* g, const V* x, const V* y,
-                                    const float* h_res, const float* h_post, std::int64_t Cv) {
+    stream_post_res_backward_kernel(V* dy, float* dh_res, float* dh_post, const V* g, const V* x, const V* y,
+                                    const float* h_post, std::int64_t Cv) {
   constexpr int M = n * n + n;  // dh_res row-major, then dh_post
-  __shared__ float coef[M];     // h_res row-major, then h_post
+  __shared__ float coef[n];     // h_post
   __shared__ float warp_totals[kMaxWarps * M];
   const std::int64_t t = blockIdx.x;
-  for (int k = threadIdx.x; k < M; k += blockDim.x)
-    coef[k] = k < n * n ? h_res[t * (n * n) + k] : h_post[t * n + (k - n * n)];
+  for (int k = threadIdx.x; k < n; k += blockDim.x) coef[k] = h_post[t * n + k];
   __syncthreads();
 
   float dot[M];
@@ -162,17 +154,9 @@ __global__ void __launch_bounds__(kMaxThreads)
       xv[i] = x[(t * n + i) * Cv + c];
     }
     const V yv = y[t * Cv + c];
+    V acc = mul_rn(coef[0], gv[0]);
 #pragma unroll
-    for (int j = 0; j < n; ++j) {
-      V acc = mul_rn(coef[j], gv[0]);
-#pragma unroll
-      for (int i = 1; i < n; ++i) acc = add_rn(acc, mul_rn(coef[i * n + j], gv[i]));
-      const std::int64_t k = (t * n + j) * Cv + c;
-      dx[k] = add_rn(dx[k], acc);
-    }
-    V acc = mul_rn(coef[n * n], gv[0]);
-#pragma unroll
-    for (int i = 1; i < n; ++i) acc = add_rn(acc, mul_rn(coef[n * n + i], gv[i]));
+    for (int i = 1; i < n; ++i) acc = add_rn(acc, mul_rn(coef[i], gv[i]));
     dy[t * Cv + c] = acc;
 #pragma unroll
     for (int i = 0; i < n; ++i) {
@@ -187,6 +171,42 @@ __global__ void __launch_bounds__(kMaxThreads)
       dh_res[t * (n * n) + threadIdx.x] = total;
     else
       dh_post[t * n + (threadIdx.x - n * n)] = total;
+  }
+}
+
+// dx[j] += ((sum_i h_res[i, j] g[i] + h_pre[j] du) + x_coef x[j]) in the CPU's order and rounding (i ascending,
+// explicitly rounded); the x term only when kXTerm. Grid as the forward kernels; g = dx_out.
+template <int n, bool kXTerm, typename V>
+__global__ void __launch_bounds__(kMaxThreads)
+    stream_mix_backward_kernel(V* dx, const V* g, const V* du, const float* h_res, const float* h_pre, const V* x,
+                               const float* x_coef, std::int64_t Cv, unsigned int chunks) {
+  __shared__ float coef[n * n + n + 1];  // h_res row-major, h_pre, x_coef
+  const std::int64_t t = blockIdx.x / chunks;
+  const std::int64_t c = static_cast<std::int64_t>(blockIdx.x % chunks) * blockDim.x + threadIdx.x;
+  for (int k = threadIdx.x; k < n * n + n + 1; k += blockDim.x) {
+    if (k < n * n)
+      coef[k] = h_res[t * (n * n) + k];
+    else if (k < n * n + n)
+      coef[k] = h_pre[t * n + (k - n * n)];
+    else
+      coef[k] = kXTerm ? x_coef[t] : 0.0f;
+  }
+  __syncthreads();
+  if (c >= Cv) return;
+
+  V gv[n];
+#pragma unroll
+  for (int i = 0; i < n; ++i) gv[i] = g[(t * n + i) * Cv + c];
+  const V duv = du[t * Cv + c];
+#pragma unroll
+  for (int j = 0; j < n; ++j) {
+    V acc = mul_rn(coef[j], gv[0]);
+#pragma unroll
+    for (int i = 1; i < n; ++i) acc = add_rn(acc, mul_rn(coef[i * n + j], gv[i]));
+    acc = add_rn(acc, mul_rn(coef[n * n + j], duv));
+    const std::int64_t k = (t * n + j) * Cv + c;
+    if constexpr (kXTerm) acc = add_rn(acc, mul_rn(coef[n * n + n], x[k]));
+    dx[k] = add_rn(dx[k], acc);
   }
 }
 
@@ -261,35 +281,34 @@ void launch_stream_pre_apply_forward(float* u, const float* x, const float* h_pr
   });
 }
 
-void launch_stream_pre_apply_backward(float* dx, float* dh_pre, const float* du, const float* x, const float* h_pre,
-                                      std::int64_t N, int n, std::int64_t C, cudaStream_t stream) {
+void launch_stream_pre_apply_backward(float* dh_pre, const float* du, const float* x, std::int64_t N, int n,
+                                      std::int64_t C, cudaStream_t stream) {
   const char* kernel = "stream_pre_apply_backward_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0) return;
   // C == 0 still writes dh_pre = 0 (empty sums); Cv = 0 gives one warp and no column iterations.
-  const bool vec4 = C % 4 == 0 && aligned16(dx) && aligned16(du) && aligned16(x);
+  const bool vec4 = C % 4 == 0 && aligned16(du) && aligned16(x);
   const std::int64_t Cv = vec4 ? C / 4 : C;
   const unsigned int threads = Cv == 0 ? 32 : token_block_threads(Cv);
   const unsigned int blocks = grid_blocks(N, 1, kernel);
   with_stream_count(n, [&](auto kn) {
     constexpr int kN = decltype(kn)::value;
     if (vec4) {
-      launch(kernel, stream_pre_apply_backward_kernel<kN, float4>, blocks, threads, 0, stream, as<float4>(dx), dh_pre,
-             as<const float4>(du), as<const float4>(x), h_pre, Cv);
+      launch(kernel, stream_pre_apply_backward_kernel<kN, float4>, blocks, threads, 0, stream, dh_pre,
+             as<const float4>(du), as<const float4>(x), Cv);
     } else {
-      launch(kernel, stream_pre_apply_backward_kernel<kN, float>, blocks, threads, 0, stream, dx, dh_pre, du, x, h_pre,
-             Cv);
+      launch(kernel, stream_pre_apply_backward_kernel<kN, float>, blocks, threads, 0, stream, dh_pre, du, x, Cv);
     }
   });
 }
 
-void launch_stream_post_res_backward(float* dx, float* dy, float* dh_res, float* dh_post, const float* dx_out,
-                                     const float* x, const float* y, const float* h_res, const float* h_post,
-                                     std::int64_t N, int n, std::int64_t C, cudaStream_t stream) {
+void launch_stream_post_res_backward(float* dy, float* dh_res, float* dh_post, const float* dx_out, const float* x,
+                                     const float* y, const float* h_post, std::int64_t N, int n, std::int64_t C,
+                                     cudaStream_t stream) {
   const char* kernel = "stream_post_res_backward_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0) return;
-  const bool vec4 = C % 4 == 0 && aligned16(dx) && aligned16(dy) && aligned16(dx_out) && aligned16(x) && aligned16(y);
+  const bool vec4 = C % 4 == 0 && aligned16(dy) && aligned16(dx_out) && aligned16(x) && aligned16(y);
   const std::int64_t Cv = vec4 ? C / 4 : C;
   // At least n^2 + n threads: thread m writes coefficient gradient m (n = 8: 72 of them).
   unsigned int threads = Cv == 0 ? 32 : token_block_threads(Cv);
@@ -299,13 +318,41 @@ void launch_stream_post_res_backward(float* dx, float* dy, float* dh_res, float*
   with_stream_count(n, [&](auto kn) {
     constexpr int kN = decltype(kn)::value;
     if (vec4) {
-      launch(kernel, stream_post_res_backward_kernel<kN, float4>, blocks, threads, 0, stream, as<float4>(dx),
-             as<float4>(dy), dh_res, dh_post, as<const float4>(dx_out), as<const float4>(x), as<const float4>(y), h_res,
-             h_post, Cv);
+      launch(kernel, stream_post_res_backward_kernel<kN, float4>, blocks, threads, 0, stream, as<float4>(dy), dh_res,
+             dh_post, as<const float4>(dx_out), as<const float4>(x), as<const float4>(y), h_post, Cv);
     } else {
-      launch(kernel, stream_post_res_backward_kernel<kN, float>, blocks, threads, 0, stream, dx, dy, dh_res, dh_post,
-             dx_out, x, y, h_res, h_post, Cv);
+      launch(kernel, stream_post_res_backward_kernel<kN, float>, blocks, threads, 0, stream, dy, dh_res, dh_post,
+             dx_out, x, y, h_post, Cv);
     }
+  });
+}
+
+void launch_stream_mix_backward(float* dx, const float* dx_out, const float* du, const float* h_res,
+                                const float* h_pre, const float* x, const float* x_coef, std::int64_t N, int n,
+                                std::int64_t C, cudaStream_t stream) {
+  const char* kernel = "stream_mix_backward_kernel";
+  check_extents(kernel, N, n, C);
+  if (N == 0 || C == 0) return;
+  const bool vec4 = C % 4 == 0 && aligned16(dx) && aligned16(dx_out) && aligned16(du) && aligned16(x);
+  const std::int64_t Cv = vec4 ? C / 4 : C;
+  const ChunkGrid g = chunk_grid(N, Cv, kernel);
+  with_stream_count(n, [&](auto kn) {
+    constexpr int kN = decltype(kn)::value;
+    const auto run = [&](auto x_term) {
+      constexpr bool kX = decltype(x_term)::value;
+      if (vec4) {
+        launch(kernel, stream_mix_backward_kernel<kN, kX, float4>, g.blocks, g.threads, 0, stream, as<float4>(dx),
+               as<const float4>(dx_out), as<const float4>(du), h_res, h_pre, as<const float4>(x), x_coef, Cv,
+               g.chunks);
+      } else {
+        launch(kernel, stream_mix_backward_kernel<kN, kX, float>, g.blocks, g.threads, 0, stream, dx, dx_out, du,
+               h_res, h_pre, x, x_coef, Cv, g.chunks);
+      }
+    };
+    if (x_coef != nullptr)
+      run(std::true_type{});
+    else
+      run(std::false_type{});
   });
 }
 

@@ -35,11 +35,11 @@ void append(std::vector<TensorSpec>& specs, DType dtype, Shape shape, std::initi
 }
 
 // hc saved: x, xb = per-stream RMSNorm(x), rstd_b, the coefficients, proj, y = F(u) (u = H_pre x lives in F).
-// Backward buffers: dh_pre/dh_post/dh_res, dproj, dxb (all kept for W), du/dx_norm (transient; dy lives in F).
-const std::vector<std::string> kHcTransient{"du", "dx_norm"};
+// Backward buffers: dh_pre/dh_post/dh_res, dproj, dxb (all kept for W), du (transient; dy lives in F).
+const std::vector<std::string> kHcTransient{"du"};
 std::vector<TensorSpec> hc_specs(std::int64_t N, std::int64_t n, std::int64_t C, DType t) {
   std::vector<TensorSpec> specs;
-  append(specs, t, Shape{N, n, C}, {"x", "xb", "dxb", "dx_norm"});
+  append(specs, t, Shape{N, n, C}, {"x", "xb", "dxb"});
   append(specs, t, Shape{N, C}, {"y", "du"});
   append(specs, t, Shape{N * n}, {"rstd_b"});
   append(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
@@ -49,14 +49,14 @@ std::vector<TensorSpec> hc_specs(std::int64_t N, std::int64_t n, std::int64_t C,
 }
 
 // mhc saved: x, the coefficients (h_res and its logits), proj, rstd, y = F(u) (u = H_pre x lives in F).
-// Backward buffers: du/dh_pre/dh_post/dh_res/dres_logits (transient; dy lives in F), dtilde (kept for W).
-const std::vector<std::string> kMhcTransient{"du", "dh_pre", "dh_post", "dh_res", "dres_logits"};
+// Backward buffers: du/dh_pre/dh_post/dh_res/dres_logits/x_coef (transient; dy lives in F), dtilde (kept for W).
+const std::vector<std::string> kMhcTransient{"du", "dh_pre", "dh_post", "dh_res", "dres_logits", "x_coef"};
 std::vector<TensorSpec> mhc_specs(std::int64_t N, std::int64_t n, std::int64_t C, DType t) {
   const std::int64_t K = n * n + 2 * n;
   std::vector<TensorSpec> specs;
   append(specs, t, Shape{N, n, C}, {"x"});
   append(specs, t, Shape{N, C}, {"y", "du"});
-  append(specs, t, Shape{N}, {"rstd"});
+  append(specs, t, Shape{N}, {"rstd", "x_coef"});
   append(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
   append(specs, t, Shape{N, n, n}, {"res_logits", "h_res", "dh_res", "dres_logits"});
   append(specs, t, Shape{N, K}, {"proj", "dtilde"});
@@ -157,7 +157,8 @@ void MixingConnection::forward_from_f_output(const LayerContext& ctx, Tensor x_i
   if (x_out.defined()) ops::stream_post_res_forward(x_out, x_in, c["y"], c["h_res"], c["h_post"]);
 }
 
-// x feeds three consumers: the post+res mix, the pre-apply and the coefficients (all accumulate into dx_in).
+// x feeds three consumers: the post+res mix, the pre-apply and the coefficients. The coefficient path writes dx_in
+// first; stream_mix_backward then adds the stream terms (and mHC's RMS term) in one pass over dx_in.
 void MixingConnection::backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) {
   const ActivationContext& c = ctx.connection;
   const std::string out_name = kind_ + " backward dx_out", in_name = kind_ + " backward dx_in";
@@ -167,12 +168,11 @@ void MixingConnection::backward_input(const LayerContext& ctx, Tensor dx_out, Te
   expect_shape(dx_in, c["x"].shape, in_name.c_str());
   MHC_CHECK(dx_in.data != dx_out.data, ShapeError, kind_, " backward: dx_in must not alias dx_out");
   const Tensor x = c["x"], dy = Sublayer::output_grad(ctx.sublayer);
-  zero_tensor(dx_in);
-  ops::stream_post_res_backward(dx_in, dy, c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_res"],
-                                c["h_post"]);  // dx_in += H_res^T dx_out
+  ops::stream_post_res_backward(dy, c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_post"]);
   f.backward_input(ctx.sublayer, dy, c["du"]);
-  ops::stream_pre_apply_backward(dx_in, c["dh_pre"], c["du"], x, c["h_pre"]);  // dx_in += h_pre du
-  coefficients_backward_input(c, dx_in);
+  ops::stream_pre_apply_backward(c["dh_pre"], c["du"], x);
+  const Tensor x_coef = coefficients_backward_input(c, dx_in);
+  ops::stream_mix_backward(dx_in, dx_out, c["du"], c["h_res"], c["h_pre"], x, x_coef);  // += H_res^T dx_out + h_pre du
 }
 
 void MixingConnection::backward_weight(const LayerContext& ctx, Sublayer& f) {
@@ -196,13 +196,13 @@ void HcConnection::coefficients_forward(const ActivationContext& c, Tensor x) {
                          param("am"), param("ar"), param("bb"));
 }
 
-void HcConnection::coefficients_backward_input(const ActivationContext& c, Tensor dx_in) {
+Tensor HcConnection::coefficients_backward_input(const ActivationContext& c, Tensor dx_in) {
   ops::hc_coeffs_backward_input(c["dxb"], c["dproj"], c["dh_pre"], c["dh_post"], c["dh_res"], c["proj"],
                                 param("w"), param("s"));
   const Shape flat{c["x"].dim(0) * n_, d_model_};
-  ops::rmsnorm_backward_input(c["dx_norm"].reshape(flat), c["dxb"].reshape(flat), c["x"].reshape(flat),
-                              param("norm.weight"), c["rstd_b"]);
-  ops::axpby(dx_in, 1.0f, dx_in, 1.0f, c["dx_norm"]);
+  ops::rmsnorm_backward_input(dx_in.reshape(flat), c["dxb"].reshape(flat), c["x"].reshape(flat), param("norm.weight"),
+                              c["rstd_b"]);
+  return Tensor();
 }
 
 void HcConnection::coefficients_backward_weight(const ActivationContext& c) {
@@ -226,10 +226,11 @@ void MhcConnection::coefficients_forward(const ActivationContext& c, Tensor x) {
                                    param("phi"), param("alpha"), param("bias"), sinkhorn_iters_);
 }
 
-void MhcConnection::coefficients_backward_input(const ActivationContext& c, Tensor dx_in) {
+Tensor MhcConnection::coefficients_backward_input(const ActivationContext& c, Tensor dx_in) {
   ops::sinkhorn_backward(c["dres_logits"], c["dh_res"], c["res_logits"], sinkhorn_iters_);
-  ops::mhc_coeffs_backward_input(dx_in, c["dtilde"], c["dh_pre"], c["dh_post"], c["dres_logits"], c["x"],
+  ops::mhc_coeffs_backward_input(dx_in, c["x_coef"], c["dtilde"], c["dh_pre"], c["dh_post"], c["dres_logits"],
                                  param("phi"), param("alpha"), c["h_pre"], c["h_post"], c["proj"], c["rstd"]);
+  return c["x_coef"];
 }
 
 void MhcConnection::coefficients_backward_weight(const ActivationContext& c) {

@@ -79,8 +79,9 @@ class MixingConnection : public Connection {
   MixingConnection(const config::Config& cfg, const ParameterStore& store, std::string prefix, const char* kind);
   // From x (B*T, n, C) (x_in or its saved copy c["x"]): h_pre, h_post, h_res and whatever the backward needs.
   virtual void coefficients_forward(const ActivationContext& c, Tensor x) = 0;
-  // From c["dh_pre"], c["dh_post"], c["dh_res"]: dx_in += the coefficients' share of dL/dx.
-  virtual void coefficients_backward_input(const ActivationContext& c, Tensor dx_in) = 0;
+  // From c["dh_pre"], c["dh_post"], c["dh_res"]: dx_in = the coefficients' share of dL/dx (overwritten), except a
+  // term x_coef (B*T) * x that is returned for ops::stream_mix_backward to add (undefined when there is none).
+  virtual Tensor coefficients_backward_input(const ActivationContext& c, Tensor dx_in) = 0;
   // The connection's own weight gradients += .
   virtual void coefficients_backward_weight(const ActivationContext& c) = 0;
 
@@ -104,7 +105,7 @@ class HcConnection final : public MixingConnection {
 
  private:
   void coefficients_forward(const ActivationContext& c, Tensor x) override;
-  void coefficients_backward_input(const ActivationContext& c, Tensor dx_in) override;
+  Tensor coefficients_backward_input(const ActivationContext& c, Tensor dx_in) override;
   void coefficients_backward_weight(const ActivationContext& c) override;
 };
 
@@ -117,7 +118,7 @@ class MhcConnection final : public MixingConnection {
 
  private:
   void coefficients_forward(const ActivationContext& c, Tensor x) override;
-  void coefficients_backward_input(const ActivationContext& c, Tensor dx_in) override;
+  Tensor coefficients_backward_input(const ActivationContext& c, Tensor dx_in) override;
   void coefficients_backward_weight(const ActivationContext& c) override;
   int sinkhorn_iters_;
 };

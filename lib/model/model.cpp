@@ -223,13 +223,23 @@ void Model::check_part(bool embedding, bool head, const char* call) const {
             part_.first_layer, ", ", part_.end_layer, ")) has no ", embedding ? "embedding" : "head");
 }
 
+Tensor Model::saved_input_slot(std::size_t l) const {
+  if (l >= contexts_.size() || !contexts_[l].saves_input || cfg_.residual.type == config::ResidualType::residual)
+    return Tensor();
+  return contexts_[l].connection["x"];
+}
+
 Tensor Model::stream_input() {
   MHC_CHECK(!part_.embedding, ConfigError, "stream_input: the first stage starts from token ids");
-  return buffers_["x_a"];
+  const Tensor slot = saved_input_slot(0);
+  return slot.defined() ? slot : buffers_["x_a"];
 }
 
 void Model::forward_stage(const std::int32_t* inputs) {
-  Tensor x = buffers_["x_a"], x_next = buffers_["x_b"];
+  // Each x_l goes straight where layer l keeps it when it does (no copy); the others ping-pong between x_a and x_b.
+  const Tensor x_a = buffers_["x_a"], x_b = buffers_["x_b"];
+  const Tensor first = saved_input_slot(0);
+  Tensor x = first.defined() ? first : x_a;
   if (part_.embedding) {
     MHC_CHECK(inputs != nullptr, ConfigError, "forward_stage: the first stage needs token ids");
     Tensor ids = buffers_["ids"];
@@ -239,8 +249,10 @@ void Model::forward_stage(const std::int32_t* inputs) {
     ops::stream_sum_backward(x, buffers_["h"]);
   }
   for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const Tensor slot = saved_input_slot(l + 1);
+    const Tensor x_next = slot.defined() ? slot : (x.data == x_a.data ? x_b : x_a);
     layers_[l].forward(contexts_[l], x, x_next);
-    std::swap(x, x_next);
+    x = x_next;
   }
   // With recompute the last block's layers kept their state (x included): the backward starts there.
   resident_block_ = block_count(static_cast<std::int64_t>(layers_.size()), block_layers_) - 1;

@@ -122,6 +122,9 @@ class Model {
   // (nothing to do when they are still there).
   void recompute_block(std::int64_t b);
 
+  // Where layer l keeps its input x_l when it keeps one (an hc or mhc layer that saves its input), else undefined:
+  // the forward writes x_l there directly.
+  Tensor saved_input_slot(std::size_t l) const;
   void check_part(bool embedding, bool head, const char* call) const;
   void head_backward();  // dlogits -> dL/dx_L into grad_output(), head weight gradients +=
 
@@ -139,7 +142,7 @@ class Model {
   std::int64_t resident_block_ = -1;       // recompute: the block whose state the shared contexts hold
   std::vector<HostTensor> h_res_copies_;   // recompute: last_h_res results
   ActivationContext buffers_;  // ids, targets, streams, head activations and their gradients
-  Tensor x_final_;             // the stream buffer holding x_L after forward
+  Tensor x_final_;             // the stream buffer (x_a or x_b) holding x_L after forward
   Tensor dx_in_;               // the stream buffer holding dL/dx_0 after backward_input_stage
   std::vector<bool> w_pending_;  // per stage layer: B done, W not yet (backward_weight_stage runs it)
 };

@@ -91,38 +91,39 @@ void mhc_coeffs_sinkhorn_forward(Tensor h_pre, Tensor h_post, Tensor res_logits,
   sinkhorn_forward(h_res, res_logits, sinkhorn_iters);
 }
 
-void mhc_coeffs_backward_input(Tensor dx, Tensor dtilde, Tensor dh_pre, Tensor dh_post, Tensor dres_logits, Tensor x,
-                               Tensor phi, Tensor alpha, Tensor h_pre, Tensor h_post, Tensor proj, Tensor rstd) {
+void mhc_coeffs_backward_input(Tensor dx, Tensor x_coef, Tensor dtilde, Tensor dh_pre, Tensor dh_post,
+                               Tensor dres_logits, Tensor phi, Tensor alpha, Tensor h_pre, Tensor h_post, Tensor proj,
+                               Tensor rstd) {
   const char* op = "mhc_coeffs_backward_input";
-  const StreamExtents ext = expect_stream_tensor(x, op, "x", /*allow_cuda=*/true);
+  const StreamExtents ext = expect_stream_tensor(dx, op, "dx", /*allow_cuda=*/true);
   const cpu::MhcDims d{ext.N, ext.n, ext.C};
   const std::int64_t N = d.N, n = d.n, K = d.K();
-  expect_stream_arg(dx, x.shape, x, "x", op, "dx");
-  expect_stream_arg(dtilde, Shape{N, K}, x, "x", op, "dtilde");
-  expect_stream_arg(dh_pre, Shape{N, n}, x, "x", op, "dh_pre");
-  expect_stream_arg(dh_post, Shape{N, n}, x, "x", op, "dh_post");
-  expect_stream_arg(dres_logits, Shape{N, n, n}, x, "x", op, "dres_logits");
-  expect_stream_arg(phi, Shape{n * d.C, K}, x, "x", op, "phi");
-  expect_stream_arg(alpha, Shape{3}, x, "x", op, "alpha");
-  expect_stream_arg(h_pre, Shape{N, n}, x, "x", op, "h_pre");
-  expect_stream_arg(h_post, Shape{N, n}, x, "x", op, "h_post");
-  expect_stream_arg(proj, Shape{N, K}, x, "x", op, "proj");
-  expect_stream_arg(rstd, Shape{N}, x, "x", op, "rstd");
-  if (on_cuda(x, op)) {
+  expect_stream_arg(x_coef, Shape{N}, dx, "dx", op, "x_coef");
+  expect_stream_arg(dtilde, Shape{N, K}, dx, "dx", op, "dtilde");
+  expect_stream_arg(dh_pre, Shape{N, n}, dx, "dx", op, "dh_pre");
+  expect_stream_arg(dh_post, Shape{N, n}, dx, "dx", op, "dh_post");
+  expect_stream_arg(dres_logits, Shape{N, n, n}, dx, "dx", op, "dres_logits");
+  expect_stream_arg(phi, Shape{n * d.C, K}, dx, "dx", op, "phi");
+  expect_stream_arg(alpha, Shape{3}, dx, "dx", op, "alpha");
+  expect_stream_arg(h_pre, Shape{N, n}, dx, "dx", op, "h_pre");
+  expect_stream_arg(h_post, Shape{N, n}, dx, "dx", op, "h_post");
+  expect_stream_arg(proj, Shape{N, K}, dx, "dx", op, "proj");
+  expect_stream_arg(rstd, Shape{N}, dx, "dx", op, "rstd");
+  if (on_cuda(dx, op)) {
 #ifdef MHC_HAVE_CUDA
     kernels::launch_mhc_gates_backward(dtilde.ptr<float>(), dh_pre.ptr<float>(), dh_post.ptr<float>(),
                                        dres_logits.ptr<float>(), h_pre.ptr<float>(), h_post.ptr<float>(), N,
                                        static_cast<int>(n), cuda_stream());
-    kernels::launch_mhc_projection_backward_input(dx.ptr<float>(), dtilde.ptr<float>(), proj.ptr<float>(),
-                                                  rstd.ptr<float>(), alpha.ptr<float>(), x.ptr<float>(),
+    kernels::launch_mhc_projection_backward_input(dx.ptr<float>(), x_coef.ptr<float>(), dtilde.ptr<float>(),
+                                                  proj.ptr<float>(), rstd.ptr<float>(), alpha.ptr<float>(),
                                                   phi.ptr<float>(), N, static_cast<int>(n), d.C, cuda_stream());
 #endif
     return;
   }
-  dispatch_cpu_float(x.dtype, op, [&](auto zero) {
+  dispatch_cpu_float(dx.dtype, op, [&](auto zero) {
     using T = decltype(zero);
-    cpu::mhc_coeffs_backward_input<T>(dx.ptr<T>(), dtilde.ptr<T>(), dh_pre.ptr<T>(), dh_post.ptr<T>(),
-                                      dres_logits.ptr<T>(), x.ptr<T>(), phi.ptr<T>(), alpha.ptr<T>(), h_pre.ptr<T>(),
+    cpu::mhc_coeffs_backward_input<T>(dx.ptr<T>(), x_coef.ptr<T>(), dtilde.ptr<T>(), dh_pre.ptr<T>(), dh_post.ptr<T>(),
+                                      dres_logits.ptr<T>(), phi.ptr<T>(), alpha.ptr<T>(), h_pre.ptr<T>(),
                                       h_post.ptr<T>(), proj.ptr<T>(), rstd.ptr<T>(), d);
   });
 }

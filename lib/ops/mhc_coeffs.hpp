@@ -48,16 +48,18 @@ void mhc_coeffs_sinkhorn_forward(Tensor h_pre,       // (N, n)
                                  int sinkhorn_iters);
 
 // B: dtilde (overwritten) = gradient w.r.t. the pre-activation values alpha * z + b, in the column order above;
-// dx += dproj phi^T + d(rstd) * (-rstd^3 / (nC)) * x with dproj = alpha_blk * dtilde * rstd and
-// d(rstd) = sum_k alpha_blk * dtilde_k * proj_k (dx accumulates: x has several consumers).
+// dx (overwritten) = dproj phi^T with dproj = alpha_blk * dtilde * rstd, and x_coef (overwritten) =
+// d(rstd) * (-rstd^3 / (nC)) with d(rstd) = sum_k alpha_blk * dtilde_k * proj_k: the whole gradient through the
+// coefficients is dx + x_coef * x, and the x_coef * x term is left to ops::stream_mix_backward, which passes over x
+// anyway (x is not read here).
 // dtilde is the only thing W needs from B. B and W each rebuild dproj from dtilde in an (N, K) scratch buffer:
 // K = n^2 + 2n is small next to the n*C columns of x, so this is cheaper than keeping a second saved tensor.
-void mhc_coeffs_backward_input(Tensor dx,           // (N, n, C) +=
+void mhc_coeffs_backward_input(Tensor dx,           // (N, n, C) overwritten
+                               Tensor x_coef,       // (N) overwritten
                                Tensor dtilde,       // (N, K) overwritten, kept for W
                                Tensor dh_pre,       // (N, n)
                                Tensor dh_post,      // (N, n)
                                Tensor dres_logits,  // (N, n, n)
-                               Tensor x,            // (N, n, C)
                                Tensor phi,          // (n*C, K)
                                Tensor alpha,        // (3)
                                Tensor h_pre,        // (N, n) forward output

@@ -61,24 +61,21 @@ void stream_pre_apply_forward(Tensor u, Tensor x, Tensor h_pre) {
   });
 }
 
-void stream_pre_apply_backward(Tensor dx, Tensor dh_pre, Tensor du, Tensor x, Tensor h_pre) {
+void stream_pre_apply_backward(Tensor dh_pre, Tensor du, Tensor x) {
   const StreamDims d = check_streams(x, "stream_pre_apply_backward x");
   const std::int64_t N = d.N, n = d.n, C = d.C;
-  expect_operand(dx, x.shape, x, "stream_pre_apply_backward dx");
   expect_operand(dh_pre, Shape{N, n}, x, "stream_pre_apply_backward dh_pre");
   expect_operand(du, Shape{N, C}, x, "stream_pre_apply_backward du");
-  expect_operand(h_pre, Shape{N, n}, x, "stream_pre_apply_backward h_pre");
   if (on_cuda(x, "stream_pre_apply_backward")) {
 #ifdef MHC_HAVE_CUDA
-    kernels::launch_stream_pre_apply_backward(dx.ptr<float>(), dh_pre.ptr<float>(), du.ptr<float>(), x.ptr<float>(),
-                                              h_pre.ptr<float>(), N, kernel_streams(n, "stream_pre_apply_backward"), C,
-                                              cuda_stream());
+    kernels::launch_stream_pre_apply_backward(dh_pre.ptr<float>(), du.ptr<float>(), x.ptr<float>(), N,
+                                              kernel_streams(n, "stream_pre_apply_backward"), C, cuda_stream());
 #endif
     return;
   }
   dispatch_cpu_float(x.dtype, "stream_pre_apply_backward", [&](auto zero) {
     using T = decltype(zero);
-    cpu::stream_pre_apply_backward<T>(dx.ptr<T>(), dh_pre.ptr<T>(), du.ptr<T>(), x.ptr<T>(), h_pre.ptr<T>(), N, n, C);
+    cpu::stream_pre_apply_backward<T>(dh_pre.ptr<T>(), du.ptr<T>(), x.ptr<T>(), N, n, C);
   });
 }
 
@@ -104,31 +101,54 @@ void stream_post_res_forward(Tensor x_out, Tensor x, Tensor y, Tensor h_res, Ten
   });
 }
 
-void stream_post_res_backward(Tensor dx, Tensor dy, Tensor dh_res, Tensor dh_post, Tensor dx_out, Tensor x, Tensor y,
-                              Tensor h_res, Tensor h_post) {
+void stream_post_res_backward(Tensor dy, Tensor dh_res, Tensor dh_post, Tensor dx_out, Tensor x, Tensor y,
+                              Tensor h_post) {
   const StreamDims d = check_streams(x, "stream_post_res_backward x");
   const std::int64_t N = d.N, n = d.n, C = d.C;
-  expect_operand(dx, x.shape, x, "stream_post_res_backward dx");
   expect_operand(dy, Shape{N, C}, x, "stream_post_res_backward dy");
   expect_operand(dh_res, Shape{N, n, n}, x, "stream_post_res_backward dh_res");
   expect_operand(dh_post, Shape{N, n}, x, "stream_post_res_backward dh_post");
   expect_operand(dx_out, x.shape, x, "stream_post_res_backward dx_out");
   expect_operand(y, Shape{N, C}, x, "stream_post_res_backward y");
-  expect_operand(h_res, Shape{N, n, n}, x, "stream_post_res_backward h_res");
   expect_operand(h_post, Shape{N, n}, x, "stream_post_res_backward h_post");
   if (on_cuda(x, "stream_post_res_backward")) {
 #ifdef MHC_HAVE_CUDA
-    kernels::launch_stream_post_res_backward(dx.ptr<float>(), dy.ptr<float>(), dh_res.ptr<float>(),
-                                             dh_post.ptr<float>(), dx_out.ptr<float>(), x.ptr<float>(), y.ptr<float>(),
-                                             h_res.ptr<float>(), h_post.ptr<float>(), N,
-                                             kernel_streams(n, "stream_post_res_backward"), C, cuda_stream());
+    kernels::launch_stream_post_res_backward(dy.ptr<float>(), dh_res.ptr<float>(), dh_post.ptr<float>(),
+                                             dx_out.ptr<float>(), x.ptr<float>(), y.ptr<float>(), h_post.ptr<float>(),
+                                             N, kernel_streams(n, "stream_post_res_backward"), C, cuda_stream());
 #endif
     return;
   }
   dispatch_cpu_float(x.dtype, "stream_post_res_backward", [&](auto zero) {
     using T = decltype(zero);
-    cpu::stream_post_res_backward<T>(dx.ptr<T>(), dy.ptr<T>(), dh_res.ptr<T>(), dh_post.ptr<T>(), dx_out.ptr<T>(),
-                                     x.ptr<T>(), y.ptr<T>(), h_res.ptr<T>(), h_post.ptr<T>(), N, n, C);
+    cpu::stream_post_res_backward<T>(dy.ptr<T>(), dh_res.ptr<T>(), dh_post.ptr<T>(), dx_out.ptr<T>(), x.ptr<T>(),
+                                     y.ptr<T>(), h_post.ptr<T>(), N, n, C);
+  });
+}
+
+void stream_mix_backward(Tensor dx, Tensor dx_out, Tensor du, Tensor h_res, Tensor h_pre, Tensor x, Tensor x_coef) {
+  const StreamDims d = check_streams(x, "stream_mix_backward x");
+  const std::int64_t N = d.N, n = d.n, C = d.C;
+  expect_operand(dx, x.shape, x, "stream_mix_backward dx");
+  expect_operand(dx_out, x.shape, x, "stream_mix_backward dx_out");
+  expect_operand(du, Shape{N, C}, x, "stream_mix_backward du");
+  expect_operand(h_res, Shape{N, n, n}, x, "stream_mix_backward h_res");
+  expect_operand(h_pre, Shape{N, n}, x, "stream_mix_backward h_pre");
+  if (x_coef.defined()) expect_operand(x_coef, Shape{N}, x, "stream_mix_backward x_coef");
+  MHC_CHECK(dx.data != dx_out.data || x.numel() == 0, ShapeError, "stream_mix_backward dx must not alias dx_out");
+  if (on_cuda(x, "stream_mix_backward")) {
+#ifdef MHC_HAVE_CUDA
+    kernels::launch_stream_mix_backward(dx.ptr<float>(), dx_out.ptr<float>(), du.ptr<float>(), h_res.ptr<float>(),
+                                        h_pre.ptr<float>(), x.ptr<float>(),
+                                        x_coef.defined() ? x_coef.ptr<float>() : nullptr, N,
+                                        kernel_streams(n, "stream_mix_backward"), C, cuda_stream());
+#endif
+    return;
+  }
+  dispatch_cpu_float(x.dtype, "stream_mix_backward", [&](auto zero) {
+    using T = decltype(zero);
+    cpu::stream_mix_backward<T>(dx.ptr<T>(), dx_out.ptr<T>(), du.ptr<T>(), h_res.ptr<T>(), h_pre.ptr<T>(), x.ptr<T>(),
+                                x_coef.defined() ? x_coef.ptr<T>() : nullptr, N, n, C);
   });
 }
 

@@ -91,21 +91,19 @@ void check_pre_apply(std::int64_t N, std::int64_t n, std::int64_t C, std::int64_
   const std::string tag = shape_tag(N, n, C, shift);
   INFO(tag);
   const HostTensor x = random_f32(Shape{N, n, C}, "cuda.pa.x"), h = random_f32(Shape{N, n}, "cuda.pa.h");
-  const HostTensor du = random_f32(Shape{N, C}, "cuda.pa.du"), dx0 = random_f32(Shape{N, n, C}, "cuda.pa.dx");
+  const HostTensor du = random_f32(Shape{N, C}, "cuda.pa.du");
   const HostTensor u_ref(DType::f32, Shape{N, C}), dh_ref(DType::f32, Shape{N, n});
-  const HostTensor dx_ref = to_dtype(dx0, DType::f32);
   ops::stream_pre_apply_forward(u_ref, x, h);
-  ops::stream_pre_apply_backward(dx_ref, dh_ref, du, x, h);
+  ops::stream_pre_apply_backward(dh_ref, du, x);
 
-  ShiftedUploads up{device_arena(2 * (2 * x.view().bytes() + 2 * du.view().bytes() + h.view().bytes())), shift};
-  const Tensor d_x = up(x, "x"), d_h = up(h, "h"), d_du = up(du, "du"), d_dx = up(dx0, "dx");
+  ShiftedUploads up{device_arena(2 * (x.view().bytes() + 2 * du.view().bytes() + 2 * h.view().bytes())), shift};
+  const Tensor d_x = up(x, "x"), d_h = up(h, "h"), d_du = up(du, "du");
   const Tensor d_u = up(nan_tensor(DType::f32, Shape{N, C}), "u");
   const Tensor d_dh = up(nan_tensor(DType::f32, Shape{N, n}), "dh");
   ops::stream_pre_apply_forward(d_u, d_x, d_h);
-  ops::stream_pre_apply_backward(d_dx, d_dh, d_du, d_x, d_h);
-  // u and dx: the oracle's products and sums in its order, each explicitly rounded: bitwise equal.
+  ops::stream_pre_apply_backward(d_dh, d_du, d_x);
+  // u: the oracle's products and sums in its order, each explicitly rounded: bitwise equal.
   check_close("u (" + tag + ")", download(d_u), u_ref, 0.0, 0.0);
-  check_close("dx (" + tag + ")", download(d_dx), dx_ref, 0.0, 0.0);
   // dh_pre: dot products over C summed in another order.
   HostTensor abs_sum(DType::f64, Shape{N, n});
   for (std::int64_t t = 0; t < N; ++t)
@@ -117,24 +115,19 @@ void check_post_res_backward(std::int64_t N, std::int64_t n, std::int64_t C, std
   const std::string tag = shape_tag(N, n, C, shift);
   INFO(tag);
   const HostTensor x = random_f32(Shape{N, n, C}, "cuda.prb.x"), y = random_f32(Shape{N, C}, "cuda.prb.y");
-  const HostTensor h_res = random_f32(Shape{N, n, n}, "cuda.prb.hres", 0.5);
   const HostTensor h_post = random_f32(Shape{N, n}, "cuda.prb.hpost");
-  const HostTensor g = random_f32(Shape{N, n, C}, "cuda.prb.g"), dx0 = random_f32(Shape{N, n, C}, "cuda.prb.dx");
-  const HostTensor dx_ref = to_dtype(dx0, DType::f32), dy_ref(DType::f32, Shape{N, C});
+  const HostTensor g = random_f32(Shape{N, n, C}, "cuda.prb.g");
+  const HostTensor dy_ref(DType::f32, Shape{N, C});
   const HostTensor dh_res_ref(DType::f32, Shape{N, n, n}), dh_post_ref(DType::f32, Shape{N, n});
-  ops::stream_post_res_backward(dx_ref, dy_ref, dh_res_ref, dh_post_ref, g, x, y, h_res, h_post);
+  ops::stream_post_res_backward(dy_ref, dh_res_ref, dh_post_ref, g, x, y, h_post);
 
-  ShiftedUploads up{device_arena(2 * (3 * x.view().bytes() + 2 * y.view().bytes() + h_res.view().bytes() +
-                                      h_post.view().bytes())),
-                    shift};
-  const Tensor d_x = up(x, "x"), d_y = up(y, "y"), d_g = up(g, "g"), d_dx = up(dx0, "dx");
-  const Tensor d_hres = up(h_res, "h_res"), d_hpost = up(h_post, "h_post");
+  ShiftedUploads up{device_arena(2 * (2 * x.view().bytes() + 2 * y.view().bytes() + N * n * (n + 2) * 4)), shift};
+  const Tensor d_x = up(x, "x"), d_y = up(y, "y"), d_g = up(g, "g"), d_hpost = up(h_post, "h_post");
   const Tensor d_dy = up(nan_tensor(DType::f32, Shape{N, C}), "dy");
   const Tensor d_dhres = up(nan_tensor(DType::f32, Shape{N, n, n}), "dh_res");
   const Tensor d_dhpost = up(nan_tensor(DType::f32, Shape{N, n}), "dh_post");
-  ops::stream_post_res_backward(d_dx, d_dy, d_dhres, d_dhpost, d_g, d_x, d_y, d_hres, d_hpost);
-  // dx and dy: the oracle's order (i ascending) and rounding (explicit, no FMA): bitwise equal.
-  check_close("dx (" + tag + ")", download(d_dx), dx_ref, 0.0, 0.0);
+  ops::stream_post_res_backward(d_dy, d_dhres, d_dhpost, d_g, d_x, d_y, d_hpost);
+  // dy: the oracle's order (i ascending) and rounding (explicit, no FMA): bitwise equal.
   check_close("dy (" + tag + ")", download(d_dy), dy_ref, 0.0, 0.0);
   HostTensor abs_res(DType::f64, Shape{N, n, n}), abs_post(DType::f64, Shape{N, n});
   for (std::int64_t t = 0; t < N; ++t)
@@ -144,6 +137,27 @@ void check_post_res_backward(std::int64_t N, std::int64_t n, std::int64_t C, std
     }
   check_sum_close("dh_res (" + tag + ")", download(d_dhres), dh_res_ref, abs_res, static_cast<double>(C));
   check_sum_close("dh_post (" + tag + ")", download(d_dhpost), dh_post_ref, abs_post, static_cast<double>(C));
+}
+
+// stream_mix_backward with and without the x term: the oracle's order and explicit rounding, bitwise equal.
+void check_mix_backward(std::int64_t N, std::int64_t n, std::int64_t C, std::int64_t shift = 0) {
+  const std::string tag = shape_tag(N, n, C, shift);
+  INFO(tag);
+  const HostTensor x = random_f32(Shape{N, n, C}, "cuda.mix.x"), g = random_f32(Shape{N, n, C}, "cuda.mix.g");
+  const HostTensor du = random_f32(Shape{N, C}, "cuda.mix.du"), dx0 = random_f32(Shape{N, n, C}, "cuda.mix.dx");
+  const HostTensor h_res = random_f32(Shape{N, n, n}, "cuda.mix.hres", 0.5);
+  const HostTensor h_pre = random_f32(Shape{N, n}, "cuda.mix.hpre"), coef = random_f32(Shape{N}, "cuda.mix.coef");
+  for (const bool x_term : {true, false}) {
+    INFO((x_term ? "with" : "without") << " the x term");
+    const HostTensor dx_ref = to_dtype(dx0, DType::f32);
+    ops::stream_mix_backward(dx_ref, g, du, h_res, h_pre, x, x_term ? coef.view() : Tensor());
+    ShiftedUploads up{device_arena(2 * (4 * x.view().bytes() + 2 * du.view().bytes() + N * (n * n + n + 1) * 4)),
+                      shift};
+    const Tensor d_x = up(x, "x"), d_g = up(g, "g"), d_du = up(du, "du"), d_dx = up(dx0, "dx");
+    const Tensor d_hres = up(h_res, "h_res"), d_hpre = up(h_pre, "h_pre"), d_coef = up(coef, "coef");
+    ops::stream_mix_backward(d_dx, d_g, d_du, d_hres, d_hpre, d_x, x_term ? d_coef : Tensor());
+    check_close("dx (" + tag + ")", download(d_dx), dx_ref, 0.0, 0.0);
+  }
 }
 
 }  // namespace
@@ -167,22 +181,29 @@ TEST_CASE("stream_post_res_backward kernel matches the CPU oracle", "[cuda]") {
   check_post_res_backward(64, 8, 3000);  // n = 8, float4, 3 rounds of columns per thread
 }
 
+TEST_CASE("stream_mix_backward kernel matches the CPU oracle", "[cuda]") {
+  for (const std::int64_t n : {1, 2, 3, 4, 8})
+    for (const std::int64_t C : {1, 7, 33, 256, 260})
+      for (const std::int64_t N : {1, 3, 37}) check_mix_backward(N, n, C);
+  check_mix_backward(5, 4, 64, 1);  // C % 4 == 0 but misaligned: scalar path
+  check_mix_backward(1024, 4, 1024);
+}
+
 TEST_CASE("stream mixing backward kernels are deterministic", "[cuda]") {
   const std::int64_t N = 50, n = 4, C = 1030;
   const HostTensor x = random_f32(Shape{N, n, C}, "cuda.det.x"), y = random_f32(Shape{N, C}, "cuda.det.y");
-  const HostTensor h_res = random_f32(Shape{N, n, n}, "cuda.det.hres"), h = random_f32(Shape{N, n}, "cuda.det.h");
+  const HostTensor h = random_f32(Shape{N, n}, "cuda.det.h");
   Arena arena = device_arena(8 * x.view().bytes());
-  const Tensor d_x = upload(arena, x, "x"), d_y = upload(arena, y, "y"), d_hres = upload(arena, h_res, "h_res");
-  const Tensor d_h = upload(arena, h, "h");
-  const Tensor dx = arena.alloc(DType::f32, Shape{N, n, C}, "dx"), dy = arena.alloc(DType::f32, Shape{N, C}, "dy");
+  const Tensor d_x = upload(arena, x, "x"), d_y = upload(arena, y, "y"), d_h = upload(arena, h, "h");
+  const Tensor dy = arena.alloc(DType::f32, Shape{N, C}, "dy");
   const Tensor a = arena.alloc(DType::f32, Shape{N, n, n}, "a"), b = arena.alloc(DType::f32, Shape{N, n, n}, "b");
   const Tensor pa = arena.alloc(DType::f32, Shape{N, n}, "pa"), pb = arena.alloc(DType::f32, Shape{N, n}, "pb");
-  ops::stream_post_res_backward(dx, dy, a, pa, d_x, d_x, d_y, d_hres, d_h);
-  ops::stream_post_res_backward(dx, dy, b, pb, d_x, d_x, d_y, d_hres, d_h);
+  ops::stream_post_res_backward(dy, a, pa, d_x, d_x, d_y, d_h);
+  ops::stream_post_res_backward(dy, b, pb, d_x, d_x, d_y, d_h);
   check_close("dh_res, two runs", download(a), download(b), 0.0, 0.0);
   check_close("dh_post, two runs", download(pa), download(pb), 0.0, 0.0);
-  ops::stream_pre_apply_backward(dx, pa, d_y, d_x, d_h);
-  ops::stream_pre_apply_backward(dx, pb, d_y, d_x, d_h);
+  ops::stream_pre_apply_backward(pa, d_y, d_x);
+  ops::stream_pre_apply_backward(pb, d_y, d_x);
   check_close("dh_pre, two runs", download(pa), download(pb), 0.0, 0.0);
 }
 

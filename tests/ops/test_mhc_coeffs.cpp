@@ -79,20 +79,29 @@ double loss(const Case& c) {
   return dot(c.g_pre, o.h_pre) + dot(c.g_post, o.h_post) + dot(c.g_res, o.res_logits);
 }
 
+// dx and x_coef as B writes them (the whole x gradient is dx + x_coef * x: x_gradient).
 struct Grads {
-  HostTensor dx, dtilde, dphi, dalpha, dbias;
+  HostTensor dx, x_coef, dtilde, dphi, dalpha, dbias;
 };
 
 Grads zero_grads(const Case& c) {
   const Dims d = c.d;
-  return Grads{HostTensor(c.dtype(), Shape{d.N, d.n, d.C}), HostTensor(c.dtype(), Shape{d.N, d.K()}),
-               HostTensor(c.dtype(), Shape{d.n * d.C, d.K()}), HostTensor(c.dtype(), Shape{3}),
-               HostTensor(c.dtype(), Shape{d.K()})};
+  return Grads{HostTensor(c.dtype(), Shape{d.N, d.n, d.C}), HostTensor(c.dtype(), Shape{d.N}),
+               HostTensor(c.dtype(), Shape{d.N, d.K()}),    HostTensor(c.dtype(), Shape{d.n * d.C, d.K()}),
+               HostTensor(c.dtype(), Shape{3}),             HostTensor(c.dtype(), Shape{d.K()})};
 }
 
 void backward_input(Grads& g, const Case& c, const Outputs& o) {
-  ops::mhc_coeffs_backward_input(g.dx, g.dtilde, c.g_pre, c.g_post, c.g_res, c.x, c.phi, c.alpha, o.h_pre, o.h_post,
-                                 o.proj, o.rstd);
+  ops::mhc_coeffs_backward_input(g.dx, g.x_coef, g.dtilde, c.g_pre, c.g_post, c.g_res, c.phi, c.alpha, o.h_pre,
+                                 o.h_post, o.proj, o.rstd);
+}
+
+// dL/dx = dx + x_coef[t] * x[t] (f64).
+HostTensor x_gradient(const Grads& g, const Case& c) {
+  HostTensor out(DType::f64, g.dx.view().shape);
+  const std::int64_t row = c.d.n * c.d.C;
+  for (std::int64_t k = 0; k < out.numel(); ++k) out.set(k, g.dx.get(k) + g.x_coef.get(k / row) * c.x.get(k));
+  return out;
 }
 void backward_weight(Grads& g, const Case& c, const Outputs& o) {
   ops::mhc_coeffs_backward_weight(g.dphi, g.dalpha, g.dbias, g.dtilde, c.x, o.proj, o.rstd, c.alpha);
@@ -116,7 +125,7 @@ TEST_CASE("mhc coefficients: gradients of x, phi, alpha and bias match finite di
     const Case c = Case::random(d);
     const Grads g = backward(c);
     const auto l = [&] { return loss(c); };
-    check_gradient("x", c.x, g.dx, l);
+    check_gradient("x", c.x, x_gradient(g, c), l);
     check_gradient("phi", c.phi, g.dphi, l);
     check_gradient("alpha", c.alpha, g.dalpha, l);
     check_gradient("bias", c.bias, g.dbias, l);
@@ -130,22 +139,20 @@ TEST_CASE("mhc coefficients: gradients of x, phi, alpha and bias match finite di
   }
 }
 
-TEST_CASE("mhc coefficients: B accumulates into dx, overwrites dtilde, and W needs only dtilde and saved state",
+TEST_CASE("mhc coefficients: B overwrites dx, x_coef and dtilde, and W needs only dtilde and saved state",
           "[cpu][mhc]") {
   const Case c = Case::random(Dims{3, 3, 4});
   const Grads ref = backward(c);
   const Outputs o = forward(c);
 
   Grads g = zero_grads(c);
-  const HostTensor dx0 = random_tensor(g.dx.view().shape, "dx0");
   const HostTensor dphi0 = random_tensor(g.dphi.view().shape, "dphi0");
   const HostTensor dalpha0 = random_tensor(g.dalpha.view().shape, "dalpha0");
   const HostTensor dbias0 = random_tensor(g.dbias.view().shape, "dbias0");
-  ops::axpby(g.dx, 1.0f, dx0, 0.0f, dx0);
   ops::axpby(g.dphi, 1.0f, dphi0, 0.0f, dphi0);
   ops::axpby(g.dalpha, 1.0f, dalpha0, 0.0f, dalpha0);
   ops::axpby(g.dbias, 1.0f, dbias0, 0.0f, dbias0);
-  fill_constant(g.dtilde, 1e9);  // stale contents must not leak into the result
+  for (const HostTensor* t : {&g.dx, &g.x_coef, &g.dtilde}) fill_constant(*t, 1e9);  // stale contents must not leak
 
   backward_input(g, c, o);
   // W runs later, after the gate outputs are gone (only dtilde, x, proj, rstd and alpha are read).
@@ -157,11 +164,12 @@ TEST_CASE("mhc coefficients: B accumulates into dx, overwrites dtilde, and W nee
     for (std::int64_t k = 0; k < got.numel(); ++k)
       CHECK(got.get(k) == Approx(start.get(k) + grad.get(k)).margin(1e-12));
   };
-  check_sum(g.dx, dx0, ref.dx);
+  CHECK(max_abs_diff(g.dx, ref.dx) == 0.0);
+  CHECK(max_abs_diff(g.x_coef, ref.x_coef) == 0.0);
+  CHECK(max_abs_diff(g.dtilde, ref.dtilde) == 0.0);
   check_sum(g.dphi, dphi0, ref.dphi);
   check_sum(g.dalpha, dalpha0, ref.dalpha);
   check_sum(g.dbias, dbias0, ref.dbias);
-  CHECK(max_abs_diff(g.dtilde, ref.dtilde) == 0.0);
 
   // A second W (a second micro-batch) adds the same weight gradient again.
   backward_weight(g, c, o);
@@ -179,6 +187,7 @@ TEST_CASE("mhc coefficients: the f32 path agrees with the f64 path", "[cpu][mhc]
   CHECK(rel_diff(o32.rstd, o64.rstd) < 1e-5);
   const Grads g64 = backward(c64), g32 = backward(c32);
   CHECK(rel_diff(g32.dx, g64.dx) < 1e-5);
+  CHECK(rel_diff(g32.x_coef, g64.x_coef) < 1e-5);
   CHECK(rel_diff(g32.dtilde, g64.dtilde) < 1e-5);
   CHECK(rel_diff(g32.dphi, g64.dphi) < 1e-5);
   CHECK(rel_diff(g32.dalpha, g64.dalpha) < 1e-5);
@@ -310,13 +319,16 @@ TEST_CASE("mhc coefficients: bad shapes and dtypes throw ShapeError naming the a
 
   Grads g = zero_grads(c);
   const HostTensor bad_dtilde(DType::f64, Shape{d.N, d.K() + 1});
-  CHECK_THROWS_WITH(ops::mhc_coeffs_backward_input(g.dx, bad_dtilde, c.g_pre, c.g_post, c.g_res, c.x, c.phi, c.alpha,
-                                                   o.h_pre, o.h_post, o.proj, o.rstd),
+  CHECK_THROWS_WITH(ops::mhc_coeffs_backward_input(g.dx, g.x_coef, bad_dtilde, c.g_pre, c.g_post, c.g_res, c.phi,
+                                                   c.alpha, o.h_pre, o.h_post, o.proj, o.rstd),
                     Catch::Contains("mhc_coeffs_backward_input dtilde"));
   const HostTensor bad_rstd(DType::f64, Shape{d.N + 1});
-  CHECK_THROWS_WITH(ops::mhc_coeffs_backward_input(g.dx, g.dtilde, c.g_pre, c.g_post, c.g_res, c.x, c.phi, c.alpha,
-                                                   o.h_pre, o.h_post, o.proj, bad_rstd),
+  CHECK_THROWS_WITH(ops::mhc_coeffs_backward_input(g.dx, g.x_coef, g.dtilde, c.g_pre, c.g_post, c.g_res, c.phi,
+                                                   c.alpha, o.h_pre, o.h_post, o.proj, bad_rstd),
                     Catch::Contains("rstd"));
+  CHECK_THROWS_WITH(ops::mhc_coeffs_backward_input(g.dx, bad_rstd, g.dtilde, c.g_pre, c.g_post, c.g_res, c.phi,
+                                                   c.alpha, o.h_pre, o.h_post, o.proj, o.rstd),
+                    Catch::Contains("mhc_coeffs_backward_input x_coef"));
   const HostTensor bad_dphi(DType::f64, Shape{d.K(), d.n * d.C});
   CHECK_THROWS_WITH(
       ops::mhc_coeffs_backward_weight(bad_dphi, g.dalpha, g.dbias, g.dtilde, c.x, o.proj, o.rstd, c.alpha),

@@ -1,5 +1,6 @@
-// Tests of the stream mixing ops: gradients vs finite differences, a hand-computed 2-stream example that pins the
-// convention (H_res x)[i] = sum_j H_res[i, j] x[j], proof that H_res really mixes, f32 vs f64, errors.
+// Tests of the stream mixing ops: gradients vs finite differences (the one-pass x gradient too), a hand-computed
+// 2-stream example that pins the convention (H_res x)[i] = sum_j H_res[i, j] x[j], proof that H_res really mixes,
+// f32 vs f64, errors.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -42,15 +43,12 @@ TEST_CASE("stream_pre_apply backward matches finite differences", "[cpu][mhc]") 
   const std::int64_t N = 3, n = 4, C = 5;
   const HostTensor x = random_tensor(Shape{N, n, C}, "pre.x"), h_pre = random_tensor(Shape{N, n}, "pre.h");
   const HostTensor du = random_tensor(Shape{N, C}, "pre.du"), u(DType::f64, Shape{N, C});
-  const HostTensor dx0 = random_tensor(Shape{N, n, C}, "pre.dx0"), dx = to_dtype(dx0, DType::f64);
   const HostTensor dh_pre = filled(Shape{N, n}, 7.0);  // overwritten
-  ops::stream_pre_apply_backward(dx, dh_pre, du, x, h_pre);
-  const auto loss = [&] {
+  ops::stream_pre_apply_backward(dh_pre, du, x);
+  check_gradient("h_pre", h_pre, dh_pre, [&] {
     ops::stream_pre_apply_forward(u, x, h_pre);
     return dot(du, u);
-  };
-  check_gradient("x (accumulated)", x, minus(dx, dx0), loss);
-  check_gradient("h_pre", h_pre, dh_pre, loss);
+  });
 }
 
 TEST_CASE("stream_post_res backward matches finite differences", "[cpu][mhc]") {
@@ -58,18 +56,45 @@ TEST_CASE("stream_post_res backward matches finite differences", "[cpu][mhc]") {
   const HostTensor x = random_tensor(Shape{N, n, C}, "post.x"), y = random_tensor(Shape{N, C}, "post.y");
   const HostTensor h_res = random_tensor(Shape{N, n, n}, "post.hres"), h_post = random_tensor(Shape{N, n}, "post.hp");
   const HostTensor dx_out = random_tensor(Shape{N, n, C}, "post.dxo"), x_out = like(x);
-  const HostTensor dx0 = random_tensor(Shape{N, n, C}, "post.dx0"), dx = to_dtype(dx0, DType::f64);
   const HostTensor dy = filled(Shape{N, C}, 7.0), dh_res = filled(Shape{N, n, n}, 7.0),
                    dh_post = filled(Shape{N, n}, 7.0);
-  ops::stream_post_res_backward(dx, dy, dh_res, dh_post, dx_out, x, y, h_res, h_post);
+  ops::stream_post_res_backward(dy, dh_res, dh_post, dx_out, x, y, h_post);
   const auto loss = [&] {
     ops::stream_post_res_forward(x_out, x, y, h_res, h_post);
     return dot(dx_out, x_out);
   };
-  check_gradient("x (accumulated)", x, minus(dx, dx0), loss);
   check_gradient("y", y, dy, loss);
   check_gradient("h_res", h_res, dh_res, loss);
   check_gradient("h_post", h_post, dh_post, loss);
+}
+
+TEST_CASE("stream_mix_backward adds the x gradient of post+res, the pre-apply and an x_coef-weighted square",
+          "[cpu][mhc]") {
+  // L(x) = <dx_out, post_res(x)> + <du, pre_apply(x)> + sum_t x_coef[t] |x_t|^2 / 2, so dL/dx[j] =
+  // sum_i h_res[i, j] dx_out[i] + h_pre[j] du + x_coef x[j]: exactly what stream_mix_backward adds to dx.
+  for (const std::int64_t n : {4, 3}) {  // compile-time and runtime stream counts
+    INFO("n = " << n);
+    const std::int64_t N = 3, C = 21;    // C: one whole vector group and a tail
+    const HostTensor x = random_tensor(Shape{N, n, C}, "mix.x"), y = random_tensor(Shape{N, C}, "mix.y");
+    const HostTensor h_res = random_tensor(Shape{N, n, n}, "mix.hres"), h_post = random_tensor(Shape{N, n}, "mix.hp");
+    const HostTensor h_pre = random_tensor(Shape{N, n}, "mix.hpre"), x_coef = random_tensor(Shape{N}, "mix.coef");
+    const HostTensor dx_out = random_tensor(Shape{N, n, C}, "mix.dxo"), du = random_tensor(Shape{N, C}, "mix.du");
+    const HostTensor x_out = like(x), u = like(du);
+    const HostTensor dx0 = random_tensor(Shape{N, n, C}, "mix.dx0");
+    for (const bool x_term : {true, false}) {
+      INFO((x_term ? "with" : "without") << " the x term");
+      const HostTensor dx = to_dtype(dx0, DType::f64);
+      ops::stream_mix_backward(dx, dx_out, du, h_res, h_pre, x, x_term ? x_coef.view() : Tensor());
+      check_gradient("x (accumulated)", x, minus(dx, dx0), [&] {
+        ops::stream_post_res_forward(x_out, x, y, h_res, h_post);
+        ops::stream_pre_apply_forward(u, x, h_pre);
+        double square = 0;
+        for (std::int64_t t = 0; t < N && x_term; ++t)
+          for (std::int64_t k = t * n * C; k < (t + 1) * n * C; ++k) square += x_coef.get(t) * x.get(k) * x.get(k) / 2;
+        return dot(dx_out, x_out) + dot(du, u) + square;
+      });
+    }
+  }
 }
 
 TEST_CASE("stream_post_res 2-stream hand example: (H_res x)[i] = sum_j H_res[i, j] x[j]", "[cpu][mhc]") {
@@ -93,11 +118,12 @@ TEST_CASE("stream_post_res 2-stream hand example: (H_res x)[i] = sum_j H_res[i, 
   const double expected[] = {16.5, 32.5, 7, 13};
   for (int k = 0; k < 4; ++k) CHECK(x_out.get(k) == expected[k]);
 
-  // Backward with dx_out = 1: dx[j] += column sums of H_res, dy = sum_i h_post[i],
+  // Backward with dx_out = 1 (and du = 0): dx[j] += column sums of H_res, dy = sum_i h_post[i],
   // dh_res[i, j] = sum_c x[j][c], dh_post[i] = sum_c y[c].
   HostTensor dx_out = filled(Shape{1, 2, 2}, 1.0), dx = filled(Shape{1, 2, 2}, 100.0);
   HostTensor dy(DType::f64, Shape{1, 2}), dh_res(DType::f64, Shape{1, 2, 2}), dh_post(DType::f64, Shape{1, 2});
-  ops::stream_post_res_backward(dx, dy, dh_res, dh_post, dx_out, x, y, h_res, h_post);
+  ops::stream_post_res_backward(dy, dh_res, dh_post, dx_out, x, y, h_post);
+  ops::stream_mix_backward(dx, dx_out, filled(Shape{1, 2}, 0.0), h_res, h_post, x, Tensor());
   const double dx_expected[] = {101.25, 101.25, 100.75, 100.75}, dh_res_expected[] = {3, 7, 3, 7};
   for (int k = 0; k < 4; ++k) {
     CHECK(dx.get(k) == dx_expected[k]);
@@ -137,9 +163,9 @@ TEST_CASE("H_res mixes the streams: its logits change other streams' outputs and
     CHECK(change0 > 1e-3);
 
     // Gradient of <g, x_out> w.r.t. the logits, through stream_post_res_backward and sinkhorn_backward.
-    const HostTensor dx = like(x), dy = like(y), dh_res = like(h_res), dh_post = like(h_post), dlogits = like(logits);
+    const HostTensor dy = like(y), dh_res = like(h_res), dh_post = like(h_post), dlogits = like(logits);
     forward();
-    ops::stream_post_res_backward(dx, dy, dh_res, dh_post, g, x, y, h_res, h_post);
+    ops::stream_post_res_backward(dy, dh_res, dh_post, g, x, y, h_post);
     ops::sinkhorn_backward(dlogits, dh_res, logits, iters);
     for (std::int64_t t = 0; t < N; ++t)
       for (std::int64_t i = 0; i < n; ++i)
@@ -157,26 +183,26 @@ TEST_CASE("stream mixing f32 agrees with f64", "[cpu][mhc]") {
   const HostTensor x = random_tensor(Shape{N, n, C}, "f32.x"), y = random_tensor(Shape{N, C}, "f32.y");
   const HostTensor h_pre = random_tensor(Shape{N, n}, "f32.hpre"), h_post = random_tensor(Shape{N, n}, "f32.hpost");
   const HostTensor h_res = random_tensor(Shape{N, n, n}, "f32.hres"), g = random_tensor(Shape{N, n, C}, "f32.g");
-  const HostTensor du = random_tensor(Shape{N, C}, "f32.du");
+  const HostTensor du = random_tensor(Shape{N, C}, "f32.du"), x_coef = random_tensor(Shape{N}, "f32.coef");
   struct Results {
-    HostTensor u, dx_pre, dh_pre, x_out, dx, dy, dh_res, dh_post;
+    HostTensor u, dh_pre, x_out, dx, dy, dh_res, dh_post;
   };
   const auto run = [&](DType d) {
-    Results r{HostTensor(d, Shape{N, C}), HostTensor(d, Shape{N, n, C}), HostTensor(d, Shape{N, n}),
-              HostTensor(d, Shape{N, n, C}), HostTensor(d, Shape{N, n, C}), HostTensor(d, Shape{N, C}),
-              HostTensor(d, Shape{N, n, n}), HostTensor(d, Shape{N, n})};
+    Results r{HostTensor(d, Shape{N, C}), HostTensor(d, Shape{N, n}),    HostTensor(d, Shape{N, n, C}),
+              HostTensor(d, Shape{N, n, C}), HostTensor(d, Shape{N, C}), HostTensor(d, Shape{N, n, n}),
+              HostTensor(d, Shape{N, n})};
     const HostTensor xd = to_dtype(x, d), yd = to_dtype(y, d), hpre = to_dtype(h_pre, d), hpost = to_dtype(h_post, d);
-    const HostTensor hres = to_dtype(h_res, d), gd = to_dtype(g, d), dud = to_dtype(du, d);
+    const HostTensor hres = to_dtype(h_res, d), gd = to_dtype(g, d), dud = to_dtype(du, d), cd = to_dtype(x_coef, d);
     ops::stream_pre_apply_forward(r.u, xd, hpre);
-    ops::stream_pre_apply_backward(r.dx_pre, r.dh_pre, dud, xd, hpre);
+    ops::stream_pre_apply_backward(r.dh_pre, dud, xd);
     ops::stream_post_res_forward(r.x_out, xd, yd, hres, hpost);
-    ops::stream_post_res_backward(r.dx, r.dy, r.dh_res, r.dh_post, gd, xd, yd, hres, hpost);
+    ops::stream_post_res_backward(r.dy, r.dh_res, r.dh_post, gd, xd, yd, hpost);
+    ops::stream_mix_backward(r.dx, gd, dud, hres, hpre, xd, cd);
     return r;
   };
   const Results a = run(DType::f32), b = run(DType::f64);
   // Sums of <= C = 33 products of N(0, 1) values: f32 rounding stays far below 1e-4.
   CHECK(max_abs_diff(a.u, b.u) <= 1e-5);
-  CHECK(max_abs_diff(a.dx_pre, b.dx_pre) <= 1e-5);
   CHECK(max_abs_diff(a.dh_pre, b.dh_pre) <= 1e-4);
   CHECK(max_abs_diff(a.x_out, b.x_out) <= 1e-5);
   CHECK(max_abs_diff(a.dx, b.dx) <= 1e-5);
@@ -197,10 +223,8 @@ TEST_CASE("stream mixing rejects bad shapes, dtypes and devices", "[cpu][mhc]") 
   CHECK_THROWS_WITH(ops::stream_pre_apply_forward(x, x, h_post), Catch::Contains("stream_pre_apply_forward u"));
   CHECK_THROWS_WITH(ops::stream_pre_apply_forward(u, x, short_h), Catch::Contains("stream_pre_apply_forward h_pre"));
   CHECK_THROWS_WITH(ops::stream_pre_apply_forward(f32, x, h_post), Catch::Contains("same dtype"));
-  CHECK_THROWS_WITH(ops::stream_pre_apply_backward(dx, short_h, u, x, h_post),
-                    Catch::Contains("stream_pre_apply_backward dh_pre"));
-  CHECK_THROWS_WITH(ops::stream_pre_apply_backward(dx, dh_post, x, x, h_post),
-                    Catch::Contains("stream_pre_apply_backward du"));
+  CHECK_THROWS_WITH(ops::stream_pre_apply_backward(short_h, u, x), Catch::Contains("stream_pre_apply_backward dh_pre"));
+  CHECK_THROWS_WITH(ops::stream_pre_apply_backward(dh_post, x, x), Catch::Contains("stream_pre_apply_backward du"));
   CHECK_THROWS_WITH(ops::stream_post_res_forward(x_out, x, y, h_post, h_post),
                     Catch::Contains("stream_post_res_forward h_res"));
   CHECK_THROWS_WITH(ops::stream_post_res_forward(x_out, x, x, h_res, h_post),
@@ -208,20 +232,28 @@ TEST_CASE("stream mixing rejects bad shapes, dtypes and devices", "[cpu][mhc]") 
   CHECK_THROWS_WITH(ops::stream_post_res_forward(y, x, y, h_res, h_post),
                     Catch::Contains("stream_post_res_forward x_out"));
   CHECK_THROWS_WITH(ops::stream_post_res_forward(x, x, y, h_res, h_post), Catch::Contains("alias"));
-  CHECK_THROWS_WITH(ops::stream_post_res_backward(dx, y, dh_res, short_h, x_out, x, y, h_res, h_post),
+  CHECK_THROWS_WITH(ops::stream_post_res_backward(y, dh_res, short_h, x_out, x, y, h_post),
                     Catch::Contains("stream_post_res_backward dh_post"));
-  CHECK_THROWS_WITH(ops::stream_post_res_backward(dx, y, h_post, dh_post, x_out, x, y, h_res, h_post),
+  CHECK_THROWS_WITH(ops::stream_post_res_backward(y, h_post, dh_post, x_out, x, y, h_post),
                     Catch::Contains("stream_post_res_backward dh_res"));
-  CHECK_THROWS_WITH(ops::stream_post_res_backward(dx, y, dh_res, dh_post, y, x, y, h_res, h_post),
+  CHECK_THROWS_WITH(ops::stream_post_res_backward(y, dh_res, dh_post, y, x, y, h_post),
                     Catch::Contains("stream_post_res_backward dx_out"));
+  HostTensor x_coef(DType::f64, Shape{N});
+  CHECK_THROWS_WITH(ops::stream_mix_backward(dx, x_out, u, h_res, h_post, x, h_post),
+                    Catch::Contains("stream_mix_backward x_coef"));
+  CHECK_THROWS_WITH(ops::stream_mix_backward(dx, x_out, u, h_post, h_post, x, x_coef),
+                    Catch::Contains("stream_mix_backward h_res"));
+  CHECK_THROWS_WITH(ops::stream_mix_backward(dx, x_out, x, h_res, h_post, x, x_coef),
+                    Catch::Contains("stream_mix_backward du"));
+  CHECK_THROWS_WITH(ops::stream_mix_backward(dx, dx, u, h_res, h_post, x, x_coef), Catch::Contains("alias"));
 
   // GPU tensors (never dereferenced): ops without a kernel refuse them; a CPU-only build refuses them all.
   const auto gpu = [](const HostTensor& t) { return Tensor(t.view().data, DType::f32, t.view().shape, Device::cuda); };
   CHECK_THROWS_AS(ops::stream_pre_apply_forward(gpu(u), gpu(x), gpu(h_post)), DeviceError);
   CHECK_THROWS_WITH(ops::stream_pre_apply_forward(gpu(u), gpu(x), gpu(h_post)),
                     Catch::Contains("stream_pre_apply_forward"));
-  CHECK_THROWS_AS(ops::stream_post_res_backward(gpu(dx), gpu(y), gpu(dh_res), gpu(dh_post), gpu(x_out), gpu(x), gpu(y),
-                                                gpu(h_res), gpu(h_post)),
+  CHECK_THROWS_AS(ops::stream_post_res_backward(gpu(y), gpu(dh_res), gpu(dh_post), gpu(x_out), gpu(x), gpu(y),
+                                                gpu(h_post)),
                   DeviceError);
   CHECK_THROWS_WITH(ops::stream_post_res_forward(gpu(x_out), gpu(x), y, gpu(h_res), gpu(h_post)),
                     Catch::Contains("stream_post_res_forward y"));

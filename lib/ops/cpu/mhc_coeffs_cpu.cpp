@@ -29,6 +29,7 @@ void mhc_coeffs_forward(T* h_pre, T* h_post, T* res_logits, T* proj, T* rstd, co
                         const T* bias, MhcDims d, T eps) {
   const std::int64_t n = d.n, K = d.K();
   rms_projection_forward<T>(proj, rstd, x, phi, projection_dims(d), eps);
+#pragma omp parallel for schedule(static)
   for (std::int64_t t = 0; t < d.N; ++t) {
     const T s = rstd[t];
     const T* p = proj + t * K;  // z_k = p_k * s
@@ -41,11 +42,12 @@ void mhc_coeffs_forward(T* h_pre, T* h_post, T* res_logits, T* proj, T* rstd, co
 }
 
 template <typename T>
-void mhc_coeffs_backward_input(T* dx, T* dtilde, const T* dh_pre, const T* dh_post, const T* dres_logits, const T* x,
+void mhc_coeffs_backward_input(T* dx, T* x_coef, T* dtilde, const T* dh_pre, const T* dh_post, const T* dres_logits,
                                const T* phi, const T* alpha, const T* h_pre, const T* h_post, const T* proj,
                                const T* rstd, MhcDims d) {
   const std::int64_t n = d.n, K = d.K();
   // Through the gates: sigmoid' = h (1 - h); for h_post = 2 sigmoid, dh_post/dtilde = h_post (1 - h_post / 2).
+#pragma omp parallel for schedule(static)
   for (std::int64_t t = 0; t < d.N; ++t) {
     T* dt = dtilde + t * K;
     for (std::int64_t i = 0; i < n; ++i) {
@@ -56,7 +58,7 @@ void mhc_coeffs_backward_input(T* dx, T* dtilde, const T* dh_pre, const T* dh_po
     for (std::int64_t k = 2 * n; k < K; ++k) dt[k] = dres_logits[t * n * n + (k - 2 * n)];
   }
   const std::vector<T> scale = column_scales(alpha, d);
-  rms_projection_backward_input<T>(dx, dtilde, scale.data(), x, phi, proj, rstd, projection_dims(d));
+  rms_projection_backward_input_parts<T>(dx, x_coef, dtilde, scale.data(), phi, proj, rstd, projection_dims(d));
 }
 
 template <typename T>
@@ -80,7 +82,7 @@ void mhc_coeffs_backward_weight(T* dphi, T* dalpha, T* dbias, const T* dtilde, c
 
 #define MHC_INSTANTIATE(T)                                                                                       \
   template void mhc_coeffs_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, MhcDims, T);   \
-  template void mhc_coeffs_backward_input<T>(T*, T*, const T*, const T*, const T*, const T*, const T*, const T*, \
+  template void mhc_coeffs_backward_input<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*,      \
                                              const T*, const T*, const T*, const T*, MhcDims);                   \
   template void mhc_coeffs_backward_weight<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, MhcDims);
 MHC_INSTANTIATE(float)

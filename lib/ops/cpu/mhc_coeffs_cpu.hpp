@@ -16,7 +16,7 @@ void mhc_coeffs_forward(T* h_pre, T* h_post, T* res_logits, T* proj, T* rstd, co
                         const T* bias, MhcDims d, T eps);
 
 template <typename T>
-void mhc_coeffs_backward_input(T* dx, T* dtilde, const T* dh_pre, const T* dh_post, const T* dres_logits, const T* x,
+void mhc_coeffs_backward_input(T* dx, T* x_coef, T* dtilde, const T* dh_pre, const T* dh_post, const T* dres_logits,
                                const T* phi, const T* alpha, const T* h_pre, const T* h_post, const T* proj,
                                const T* rstd, MhcDims d);
 

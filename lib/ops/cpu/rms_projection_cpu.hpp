@@ -31,6 +31,12 @@ template <typename T>
 void rms_projection_backward_input(T* dv, const T* da, const T* scale, const T* v, const T* phi, const T* proj,
                                    const T* rstd, RmsProjectionDims d);
 
+// The same gradient in two parts, for a caller that folds the v term into a pass of its own: dv (rows, D) =
+// dproj phi^T (overwritten) and v_coef (rows) = -(sum_k scale_k da_k proj_k) rstd^3 / D, the coefficient of v.
+template <typename T>
+void rms_projection_backward_input_parts(T* dv, T* v_coef, const T* da, const T* scale, const T* phi, const T* proj,
+                                         const T* rstd, RmsProjectionDims d);
+
 // dphi (D, K) += v^T dproj with dproj = scale * da * rstd as above (accumulates). The scale and bias gradients,
 // which depend on how the caller ties its scales, stay with the caller.
 template <typename T>

@@ -1,10 +1,11 @@
 // CPU Sinkhorn-Knopp: the fp reference for the CUDA kernel (same summation order: i ascending, then + eps);
 // tokens split over OpenMP threads, each computed by one thread, so results do not depend on the thread count.
 // For n = 1, 2, 4, 8 groups of kLanes tokens run side by side in vector lanes (n a compile-time constant), with the
-// same operations per token as the scalar path; the group loops are compiled for AVX2 and for the baseline ISA.
+// same operations per token as the scalar path; the group loops are compiled per ISA (ops/cpu/parallel_for.hpp).
 #include "ops/cpu/sinkhorn_cpu.hpp"
 
 #include "ops/cpu/parallel_for.hpp"
+#include "ops/cpu/simd.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -111,17 +112,8 @@ void sinkhorn_backward_token(T* dlogits, const T* dh, const T* logits, T* its, i
   g[argmax(l, nn)] -= shift_grad;
 }
 
-#define MHC_INLINE __attribute__((always_inline)) inline
-// Every function taking or returning the vector type below is inlined, so no vector crosses a call boundary.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-constexpr int kLanes = 8;  // tokens per group
-template <typename T>
-struct LaneVector {
-  typedef T type __attribute__((vector_size(kLanes * sizeof(T))));
-};
-template <typename T>
-using Lanes = typename LaneVector<T>::type;
+using simd::kLanes;  // tokens per group
+using simd::Lanes;
 
 // m[k] lane l = exp(logits of token t0 + l - their max), for the count <= kLanes tokens of the group (other lanes 1).
 template <typename T, int kN>
@@ -286,7 +278,6 @@ void sinkhorn_backward(T* dlogits, const T* dh, const T* logits, std::int64_t N,
         Lanes<T>* it_data = reinterpret_cast<Lanes<T>*>(
             its.data() + (misalign == 0 ? 0 : (sizeof(Lanes<T>) - misalign) / sizeof(T)));
         const std::int64_t groups = (N + kLanes - 1) / kLanes;
-        static const bool avx2 = __builtin_cpu_supports("avx2");
         const auto body = [&](std::int64_t g) __attribute__((always_inline)) {
           const std::int64_t t0 = g * kLanes;
           const int count = static_cast<int>(std::min<std::int64_t>(kLanes, N - t0));
@@ -294,12 +285,7 @@ void sinkhorn_backward(T* dlogits, const T* dh, const T* logits, std::int64_t N,
                                          eps);
         };
 #pragma omp for schedule(static)
-        for (std::int64_t g = 0; g < groups; ++g) {
-          if (avx2)
-            index_range_avx2(body, g, g + 1);
-          else
-            index_range_generic(body, g, g + 1);
-        }
+        for (std::int64_t g = 0; g < groups; ++g) index_range(body, g, g + 1);
       }
     } else {
 #pragma omp parallel

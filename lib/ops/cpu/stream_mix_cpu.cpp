@@ -1,19 +1,26 @@
 // CPU stream mixing: one pass over each token's (n, C) stream block, the n x n coefficients held in registers.
 // Tokens are independent and each is computed by one thread in a fixed order, so results do not depend on the
 // OpenMP thread count. n = 1, 2, 4, 8 are compile-time constants (kN); other n take the runtime path (kN = 0),
-// which performs the same operations in the same order per element. The token loops are compiled twice, for AVX2
-// and for the baseline ISA (plain multiply and add, no FMA), giving the same bits either way.
+// which performs the same operations in the same order per element. The token loops are compiled per ISA
+// (ops/cpu/parallel_for.hpp) with plain multiply and add, giving the same bits on every ISA.
 #include "ops/cpu/stream_mix_cpu.hpp"
 
-#include "ops/cpu/parallel_for.hpp"
-
-#include <algorithm>
-#include <cstring>
 #include <type_traits>
+
+#include "ops/cpu/parallel_for.hpp"
+#include "ops/cpu/simd.hpp"
 
 namespace mhc::ops::cpu {
 
 namespace {
+
+using simd::for_column_groups;
+using simd::kLanes;
+using simd::lane_dot;
+using simd::lane_sum;
+using simd::Lanes;
+using simd::load;
+using simd::store;
 
 // Calls fn(std::integral_constant<int, kN>) with kN = n for n in {1, 2, 4, 8}, else kN = 0 (runtime n).
 template <typename Fn>
@@ -27,54 +34,27 @@ void with_stream_count(std::int64_t n, Fn&& fn) {
   }
 }
 
-#define MHC_INLINE __attribute__((always_inline)) inline
-// Every function taking or returning the vector types below is inlined, so no vector crosses a call boundary.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 // body(t) for every token t in [0, N), split over OpenMP threads in blocks of 16 tokens.
 template <typename Body>
 void for_each_token(std::int64_t N, const Body& body) {
   parallel_for_blocks(N, 16, body);
 }
 
-// <a, b> over C elements in kLanes fixed partial sums (vectorisable without reassociation), then a fixed tree.
-constexpr int kLanes = 8;
-template <typename T>
-MHC_INLINE T lane_dot(const T* a, const T* b, std::int64_t C) {
-  T lane[kLanes] = {};
+// <a[r], b> for the R rows a[r] = a + r * C at once (b loaded once per group), each summed exactly as lane_dot sums.
+template <typename T, int R>
+MHC_INLINE void lane_dots(T* out, const T* a, const T* b, std::int64_t C) {
+  using L = Lanes<T>;
+  L acc[R] = {};
   std::int64_t c = 0;
-  for (; c + kLanes <= C; c += kLanes)
-    for (int l = 0; l < kLanes; ++l) lane[l] += a[c + l] * b[c + l];
-  T tail = 0;
-  for (; c < C; ++c) tail += a[c] * b[c];
-  return (((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]))) + tail;
-}
-
-// kLanes columns as one vector (plain elementwise arithmetic, so the same bits as the scalar loop).
-template <typename T>
-struct LaneVector {
-  typedef T type __attribute__((vector_size(kLanes * sizeof(T))));
-};
-template <typename T>
-using Lanes = typename LaneVector<T>::type;
-
-template <typename U, typename T>
-MHC_INLINE U load(const T* p) {
-  U v;
-  std::memcpy(&v, p, sizeof(U));
-  return v;
-}
-template <typename U, typename T>
-MHC_INLINE void store(T* p, const U& v) {
-  std::memcpy(p, &v, sizeof(U));
-}
-
-// fn(U{}, c) over the columns [0, C): U = Lanes<T> for groups of kLanes columns starting at c, then U = T per column.
-template <typename T, typename Fn>
-MHC_INLINE void for_column_groups(std::int64_t C, Fn&& fn) {
-  std::int64_t c = 0;
-  for (; c + kLanes <= C; c += kLanes) fn(Lanes<T>{}, c);
-  for (; c < C; ++c) fn(T{}, c);
+  for (; c + kLanes <= C; c += kLanes) {
+    const L bv = load<L>(b + c);
+    for (int r = 0; r < R; ++r) acc[r] += load<L>(a + r * C + c) * bv;
+  }
+  for (int r = 0; r < R; ++r) {
+    T tail = 0;
+    for (std::int64_t k = c; k < C; ++k) tail += a[r * C + k] * b[k];
+    out[r] = lane_sum<T>(acc[r]) + tail;
+  }
 }
 
 template <typename T, int kN>
@@ -125,47 +105,31 @@ MHC_INLINE void post_res_token(T* out, const T* x, const T* y, const T* h_res, c
   }
 }
 
-// dx[j] += sum_i h_res[i, j] g[i] and dy = sum_i h_post[i] g[i] for one token (sums in ascending i).
+// dy = sum_i h_post[i] g[i] for one token (ascending i).
 template <typename T, int kN>
-MHC_INLINE void post_res_token_backward_streams(T* dx, T* dy, const T* g, const T* h_res, const T* h_post,
-                                                std::int64_t n_rt, std::int64_t C) {
+MHC_INLINE void post_res_token_dy(T* dy, const T* g, const T* h_post, std::int64_t n_rt, std::int64_t C) {
   if constexpr (kN > 0) {
-    T hr[kN * kN], hp[kN];
-    for (int k = 0; k < kN * kN; ++k) hr[k] = h_res[k];
+    T hp[kN];
     for (int i = 0; i < kN; ++i) hp[i] = h_post[i];
     for_column_groups<T>(C, [&](auto tag, std::int64_t c) __attribute__((always_inline)) {
       using U = decltype(tag);
-      U gv[kN];
-      for (int i = 0; i < kN; ++i) gv[i] = load<U>(g + i * C + c);
-      for (int j = 0; j < kN; ++j) {
-        U acc = hr[j] * gv[0];
-        for (int i = 1; i < kN; ++i) acc += hr[i * kN + j] * gv[i];
-        store(dx + j * C + c, load<U>(dx + j * C + c) + acc);
-      }
-      U acc = hp[0] * gv[0];
-      for (int i = 1; i < kN; ++i) acc += hp[i] * gv[i];
+      U acc = hp[0] * load<U>(g + c);
+      for (int i = 1; i < kN; ++i) acc += hp[i] * load<U>(g + i * C + c);
       store(dy + c, acc);
     });
   } else {
-    const std::int64_t n = n_rt;
     for (std::int64_t c = 0; c < C; ++c) {
-      for (std::int64_t j = 0; j < n; ++j) {
-        T acc = h_res[j] * g[c];
-        for (std::int64_t i = 1; i < n; ++i) acc += h_res[i * n + j] * g[i * C + c];
-        dx[j * C + c] += acc;
-      }
       T acc = h_post[0] * g[c];
-      for (std::int64_t i = 1; i < n; ++i) acc += h_post[i] * g[i * C + c];
+      for (std::int64_t i = 1; i < n_rt; ++i) acc += h_post[i] * g[i * C + c];
       dy[c] = acc;
     }
   }
 }
 
-// dh_res[i, j] = <g[i], x[j]> and dh_post[i] = <g[i], y> for one token, each summed exactly as lane_dot sums (kLanes
-// partial sums, the same tree, then the tail), one row i per pass so that the sums stay in registers.
+// dh_res[i, j] = <g[i], x[j]> and dh_post[i] = <g[i], y> for one token, each summed exactly as lane_dot sums, one
+// row i per pass (its kN + 1 sums in registers).
 template <typename T, int kN>
-MHC_INLINE void post_res_token_backward_coeffs(T* dh_res, T* dh_post, const T* g, const T* x, const T* y,
-                                               std::int64_t C) {
+MHC_INLINE void post_res_token_coeffs(T* dh_res, T* dh_post, const T* g, const T* x, const T* y, std::int64_t C) {
   using L = Lanes<T>;
   const std::int64_t full = C / kLanes * kLanes;
   for (int i = 0; i < kN; ++i) {
@@ -180,12 +144,46 @@ MHC_INLINE void post_res_token_backward_coeffs(T* dh_res, T* dh_post, const T* g
       const T* b = j < kN ? x + j * C : y;
       T tail = 0;
       for (std::int64_t c = full; c < C; ++c) tail += gi[c] * b[c];
-      const L& a = acc[j];
-      const T sum = (((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))) + tail;
+      const T sum = lane_sum<T>(acc[j]) + tail;
       if (j < kN)
         dh_res[i * kN + j] = sum;
       else
         dh_post[i] = sum;
+    }
+  }
+}
+
+// dx[j] += (sum_i h_res[i, j] g[i] + h_pre[j] du) (+ coef x[j]) for one token, per element in that order.
+template <typename T, int kN, bool kXTerm>
+MHC_INLINE void mix_token_backward(T* dx, const T* g, const T* du, const T* h_res, const T* h_pre, const T* x, T coef,
+                                   std::int64_t n_rt, std::int64_t C) {
+  if constexpr (kN > 0) {
+    T hr[kN * kN], hp[kN];
+    for (int k = 0; k < kN * kN; ++k) hr[k] = h_res[k];
+    for (int j = 0; j < kN; ++j) hp[j] = h_pre[j];
+    for_column_groups<T>(C, [&](auto tag, std::int64_t c) __attribute__((always_inline)) {
+      using U = decltype(tag);
+      U gv[kN];
+      for (int i = 0; i < kN; ++i) gv[i] = load<U>(g + i * C + c);
+      const U duv = load<U>(du + c);
+      for (int j = 0; j < kN; ++j) {
+        U acc = hr[j] * gv[0];
+        for (int i = 1; i < kN; ++i) acc += hr[i * kN + j] * gv[i];
+        acc += hp[j] * duv;
+        if constexpr (kXTerm) acc += coef * load<U>(x + j * C + c);
+        store(dx + j * C + c, load<U>(dx + j * C + c) + acc);
+      }
+    });
+  } else {
+    const std::int64_t n = n_rt;
+    for (std::int64_t j = 0; j < n; ++j) {
+      for (std::int64_t c = 0; c < C; ++c) {
+        T acc = h_res[j] * g[c];
+        for (std::int64_t i = 1; i < n; ++i) acc += h_res[i * n + j] * g[i * C + c];
+        acc += h_pre[j] * du[c];
+        if constexpr (kXTerm) acc += coef * x[j * C + c];
+        dx[j * C + c] = dx[j * C + c] + acc;
+      }
     }
   }
 }
@@ -203,17 +201,16 @@ void stream_pre_apply_forward(T* u, const T* x, const T* h_pre, std::int64_t N, 
 }
 
 template <typename T>
-void stream_pre_apply_backward(T* dx, T* dh_pre, const T* du, const T* x, const T* h_pre, std::int64_t N,
-                               std::int64_t n, std::int64_t C) {
-  for_each_token(N, [&](std::int64_t t) __attribute__((always_inline)) {
-    const T* g = du + t * C;
-    for (std::int64_t i = 0; i < n; ++i) {
-      const std::int64_t row = (t * n + i) * C;
-      const T h = h_pre[t * n + i];
-      T* dxi = dx + row;
-      for (std::int64_t c = 0; c < C; ++c) dxi[c] += h * g[c];
-      dh_pre[t * n + i] = lane_dot(x + row, g, C);
-    }
+void stream_pre_apply_backward(T* dh_pre, const T* du, const T* x, std::int64_t N, std::int64_t n, std::int64_t C) {
+  with_stream_count(n, [&](auto kn) {
+    constexpr int kN = decltype(kn)::value;
+    for_each_token(N, [&](std::int64_t t) __attribute__((always_inline)) {
+      if constexpr (kN > 0) {
+        lane_dots<T, kN>(dh_pre + t * n, x + t * n * C, du + t * C, C);
+      } else {
+        for (std::int64_t i = 0; i < n; ++i) dh_pre[t * n + i] = lane_dot(x + (t * n + i) * C, du + t * C, C);
+      }
+    });
   });
 }
 
@@ -229,17 +226,17 @@ void stream_post_res_forward(T* x_out, const T* x, const T* y, const T* h_res, c
 }
 
 template <typename T>
-void stream_post_res_backward(T* dx, T* dy, T* dh_res, T* dh_post, const T* dx_out, const T* x, const T* y,
-                              const T* h_res, const T* h_post, std::int64_t N, std::int64_t n, std::int64_t C) {
+void stream_post_res_backward(T* dy, T* dh_res, T* dh_post, const T* dx_out, const T* x, const T* y, const T* h_post,
+                              std::int64_t N, std::int64_t n, std::int64_t C) {
   with_stream_count(n, [&](auto kn) {
     constexpr int kN = decltype(kn)::value;
     for_each_token(N, [&](std::int64_t t) __attribute__((always_inline)) {
       const T* g = dx_out + t * n * C;
       const T* x_t = x + t * n * C;
-      post_res_token_backward_streams<T, kN>(dx + t * n * C, dy + t * C, g, h_res + t * n * n, h_post + t * n, n, C);
+      post_res_token_dy<T, kN>(dy + t * C, g, h_post + t * n, n, C);
       // The token's block is still in cache for the coefficient gradients.
       if constexpr (kN > 0) {
-        post_res_token_backward_coeffs<T, kN>(dh_res + t * n * n, dh_post + t * n, g, x_t, y + t * C, C);
+        post_res_token_coeffs<T, kN>(dh_res + t * n * n, dh_post + t * n, g, x_t, y + t * C, C);
       } else {
         for (std::int64_t i = 0; i < n; ++i) {
           for (std::int64_t j = 0; j < n; ++j) dh_res[(t * n + i) * n + j] = lane_dot(g + i * C, x_t + j * C, C);
@@ -250,14 +247,35 @@ void stream_post_res_backward(T* dx, T* dy, T* dh_res, T* dh_post, const T* dx_o
   });
 }
 
+template <typename T>
+void stream_mix_backward(T* dx, const T* dx_out, const T* du, const T* h_res, const T* h_pre, const T* x,
+                         const T* x_coef, std::int64_t N, std::int64_t n, std::int64_t C) {
+  with_stream_count(n, [&](auto kn) {
+    constexpr int kN = decltype(kn)::value;
+    const auto run = [&](auto x_term) {
+      constexpr bool kXTerm = decltype(x_term)::value;
+      for_each_token(N, [&](std::int64_t t) __attribute__((always_inline)) {
+        const std::int64_t s = t * n * C;
+        mix_token_backward<T, kN, kXTerm>(dx + s, dx_out + s, du + t * C, h_res + t * n * n, h_pre + t * n, x + s,
+                                          kXTerm ? x_coef[t] : T(0), n, C);
+      });
+    };
+    if (x_coef != nullptr)
+      run(std::true_type{});
+    else
+      run(std::false_type{});
+  });
+}
+
 #define MHC_INSTANTIATE_STREAM_MIX(T)                                                                                 \
   template void stream_pre_apply_forward<T>(T*, const T*, const T*, std::int64_t, std::int64_t, std::int64_t);       \
-  template void stream_pre_apply_backward<T>(T*, T*, const T*, const T*, const T*, std::int64_t, std::int64_t,       \
-                                             std::int64_t);                                                          \
+  template void stream_pre_apply_backward<T>(T*, const T*, const T*, std::int64_t, std::int64_t, std::int64_t);      \
   template void stream_post_res_forward<T>(T*, const T*, const T*, const T*, const T*, std::int64_t, std::int64_t,   \
                                            std::int64_t);                                                            \
-  template void stream_post_res_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,        \
-                                            std::int64_t, std::int64_t, std::int64_t);
+  template void stream_post_res_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, std::int64_t,        \
+                                            std::int64_t, std::int64_t);                                             \
+  template void stream_mix_backward<T>(T*, const T*, const T*, const T*, const T*, const T*, const T*, std::int64_t, \
+                                       std::int64_t, std::int64_t);
 MHC_INSTANTIATE_STREAM_MIX(float)
 MHC_INSTANTIATE_STREAM_MIX(double)
 #undef MHC_INSTANTIATE_STREAM_MIX

@@ -121,15 +121,18 @@ std::vector<Result> run_case(std::int64_t C, cudaStream_t s) {
   add("stream_post_res_forward", per_token * ((n + 1) * C + n * C + nn + n), [&] {
     mhc::kernels::launch_stream_post_res_forward(x2.get(), x.get(), y.get(), h_res.get(), h_post.get(), N, n, C, s);
   });
-  add("stream_post_res_backward", per_token * (5 * n * C + 2 * C + 2 * (nn + n)), [&] {
-    mhc::kernels::launch_stream_post_res_backward(x2.get(), y2.get(), dh.get(), gate_a.get(), g.get(), x.get(), y.get(),
-                                                  h_res.get(), h_post.get(), N, n, C, s);
+  add("stream_post_res_backward", per_token * (2 * n * C + 2 * C + nn + 2 * n), [&] {
+    mhc::kernels::launch_stream_post_res_backward(y2.get(), dh.get(), gate_a.get(), g.get(), x.get(), y.get(),
+                                                  h_post.get(), N, n, C, s);
+  });
+  add("stream_mix_backward (with the x term)", per_token * (4 * n * C + C + nn + n + 1), [&] {
+    mhc::kernels::launch_stream_mix_backward(x2.get(), g.get(), y.get(), h_res.get(), h_pre.get(), x.get(), rstd.get(),
+                                             N, n, C, s);
   });
   add("stream_pre_apply_forward", per_token * (n * C + C + n),
       [&] { mhc::kernels::launch_stream_pre_apply_forward(y2.get(), x.get(), h_pre.get(), N, n, C, s); });
-  add("stream_pre_apply_backward", per_token * (3 * n * C + C + 2 * n), [&] {
-    mhc::kernels::launch_stream_pre_apply_backward(x2.get(), gate_a.get(), y.get(), x.get(), h_pre.get(), N, n, C, s);
-  });
+  add("stream_pre_apply_backward", per_token * (n * C + C + n),
+      [&] { mhc::kernels::launch_stream_pre_apply_backward(gate_a.get(), y.get(), x.get(), N, n, C, s); });
   add("mhc_projection_forward (x phi + sum of squares)", per_token * (D + K + 1) + f * D * K, [&] {
     mhc::kernels::launch_mhc_projection_forward(proj.get(), rstd.get(), x.get(), phi.get(), N, n, C, kEps, s);
   });
@@ -137,11 +140,11 @@ std::vector<Result> run_case(std::int64_t C, cudaStream_t s) {
     mhc::kernels::launch_mhc_gates_forward(gate_a.get(), gate_b.get(), logits.get(), h_out.get(), proj.get(),
                                            rstd.get(), alpha.get(), bias.get(), N, n, kIters, s);
   });
-  add("mhc_coeffs_backward_input (gates + projection)", per_token * (3 * D + 4 * n + nn + 2 * K + 1) + f * D * K, [&] {
+  add("mhc_coeffs_backward_input (gates + projection)", per_token * (D + 4 * n + nn + 2 * K + 2) + f * D * K, [&] {
     mhc::kernels::launch_mhc_gates_backward(dtilde.get(), gate_a.get(), gate_b.get(), dh.get(), h_pre.get(),
                                             h_post.get(), N, n, s);
-    mhc::kernels::launch_mhc_projection_backward_input(x2.get(), dtilde.get(), proj.get(), rstd.get(), alpha.get(),
-                                                       x.get(), phi.get(), N, n, C, s);
+    mhc::kernels::launch_mhc_projection_backward_input(x2.get(), y2.get(), dtilde.get(), proj.get(), rstd.get(),
+                                                       alpha.get(), phi.get(), N, n, C, s);
   });
   add("mhc_projection_backward_weight", per_token * (D + 2 * K + 1) + f * (2 * D * K + 2 * K + 6), [&] {
     mhc::kernels::launch_mhc_projection_backward_weight(dphi.get(), dalpha.get(), dbias.get(), dtilde.get(), x.get(),
