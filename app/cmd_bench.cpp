@@ -15,6 +15,7 @@
 #include "core/rng.hpp"
 #include "ops/matmul.hpp"
 #include "ops/mhc_coeffs.hpp"
+#include "ops/mhc_stream.hpp"
 #include "ops/sinkhorn.hpp"
 #include "ops/stream_mix.hpp"
 
@@ -73,6 +74,7 @@ nlohmann::json bench_mhc_ops(std::int64_t N, std::int64_t n, std::int64_t C, int
   const HostTensor dx(DType::f32, Shape{N, n, C}), dy(DType::f32, Shape{N, C}), dtilde(DType::f32, Shape{N, K});
   const HostTensor dphi(DType::f32, Shape{n * C, K}), dalpha(DType::f32, Shape{3}), dbias(DType::f32, Shape{K});
   const HostTensor dlogits(DType::f32, Shape{N, n, n}), x_coef(DType::f32, Shape{N});
+  const HostTensor dh_pre(DType::f32, Shape{N, n}), dh_res(DType::f32, Shape{N, n, n});
   const double f = 4.0;  // bytes per f32
   const double nd = static_cast<double>(n), Cd = static_cast<double>(C), Nd = static_cast<double>(N);
 
@@ -100,6 +102,19 @@ nlohmann::json bench_mhc_ops(std::int64_t N, std::int64_t n, std::int64_t C, int
        [&] { ops::stream_post_res_backward(dy, clog, cpost, x_out, x, y, h_post); }},
       {"stream_mix_backward (with the x term)", Nd * f * (4 * nd * Cd + Cd + nd * nd + nd + 1),
        [&] { ops::stream_mix_backward(dx, x_out, u, h_res, h_pre, x, rstd); }},
+      // The fused passes the model runs (the sums of the rows above that they replace are the comparison).
+      {"mhc_stream_forward (fused coefficients, Sinkhorn, pre-apply)",
+       Nd * f * (nd * Cd + Cd + 2 * nd + 2 * nd * nd + K + 1) + f * nd * Cd * K,
+       [&] {
+         ops::mhc_stream_forward({u, cpre, cpost, clog, h_res, proj, rstd, x, phi, alpha, bias}, 20);
+       }},
+      {"mhc_stream_backward (fused, after dy and F)",
+       Nd * f * (3 * nd * Cd + 2 * Cd + 6 * nd + 4 * nd * nd + 2 * K + 2) + f * nd * Cd * K,
+       [&] {
+         ops::mhc_stream_backward({dx, x_coef, dtilde, dh_pre, cpost, dh_res, dlogits, x_out, u, x, y, h_pre, h_post,
+                                   h_res, logits, proj, rstd, phi, alpha},
+                                  20);
+       }},
   };
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& c : cases) {

@@ -131,7 +131,8 @@ __global__ void __launch_bounds__(kMaxThreads)
 }
 
 // Block t: dy = sum_i h_post[i] g[i] (the CPU's order and rounding: i ascending, explicitly rounded),
-// dh_res[i, j] = <g[i], x[j]>, dh_post[i] = <g[i], y> (block sums); g = dx_out.
+// dh_res[i, j] = <g[i], x[j]>, dh_post[i] = <g[i], y> (block sums); g = dx_out. dy null: no dy; dh_res null: no
+// coefficient gradients.
 template <int n, typename V>
 __global__ void __launch_bounds__(kMaxThreads)
     stream_post_res_backward_kernel(V* dy, float* dh_res, float* dh_post, const V* g, const V* x, const V* y,
@@ -153,11 +154,14 @@ __global__ void __launch_bounds__(kMaxThreads)
       gv[i] = g[(t * n + i) * Cv + c];
       xv[i] = x[(t * n + i) * Cv + c];
     }
-    const V yv = y[t * Cv + c];
-    V acc = mul_rn(coef[0], gv[0]);
+    if (dy != nullptr) {
+      V acc = mul_rn(coef[0], gv[0]);
 #pragma unroll
-    for (int i = 1; i < n; ++i) acc = add_rn(acc, mul_rn(coef[i], gv[i]));
-    dy[t * Cv + c] = acc;
+      for (int i = 1; i < n; ++i) acc = add_rn(acc, mul_rn(coef[i], gv[i]));
+      dy[t * Cv + c] = acc;
+    }
+    if (dh_res == nullptr) continue;
+    const V yv = y[t * Cv + c];
 #pragma unroll
     for (int i = 0; i < n; ++i) {
 #pragma unroll
@@ -165,6 +169,7 @@ __global__ void __launch_bounds__(kMaxThreads)
       dot[n * n + i] = dot_acc(gv[i], yv, dot[n * n + i]);
     }
   }
+  if (dh_res == nullptr) return;  // the same for the whole block
   float total;
   if (block_sum<M>(dot, warp_totals, total)) {
     if (static_cast<int>(threadIdx.x) < n * n)

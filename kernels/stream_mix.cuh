@@ -26,7 +26,7 @@ void launch_stream_pre_apply_backward(float* dh_pre, const float* du, const floa
 
 // dy (N, C) = sum_i h_post[i] dx_out[i] (bitwise as the CPU); dh_res (N, n, n)[i, j] = <dx_out[i], x[j]>,
 // dh_post (N, n)[i] = <dx_out[i], y> (overwritten; block sums over C). Reads dx_out, x (n C each) and y (C), writes
-// dy (C) per token.
+// dy (C) per token. dy null: the coefficient gradients only; dh_res and dh_post null: dy only.
 void launch_stream_post_res_backward(float* dy, float* dh_res, float* dh_post, const float* dx_out, const float* x,
                                      const float* y, const float* h_post, std::int64_t N, int n, std::int64_t C,
                                      cudaStream_t stream);

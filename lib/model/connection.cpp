@@ -5,8 +5,8 @@
 #include "ops/elementwise.hpp"
 #include "ops/hc_coeffs.hpp"
 #include "ops/mhc_coeffs.hpp"
+#include "ops/mhc_stream.hpp"
 #include "ops/rmsnorm.hpp"
-#include "ops/sinkhorn.hpp"
 #include "ops/stream_mix.hpp"
 
 namespace mhc::model {
@@ -137,8 +137,7 @@ void MixingConnection::prepare_forward(const LayerContext& ctx, Tensor x_in, Ten
   if (x_out.defined()) check_streams(x_out, store_.dtype(), what.c_str());
   expect_shape(x_in, c["x"].shape, what.c_str());
   if (save && x_in.data != c["x"].data) copy_tensor(c["x"], x_in);
-  coefficients_forward(c, x_in);
-  ops::stream_pre_apply_forward(Sublayer::input(ctx.sublayer), x_in, c["h_pre"]);
+  coefficients_forward(c, x_in, Sublayer::input(ctx.sublayer));
 }
 
 // F reads u from and writes y straight into the slots the backward reads them from.
@@ -157,8 +156,6 @@ void MixingConnection::forward_from_f_output(const LayerContext& ctx, Tensor x_i
   if (x_out.defined()) ops::stream_post_res_forward(x_out, x_in, c["y"], c["h_res"], c["h_post"]);
 }
 
-// x feeds three consumers: the post+res mix, the pre-apply and the coefficients. The coefficient path writes dx_in
-// first; stream_mix_backward then adds the stream terms (and mHC's RMS term) in one pass over dx_in.
 void MixingConnection::backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) {
   const ActivationContext& c = ctx.connection;
   const std::string out_name = kind_ + " backward dx_out", in_name = kind_ + " backward dx_in";
@@ -167,12 +164,7 @@ void MixingConnection::backward_input(const LayerContext& ctx, Tensor dx_out, Te
   expect_shape(dx_out, c["x"].shape, out_name.c_str());
   expect_shape(dx_in, c["x"].shape, in_name.c_str());
   MHC_CHECK(dx_in.data != dx_out.data, ShapeError, kind_, " backward: dx_in must not alias dx_out");
-  const Tensor x = c["x"], dy = Sublayer::output_grad(ctx.sublayer);
-  ops::stream_post_res_backward(dy, c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_post"]);
-  f.backward_input(ctx.sublayer, dy, c["du"]);
-  ops::stream_pre_apply_backward(c["dh_pre"], c["du"], x);
-  const Tensor x_coef = coefficients_backward_input(c, dx_in);
-  ops::stream_mix_backward(dx_in, dx_out, c["du"], c["h_res"], c["h_pre"], x, x_coef);  // += H_res^T dx_out + h_pre du
+  streams_backward_input(ctx, dx_out, dx_in, f);
 }
 
 void MixingConnection::backward_weight(const LayerContext& ctx, Sublayer& f) {
@@ -189,20 +181,28 @@ std::vector<TensorSpec> HcConnection::activation_specs(std::int64_t batch) const
   return hc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
 }
 
-void HcConnection::coefficients_forward(const ActivationContext& c, Tensor x) {
+void HcConnection::coefficients_forward(const ActivationContext& c, Tensor x, Tensor u) {
   const Shape flat{x.dim(0) * n_, d_model_};
   ops::rmsnorm_forward(c["xb"].reshape(flat), c["rstd_b"], x.reshape(flat), param("norm.weight"), kNormEps);
   ops::hc_coeffs_forward(c["h_pre"], c["h_post"], c["h_res"], c["proj"], c["xb"], param("w"), param("s"),
                          param("am"), param("ar"), param("bb"));
+  ops::stream_pre_apply_forward(u, x, c["h_pre"]);
 }
 
-Tensor HcConnection::coefficients_backward_input(const ActivationContext& c, Tensor dx_in) {
-  ops::hc_coeffs_backward_input(c["dxb"], c["dproj"], c["dh_pre"], c["dh_post"], c["dh_res"], c["proj"],
-                                param("w"), param("s"));
-  const Shape flat{c["x"].dim(0) * n_, d_model_};
-  ops::rmsnorm_backward_input(dx_in.reshape(flat), c["dxb"].reshape(flat), c["x"].reshape(flat), param("norm.weight"),
+// x feeds three consumers: the post+res mix, the pre-apply and the coefficients. The coefficient path writes dx_in
+// first; stream_mix_backward then adds the stream terms in one pass over dx_in.
+void HcConnection::streams_backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) {
+  const ActivationContext& c = ctx.connection;
+  const Tensor x = c["x"], dy = Sublayer::output_grad(ctx.sublayer);
+  ops::stream_post_res_backward(dy, c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_post"]);
+  f.backward_input(ctx.sublayer, dy, c["du"]);
+  ops::stream_pre_apply_backward(c["dh_pre"], c["du"], x);
+  ops::hc_coeffs_backward_input(c["dxb"], c["dproj"], c["dh_pre"], c["dh_post"], c["dh_res"], c["proj"], param("w"),
+                                param("s"));
+  const Shape flat{x.dim(0) * n_, d_model_};
+  ops::rmsnorm_backward_input(dx_in.reshape(flat), c["dxb"].reshape(flat), x.reshape(flat), param("norm.weight"),
                               c["rstd_b"]);
-  return Tensor();
+  ops::stream_mix_backward(dx_in, dx_out, c["du"], c["h_res"], c["h_pre"], x, Tensor());  // += H_res^T g + h_pre du
 }
 
 void HcConnection::coefficients_backward_weight(const ActivationContext& c) {
@@ -221,16 +221,23 @@ std::vector<TensorSpec> MhcConnection::activation_specs(std::int64_t batch) cons
   return mhc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
 }
 
-void MhcConnection::coefficients_forward(const ActivationContext& c, Tensor x) {
-  ops::mhc_coeffs_sinkhorn_forward(c["h_pre"], c["h_post"], c["res_logits"], c["h_res"], c["proj"], c["rstd"], x,
-                                   param("phi"), param("alpha"), param("bias"), sinkhorn_iters_);
+void MhcConnection::coefficients_forward(const ActivationContext& c, Tensor x, Tensor u) {
+  ops::mhc_stream_forward({u, c["h_pre"], c["h_post"], c["res_logits"], c["h_res"], c["proj"], c["rstd"], x,
+                           param("phi"), param("alpha"), param("bias")},
+                          sinkhorn_iters_);
 }
 
-Tensor MhcConnection::coefficients_backward_input(const ActivationContext& c, Tensor dx_in) {
-  ops::sinkhorn_backward(c["dres_logits"], c["dh_res"], c["res_logits"], sinkhorn_iters_);
-  ops::mhc_coeffs_backward_input(dx_in, c["x_coef"], c["dtilde"], c["dh_pre"], c["dh_post"], c["dres_logits"],
-                                 param("phi"), param("alpha"), c["h_pre"], c["h_post"], c["proj"], c["rstd"]);
-  return c["x_coef"];
+// dy first (F's backward needs it), then everything else in one op (ops/mhc_stream.hpp), which reads x and dx_out
+// once for all of the coefficient gradients and dx_in.
+void MhcConnection::streams_backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) {
+  const ActivationContext& c = ctx.connection;
+  const Tensor dy = Sublayer::output_grad(ctx.sublayer);
+  ops::stream_post_res_backward(dy, Tensor(), Tensor(), dx_out, c["x"], c["y"], c["h_post"]);
+  f.backward_input(ctx.sublayer, dy, c["du"]);
+  ops::mhc_stream_backward({dx_in, c["x_coef"], c["dtilde"], c["dh_pre"], c["dh_post"], c["dh_res"],
+                            c["dres_logits"], dx_out, c["du"], c["x"], c["y"], c["h_pre"], c["h_post"], c["h_res"],
+                            c["res_logits"], c["proj"], c["rstd"], param("phi"), param("alpha")},
+                           sinkhorn_iters_);
 }
 
 void MhcConnection::coefficients_backward_weight(const ActivationContext& c) {

@@ -65,9 +65,9 @@ class ResidualConnection final : public Connection {
   DType dtype_;
 };
 
-// hc and mhc: x_out = H_res x + H_post^T F(H_pre x) with coefficients computed from x. The update, the order of
-// the backward (post+res, F, pre-apply, then the coefficients, all accumulating into dx_in) and the recompute are
-// shared here; subclasses supply the coefficient math.
+// hc and mhc: x_out = H_res x + H_post^T F(H_pre x) with coefficients computed from x. The update, the checks of
+// the backward and the recompute are shared here; subclasses supply the coefficient math and the order of their
+// backward.
 class MixingConnection : public Connection {
  public:
   void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) final;
@@ -77,11 +77,12 @@ class MixingConnection : public Connection {
 
  protected:
   MixingConnection(const config::Config& cfg, const ParameterStore& store, std::string prefix, const char* kind);
-  // From x (B*T, n, C) (x_in or its saved copy c["x"]): h_pre, h_post, h_res and whatever the backward needs.
-  virtual void coefficients_forward(const ActivationContext& c, Tensor x) = 0;
-  // From c["dh_pre"], c["dh_post"], c["dh_res"]: dx_in = the coefficients' share of dL/dx (overwritten), except a
-  // term x_coef (B*T) * x that is returned for ops::stream_mix_backward to add (undefined when there is none).
-  virtual Tensor coefficients_backward_input(const ActivationContext& c, Tensor dx_in) = 0;
+  // From x (B*T, n, C) (x_in or its saved copy c["x"]): h_pre, h_post, h_res and whatever the backward needs, and
+  // F's input u (B*T, C) = sum_i h_pre[i] x[i].
+  virtual void coefficients_forward(const ActivationContext& c, Tensor x, Tensor u) = 0;
+  // B on checked tensors: dx_in (overwritten) = dL/dx from dx_out, through F (f.backward_input) and the
+  // coefficients; keeps in ctx what W needs.
+  virtual void streams_backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) = 0;
   // The connection's own weight gradients += .
   virtual void coefficients_backward_weight(const ActivationContext& c) = 0;
 
@@ -104,8 +105,8 @@ class HcConnection final : public MixingConnection {
   std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
 
  private:
-  void coefficients_forward(const ActivationContext& c, Tensor x) override;
-  Tensor coefficients_backward_input(const ActivationContext& c, Tensor dx_in) override;
+  void coefficients_forward(const ActivationContext& c, Tensor x, Tensor u) override;
+  void streams_backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
   void coefficients_backward_weight(const ActivationContext& c) override;
 };
 
@@ -117,8 +118,8 @@ class MhcConnection final : public MixingConnection {
   std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
 
  private:
-  void coefficients_forward(const ActivationContext& c, Tensor x) override;
-  Tensor coefficients_backward_input(const ActivationContext& c, Tensor dx_in) override;
+  void coefficients_forward(const ActivationContext& c, Tensor x, Tensor u) override;
+  void streams_backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
   void coefficients_backward_weight(const ActivationContext& c) override;
   int sinkhorn_iters_;
 };

@@ -105,15 +105,22 @@ void stream_post_res_backward(Tensor dy, Tensor dh_res, Tensor dh_post, Tensor d
                               Tensor h_post) {
   const StreamDims d = check_streams(x, "stream_post_res_backward x");
   const std::int64_t N = d.N, n = d.n, C = d.C;
-  expect_operand(dy, Shape{N, C}, x, "stream_post_res_backward dy");
-  expect_operand(dh_res, Shape{N, n, n}, x, "stream_post_res_backward dh_res");
-  expect_operand(dh_post, Shape{N, n}, x, "stream_post_res_backward dh_post");
+  MHC_CHECK(dh_res.defined() == dh_post.defined(), ShapeError,
+            "stream_post_res_backward: dh_res and dh_post must both be defined or both undefined");
+  MHC_CHECK(dy.defined() || dh_res.defined(), ShapeError, "stream_post_res_backward: no output defined");
+  if (dy.defined()) expect_operand(dy, Shape{N, C}, x, "stream_post_res_backward dy");
+  if (dh_res.defined()) {
+    expect_operand(dh_res, Shape{N, n, n}, x, "stream_post_res_backward dh_res");
+    expect_operand(dh_post, Shape{N, n}, x, "stream_post_res_backward dh_post");
+  }
   expect_operand(dx_out, x.shape, x, "stream_post_res_backward dx_out");
   expect_operand(y, Shape{N, C}, x, "stream_post_res_backward y");
   expect_operand(h_post, Shape{N, n}, x, "stream_post_res_backward h_post");
   if (on_cuda(x, "stream_post_res_backward")) {
 #ifdef MHC_HAVE_CUDA
-    kernels::launch_stream_post_res_backward(dy.ptr<float>(), dh_res.ptr<float>(), dh_post.ptr<float>(),
+    kernels::launch_stream_post_res_backward(dy.defined() ? dy.ptr<float>() : nullptr,
+                                             dh_res.defined() ? dh_res.ptr<float>() : nullptr,
+                                             dh_post.defined() ? dh_post.ptr<float>() : nullptr,
                                              dx_out.ptr<float>(), x.ptr<float>(), y.ptr<float>(), h_post.ptr<float>(),
                                              N, kernel_streams(n, "stream_post_res_backward"), C, cuda_stream());
 #endif
@@ -121,7 +128,8 @@ void stream_post_res_backward(Tensor dy, Tensor dh_res, Tensor dh_post, Tensor d
   }
   dispatch_cpu_float(x.dtype, "stream_post_res_backward", [&](auto zero) {
     using T = decltype(zero);
-    cpu::stream_post_res_backward<T>(dy.ptr<T>(), dh_res.ptr<T>(), dh_post.ptr<T>(), dx_out.ptr<T>(), x.ptr<T>(),
+    cpu::stream_post_res_backward<T>(dy.defined() ? dy.ptr<T>() : nullptr, dh_res.defined() ? dh_res.ptr<T>() : nullptr,
+                                     dh_post.defined() ? dh_post.ptr<T>() : nullptr, dx_out.ptr<T>(), x.ptr<T>(),
                                      y.ptr<T>(), h_post.ptr<T>(), N, n, C);
   });
 }

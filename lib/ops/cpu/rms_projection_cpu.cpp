@@ -18,19 +18,14 @@ std::vector<T> projection_gradient(const T* da, const T* scale, const T* rstd, R
   std::vector<T> dproj(static_cast<std::size_t>(d.rows * d.K));
 #pragma omp parallel for schedule(static)
   for (std::int64_t t = 0; t < d.rows; ++t)
-    for (std::int64_t k = 0; k < d.K; ++k)
-      dproj[static_cast<std::size_t>(t * d.K + k)] = scale[k] * da[t * d.K + k] * rstd[t];
+    rms_projection_gradient_row(dproj.data() + t * d.K, da + t * d.K, scale, rstd[t], d.K);
   return dproj;
 }
 
-// Through rstd = (mean(v^2) + eps)^(-1/2): d rstd / dv = -rstd^3 v / D with d(rstd) = sum_k scale_k da_k proj_k;
-// row t's coefficient of v in dv.
+// Row t's coefficient of v in dv.
 template <typename T>
 T rstd_coefficient(const T* da, const T* scale, const T* proj, const T* rstd, std::int64_t t, RmsProjectionDims d) {
-  T drstd = 0;
-  for (std::int64_t k = 0; k < d.K; ++k) drstd += scale[k] * da[t * d.K + k] * proj[t * d.K + k];
-  const T s = rstd[t];
-  return -drstd * s * s * s / static_cast<T>(d.D);
+  return rms_projection_v_coefficient(da + t * d.K, scale, proj + t * d.K, rstd[t], d.D, d.K);
 }
 
 }  // namespace
@@ -41,7 +36,7 @@ template <typename T>
 void rms_projection_forward(T* proj, T* rstd, const T* v, const T* phi, RmsProjectionDims d, T eps) {
   gemm<T>(false, false, d.rows, d.K, d.D, T(1), v, d.D, phi, d.K, T(0), proj, d.K);
   parallel_for_blocks(d.rows, 16, [&](std::int64_t t) __attribute__((always_inline)) {
-    rstd[t] = T(1) / std::sqrt(simd::lane_dot(v + t * d.D, v + t * d.D, d.D) / static_cast<T>(d.D) + eps);
+    rstd[t] = rms_projection_rstd_row(v + t * d.D, d.D, eps);
   });
 }
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "ops/cpu/simd.hpp"
+
 namespace mhc::ops::cpu {
 
 // Extents: `rows` row vectors v of length D (a token's vec(x), D = n*C) projected onto K columns.
@@ -17,6 +19,29 @@ T sigmoid(T v) {
   if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
   const T e = std::exp(v);
   return e / (T(1) + e);
+}
+
+// One row's rstd = 1 / sqrt(mean(v^2) + eps) (v (D)), summed as simd::lane_dot sums.
+template <typename T>
+MHC_INLINE T rms_projection_rstd_row(const T* v, std::int64_t D, T eps) {
+  return T(1) / std::sqrt(simd::lane_dot(v, v, D) / static_cast<T>(D) + eps);
+}
+
+// One row of the projection gradient: dproj (K) = scale * da * rstd, the gradient w.r.t. proj of the
+// pre-activations a = scale * proj * rstd + bias (da (K): their gradient).
+template <typename T>
+inline void rms_projection_gradient_row(T* dproj, const T* da, const T* scale, T rstd, std::int64_t K) {
+  for (std::int64_t k = 0; k < K; ++k) dproj[k] = scale[k] * da[k] * rstd;
+}
+
+// One row's coefficient of v in dv, through rstd = (mean(v^2) + eps)^(-1/2): d rstd / dv = -rstd^3 v / D with
+// d(rstd) = sum_k scale_k da_k proj_k.
+template <typename T>
+inline T rms_projection_v_coefficient(const T* da, const T* scale, const T* proj, T rstd, std::int64_t D,
+                                      std::int64_t K) {
+  T drstd = 0;
+  for (std::int64_t k = 0; k < K; ++k) drstd += scale[k] * da[k] * proj[k];
+  return -drstd * rstd * rstd * rstd / static_cast<T>(D);
 }
 
 // proj (rows, K) = v phi (one GEMM; v (rows, D), phi (D, K)); rstd (rows) = 1 / sqrt(mean(v^2) + eps).

@@ -20,6 +20,7 @@ void stream_post_res_forward(T* x_out, const T* x, const T* y, const T* h_res, c
                              std::int64_t n, std::int64_t C);
 
 // dy = sum_i h_post[i] dx_out[i]; dh_res[i, j] = <dx_out[i], x[j]>; dh_post[i] = <dx_out[i], y> (all overwritten).
+// dy null: only the coefficient gradients; dh_res and dh_post null: only dy.
 template <typename T>
 void stream_post_res_backward(T* dy, T* dh_res, T* dh_post, const T* dx_out, const T* x, const T* y, const T* h_post,
                               std::int64_t N, std::int64_t n, std::int64_t C);
