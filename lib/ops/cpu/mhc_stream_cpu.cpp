@@ -48,8 +48,8 @@ MHC_INLINE void forward_group(const MhcStreamForwardArrays<T>& a, std::int64_t t
     stream_token::pre_apply_token<T, kN>(a.u + t * C, a.x + t * s, a.h_pre + t * n, n, C);
 }
 
-// The backward of the count tokens from t0 (one group); dproj (N, K) receives the projection gradient rows, its is the thread's
-// Sinkhorn scratch.
+// The backward of the count tokens from t0 (one group); dproj (N, K) receives the projection gradient rows, its is
+// the thread's Sinkhorn scratch.
 template <typename T, int kN>
 MHC_INLINE void backward_group(const MhcStreamBackwardArrays<T>& a, T* dproj, Lanes<T>* its, const T* scale,
                                std::int64_t t0, int count, MhcDims d, int iters, T eps) {

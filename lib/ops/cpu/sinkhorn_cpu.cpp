@@ -9,9 +9,7 @@
 #include "ops/cpu/stream_token.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <type_traits>
 #include <vector>
 
 namespace mhc::ops::cpu {
