@@ -1,5 +1,5 @@
 // AdamW kernel: a grid-stride loop with 64-bit indices, per element in double with explicitly rounded operations.
-#include "kernels/adamw.cuh"
+#include "kernels/adamw.hpp"
 
 #include "kernels/cuda_check.cuh"
 #include "kernels/launch.cuh"
@@ -29,7 +29,8 @@ __global__ void adamw_step_kernel(float* __restrict__ param, const float* __rest
 }  // namespace
 
 void launch_adamw_step(float* param, const float* grad, float* m, float* v, std::int64_t n,
-                       const ops::cpu::AdamWScalars& s, cudaStream_t stream) {
+                       const ops::cpu::AdamWScalars& s, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   MHC_CHECK(n >= 0, ShapeError, "adamw_step_kernel: negative size ", n);
   if (n == 0) return;
   const unsigned int blocks =

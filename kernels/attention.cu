@@ -1,15 +1,15 @@
 // Causal attention kernels: 64 x 64 score tiles in shared memory, 256 threads as a 16 x 16 grid (ty, tx); a thread
 // owns rows ty + 16 r and columns tx + 16 c (r, c < 4) of a score tile, and columns tx + 16 c of the D-wide
 // accumulators of its rows. Head dimensions are padded with zeros to Dp in {16, 32, 64, 128}.
-#include "kernels/attention.cuh"
+#include "core/device_scratch.hpp"
+#include "kernels/attention.hpp"
+#include "kernels/cuda_calls.cuh"
+#include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
 
 #include <cmath>
 #include <type_traits>
 
-#include "kernels/cuda_calls.cuh"
-#include "kernels/cuda_check.cuh"
-#include "kernels/launch.cuh"
-#include "kernels/stream_scratch.cuh"
 
 namespace mhc::kernels {
 
@@ -377,7 +377,8 @@ Dims make_dims(std::int64_t T, std::int64_t H, std::int64_t D) {
 }  // namespace
 
 void launch_attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, std::int64_t B,
-                              std::int64_t T, std::int64_t H, std::int64_t D, cudaStream_t stream) {
+                              std::int64_t T, std::int64_t H, std::int64_t D, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   if (!check_extents("attention_forward", B, T, H, D)) return;
   const Dims dims = make_dims(T, H, D);
   const unsigned int blocks = grid_blocks(B * H * dims.tiles, 1, "attention_forward_kernel");
@@ -393,11 +394,12 @@ void launch_attention_forward(float* out, float* lse, const float* q, const floa
 
 void launch_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                                const float* v, const float* out, const float* lse, std::int64_t B, std::int64_t T,
-                               std::int64_t H, std::int64_t D, cudaStream_t stream) {
+                               std::int64_t H, std::int64_t D, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   if (!check_extents("attention_backward", B, T, H, D)) return;
   const Dims dims = make_dims(T, H, D);
   const std::int64_t rows = B * T * H;
-  StreamScratch delta(rows * static_cast<std::int64_t>(sizeof(float)), stream, "attention_delta_kernel");
+  DeviceScratch delta(rows * static_cast<std::int64_t>(sizeof(float)), stream_handle, "attention_delta_kernel");
   launch("attention_delta_kernel", attention_delta_kernel, grid_blocks(rows, kWarpsPerBlock, "attention_delta_kernel"),
          kThreads, 0, stream, delta.as<float>(), dout, out, rows, T, H, static_cast<int>(D));
   const unsigned int blocks = grid_blocks(B * H * dims.tiles, 1, "attention_backward_dq_kernel");

@@ -1,6 +1,6 @@
 // Softmax cross-entropy kernels: one block per row; the forward takes the row maximum (exact) and then the double
 // sum of exp(logit - max) with deterministic block reductions; the backward is element-wise per row.
-#include "kernels/cross_entropy.cuh"
+#include "kernels/cross_entropy.hpp"
 
 #include <limits>
 
@@ -56,7 +56,8 @@ __global__ void softmax_xent_backward_kernel(float* dlogits, const float* logits
 }  // namespace
 
 void launch_softmax_xent_forward(float* loss, float* lse, const float* logits, const std::int32_t* targets,
-                                 std::int64_t N, std::int64_t V, cudaStream_t stream) {
+                                 std::int64_t N, std::int64_t V, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   MHC_CHECK(N >= 0 && V >= 1, ShapeError, "softmax_xent_forward_kernel: bad extent N = ", N, ", V = ", V);
   if (N == 0) return;
   const unsigned int blocks = grid_blocks(N, 1, "softmax_xent_forward_kernel");
@@ -65,7 +66,8 @@ void launch_softmax_xent_forward(float* loss, float* lse, const float* logits, c
 }
 
 void launch_softmax_xent_backward(float* dlogits, const float* logits, const float* lse, const std::int32_t* targets,
-                                  std::int64_t N, std::int64_t V, double grad_scale, cudaStream_t stream) {
+                                  std::int64_t N, std::int64_t V, double grad_scale, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   MHC_CHECK(N >= 0 && V >= 0, ShapeError, "softmax_xent_backward_kernel: negative extent N = ", N, ", V = ", V);
   if (N == 0 || V == 0) return;
   const unsigned int blocks = grid_blocks(N, 1, "softmax_xent_backward_kernel");

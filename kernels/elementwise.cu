@@ -1,5 +1,5 @@
 // Element-wise kernels: grid-stride loops with 64-bit indices; out may alias the inputs (no __restrict__).
-#include "kernels/elementwise.cuh"
+#include "kernels/elementwise.hpp"
 
 #include "kernels/cuda_check.cuh"
 #include "kernels/launch.cuh"
@@ -41,7 +41,8 @@ __global__ void axpby4_kernel(float* out, float alpha, const float* a, float bet
 }  // namespace
 
 void launch_axpby(float* out, float alpha, const float* a, float beta, const float* b, std::int64_t n,
-                  cudaStream_t stream) {
+                  StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   MHC_CHECK(n >= 0, ShapeError, "axpby_kernel: negative size ", n);
   if (n == 0) return;
   if (aligned16(out) && aligned16(a) && aligned16(b)) {

@@ -1,15 +1,15 @@
 // Token embedding kernels: the forward copies one row per block; the weight gradient sorts (id, position) pairs
 // with CUB's stable radix sort, then the first block of each run of equal ids sums the run's dout rows in order.
-#include "kernels/embedding.cuh"
+#include "core/device_scratch.hpp"
+#include "kernels/cuda_check.cuh"
+#include "kernels/embedding.hpp"
+#include "kernels/launch.cuh"
 
 #include <cub/device/device_radix_sort.cuh>
 
 #include <cstddef>
 #include <limits>
 
-#include "kernels/cuda_check.cuh"
-#include "kernels/launch.cuh"
-#include "kernels/stream_scratch.cuh"
 
 namespace mhc::kernels {
 
@@ -57,7 +57,8 @@ std::size_t aligned_bytes(std::size_t bytes) { return (bytes + 255) / 256 * 256;
 }  // namespace
 
 void launch_embedding_forward(float* out, const std::int32_t* ids, const float* table, std::int64_t N,
-                              std::int64_t C, cudaStream_t stream) {
+                              std::int64_t C, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   MHC_CHECK(N >= 0 && C >= 0, ShapeError, "embedding_forward_kernel: negative extent N = ", N, ", C = ", C);
   if (N == 0 || C == 0) return;
   const unsigned int blocks = grid_blocks(N, 1, "embedding_forward_kernel");
@@ -65,7 +66,8 @@ void launch_embedding_forward(float* out, const std::int32_t* ids, const float* 
 }
 
 void launch_embedding_backward_weight(float* dtable, const float* dout, const std::int32_t* ids, std::int64_t N,
-                                      std::int64_t V, std::int64_t C, cudaStream_t stream) {
+                                      std::int64_t V, std::int64_t C, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "embedding_backward_weight_kernel";
   MHC_CHECK(N >= 0 && V >= 0 && C >= 0, ShapeError, kernel, ": negative extent N = ", N, ", V = ", V, ", C = ", C);
   if (N == 0 || C == 0) return;
@@ -82,8 +84,8 @@ void launch_embedding_backward_weight(float* dtable, const float* dout, const st
                                                   static_cast<std::int32_t*>(nullptr), n, 0, end_bit, stream);
   MHC_CHECK(e == cudaSuccess, DeviceError, kernel, ": CUB sort size query failed: ", cudaGetErrorString(e));
   const std::size_t ints = aligned_bytes(static_cast<std::size_t>(N) * 4);
-  StreamScratch scratch(static_cast<std::int64_t>(3 * ints + aligned_bytes(sort_bytes > 0 ? sort_bytes : 1)),
-                        stream, kernel);
+  DeviceScratch scratch(static_cast<std::int64_t>(3 * ints + aligned_bytes(sort_bytes > 0 ? sort_bytes : 1)),
+                        stream_handle, kernel);
   auto* base = scratch.as<std::byte>();
   auto* sorted_ids = reinterpret_cast<std::uint32_t*>(base);
   auto* positions_in = reinterpret_cast<std::int32_t*>(base + ints);

@@ -1,11 +1,11 @@
 // Sum-of-squares reduction (two deterministic passes: block partials, then one block over the partials) and
 // in-place scaling, for the global gradient norm and clipping.
-#include "kernels/grad_norm.cuh"
-
+#include "core/device_scratch.hpp"
 #include "kernels/block_sum.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/grad_norm.hpp"
 #include "kernels/launch.cuh"
-#include "kernels/stream_scratch.cuh"
+
 
 namespace mhc::kernels {
 
@@ -45,13 +45,14 @@ __global__ void scale_inplace_kernel(float* x, float s, std::int64_t n) {
 }  // namespace
 
 std::vector<double> sum_squares_each(const std::vector<const float*>& xs, const std::vector<std::int64_t>& ns,
-                                     cudaStream_t stream) {
+                                     StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "sum_squares_partials_kernel";
   MHC_CHECK(xs.size() == ns.size(), ShapeError, kernel, ": ", xs.size(), " arrays but ", ns.size(), " sizes");
   std::vector<double> sums(xs.size(), 0.0);
   if (xs.empty()) return sums;
   const auto count = static_cast<std::int64_t>(xs.size());
-  StreamScratch scratch((count + kMaxPartials) * static_cast<std::int64_t>(sizeof(double)), stream, kernel);
+  DeviceScratch scratch((count + kMaxPartials) * static_cast<std::int64_t>(sizeof(double)), stream_handle, kernel);
   double* results = scratch.as<double>();
   double* partials = results + count;
   for (std::int64_t i = 0; i < count; ++i) {
@@ -72,7 +73,8 @@ std::vector<double> sum_squares_each(const std::vector<const float*>& xs, const 
   return sums;
 }
 
-void launch_scale_inplace(float* x, float s, std::int64_t n, cudaStream_t stream) {
+void launch_scale_inplace(float* x, float s, std::int64_t n, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   MHC_CHECK(n >= 0, ShapeError, "scale_inplace_kernel: negative size ", n);
   if (n == 0) return;
   constexpr std::int64_t kMaxBlocks = 4096;

@@ -1,10 +1,10 @@
 // Hyper-Connections coefficient kernels: one thread per projection element for the tanh gates and their gradient;
 // the W token sums as per-chunk partials in double (one thread per column of proj), then the chunks added in order.
-#include "kernels/hc_coeffs.cuh"
-
+#include "core/device_scratch.hpp"
 #include "kernels/cuda_check.cuh"
+#include "kernels/hc_coeffs.hpp"
 #include "kernels/launch.cuh"
-#include "kernels/stream_scratch.cuh"
+
 
 namespace mhc::kernels {
 
@@ -117,7 +117,8 @@ unsigned int elementwise_blocks(std::int64_t total, const char* kernel) {
 
 void launch_hc_coeffs_forward(float* h_pre, float* h_post, float* h_res, const float* proj, const float* s,
                               const float* am, const float* ar, const float* bb, std::int64_t N, int n,
-                              cudaStream_t stream) {
+                              StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "hc_coeffs_forward_kernel";
   check_extents(kernel, N, n);
   const std::int64_t total = N * n * (n + 2);
@@ -127,7 +128,8 @@ void launch_hc_coeffs_forward(float* h_pre, float* h_post, float* h_res, const f
 }
 
 void launch_hc_coeffs_dproj(float* dproj, const float* dh_pre, const float* dh_post, const float* dh_res,
-                            const float* proj, const float* s, std::int64_t N, int n, cudaStream_t stream) {
+                            const float* proj, const float* s, std::int64_t N, int n, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "hc_coeffs_dproj_kernel";
   check_extents(kernel, N, n);
   const std::int64_t total = N * n * (n + 2);
@@ -138,7 +140,8 @@ void launch_hc_coeffs_dproj(float* dproj, const float* dh_pre, const float* dh_p
 
 void launch_hc_coeffs_weight_sums(float* ds, float* dam, float* dar, float* dbb, const float* dh_pre,
                                   const float* dh_post, const float* dh_res, const float* proj, std::int64_t N, int n,
-                                  cudaStream_t stream) {
+                                  StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "hc_coeffs_partials_kernel";
   check_extents(kernel, N, n);
   if (N == 0) return;  // nothing to add
@@ -147,7 +150,7 @@ void launch_hc_coeffs_weight_sums(float* ds, float* dam, float* dar, float* dbb,
   const std::int64_t chunk_rows = (N + chunks - 1) / chunks;
   chunks = (N + chunk_rows - 1) / chunk_rows;
   const std::int64_t nP = static_cast<std::int64_t>(n) * (n + 2);
-  StreamScratch partials(chunks * 2 * nP * static_cast<std::int64_t>(sizeof(double)), stream, kernel);
+  DeviceScratch partials(chunks * 2 * nP * static_cast<std::int64_t>(sizeof(double)), stream_handle, kernel);
   launch(kernel, hc_coeffs_partials_kernel, static_cast<unsigned int>(chunks), kSumThreads, 0, stream,
          partials.as<double>(), dh_pre, dh_post, dh_res, proj, N, n, chunk_rows);
   launch("hc_coeffs_finish_kernel", hc_coeffs_finish_kernel, 1, kSumThreads, 0, stream, ds, dam, dar, dbb,

@@ -1,11 +1,11 @@
 // Stream merge kernels: grid-stride loops for the plain sum; one block per token for the gate's forward and input
 // gradient (block-wide double sums); the gate's parameter sums as per-chunk partials, then the chunks added in order.
-#include "kernels/head_merge.cuh"
-
+#include "core/device_scratch.hpp"
 #include "kernels/block_sum.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/head_merge.hpp"
 #include "kernels/launch.cuh"
-#include "kernels/stream_scratch.cuh"
+
 
 namespace mhc::kernels {
 
@@ -171,7 +171,9 @@ unsigned int elementwise_blocks(std::int64_t total, const char* kernel) {
 
 }  // namespace
 
-void launch_stream_sum_forward(float* y, const float* x, std::int64_t N, int n, std::int64_t C, cudaStream_t stream) {
+void launch_stream_sum_forward(float* y, const float* x, std::int64_t N, int n, std::int64_t C,
+                               StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "stream_sum_forward_kernel";
   check_extents(kernel, N, n, C);
   const std::int64_t total = N * C;
@@ -180,7 +182,8 @@ void launch_stream_sum_forward(float* y, const float* x, std::int64_t N, int n, 
 }
 
 void launch_stream_sum_backward(float* dx, const float* dy, std::int64_t N, int n, std::int64_t C,
-                                cudaStream_t stream) {
+                                StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "stream_sum_backward_kernel";
   check_extents(kernel, N, n, C);
   const std::int64_t total = N * n * C;
@@ -191,7 +194,8 @@ void launch_stream_sum_backward(float* dx, const float* dy, std::int64_t N, int 
 
 void launch_head_merge_gate_forward(float* y, float* w, float* rstd, const float* proj, const float* x,
                                     const float* alpha, const float* bias, std::int64_t N, int n, std::int64_t C,
-                                    double rms_eps, float weight_eps, cudaStream_t stream) {
+                                    double rms_eps, float weight_eps, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "head_merge_gate_forward_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0) return;
@@ -202,7 +206,8 @@ void launch_head_merge_gate_forward(float* y, float* w, float* rstd, const float
 void launch_head_merge_gate_backward_input(float* dx, float* dlogit, float* dproj, const float* dy, const float* x,
                                            const float* alpha, const float* w, const float* proj, const float* rstd,
                                            std::int64_t N, int n, std::int64_t C, float weight_eps,
-                                           cudaStream_t stream) {
+                                           StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "head_merge_gate_backward_input_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0) return;
@@ -212,7 +217,8 @@ void launch_head_merge_gate_backward_input(float* dx, float* dlogit, float* dpro
 
 void launch_head_merge_gate_weight_sums(float* dproj, float* dalpha, float* dbias, const float* dlogit,
                                         const float* proj, const float* rstd, const float* alpha, std::int64_t N,
-                                        int n, cudaStream_t stream) {
+                                        int n, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "head_merge_gate_partials_kernel";
   check_extents(kernel, N, n, 0);
   if (N == 0) return;  // nothing to add
@@ -220,7 +226,7 @@ void launch_head_merge_gate_weight_sums(float* dproj, float* dalpha, float* dbia
   std::int64_t chunks = (N + kChunkRows - 1) / kChunkRows < kMaxChunks ? (N + kChunkRows - 1) / kChunkRows : kMaxChunks;
   const std::int64_t chunk_rows = (N + chunks - 1) / chunks;
   chunks = (N + chunk_rows - 1) / chunk_rows;
-  StreamScratch partials(chunks * 2 * n * static_cast<std::int64_t>(sizeof(double)), stream, kernel);
+  DeviceScratch partials(chunks * 2 * n * static_cast<std::int64_t>(sizeof(double)), stream_handle, kernel);
   launch(kernel, head_merge_gate_partials_kernel, static_cast<unsigned int>(chunks), kSumThreads, 0, stream,
          partials.as<double>(), dproj, dlogit, proj, rstd, alpha, N, n, chunk_rows);
   launch("head_merge_gate_finish_kernel", head_merge_gate_finish_kernel, 1, kSumThreads, 0, stream, dalpha, dbias,

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <utility>
 
+#include "core/stream.hpp"
 #include "kernels/cuda_check.cuh"
 
 #ifdef CUDA_SIM
@@ -17,6 +18,9 @@
 #endif
 
 namespace mhc::kernels {
+
+// The CUDA stream behind the project's stream handle (core/stream.hpp), as launchers take it.
+inline cudaStream_t native_stream(StreamHandle s) { return static_cast<cudaStream_t>(s.native); }
 
 // Launches `kernel` and throws DeviceError naming `name` when the launch fails (check_launch).
 template <typename... Params, typename... Args>

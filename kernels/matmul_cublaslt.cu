@@ -1,7 +1,7 @@
 // cuBLASLt GEMM: a handle per device, a workspace per (device, stream), and a plan (descriptors, layouts, chosen
 // algorithm) per (device, stream, shape, transposes, compute type, pointer alignments), each created on first use
 // under one mutex and kept for the life of the process (never destroyed, so nothing runs after CUDA's teardown).
-#include "kernels/matmul_cublaslt.cuh"
+#include "kernels/matmul_cublaslt.hpp"
 
 #include <cublasLt.h>
 
@@ -211,7 +211,8 @@ __global__ void scale_kernel(float* out, std::int64_t count, float beta) {
 void set_matmul_tf32(bool enabled) { g_tf32.store(enabled); }
 
 void matmul_f32(float* out, const float* a, const float* b, std::int64_t M, std::int64_t N, std::int64_t K,
-                bool trans_a, bool trans_b, float alpha, float beta, cudaStream_t stream) {
+                bool trans_a, bool trans_b, float alpha, float beta, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const GemmShape s{M, N, K, trans_a, trans_b};
   constexpr std::int64_t kMaxExtent = std::numeric_limits<std::int32_t>::max();
   // cuBLASLt layouts take 64-bit rows, cols and leading dimensions, but "usually only values that can be expressed

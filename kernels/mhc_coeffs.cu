@@ -1,6 +1,6 @@
 // mHC gates: the per-token coefficient kernel (alpha, bias, sigmoid, 2 sigmoid, optionally Sinkhorn in registers)
 // and its elementwise backward to dtilde.
-#include "kernels/mhc_coeffs.cuh"
+#include "kernels/mhc_coeffs.hpp"
 
 #include "kernels/cuda_check.cuh"
 #include "kernels/launch.cuh"
@@ -81,7 +81,8 @@ __global__ void mhc_gates_backward_kernel(float* __restrict__ dtilde, const floa
 
 void launch_mhc_gates_forward(float* h_pre, float* h_post, float* res_logits, float* h_res, const float* proj,
                               const float* rstd, const float* alpha, const float* bias, std::int64_t N, int n,
-                              int sinkhorn_iters, cudaStream_t stream) {
+                              int sinkhorn_iters, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "mhc_gates_forward_kernel";
   MHC_CHECK(n >= 1 && n <= 8, ShapeError, kernel, ": n = ", n, " outside [1, 8]");
   MHC_CHECK(N >= 0, ShapeError, kernel, ": negative token count ", N);
@@ -96,7 +97,9 @@ void launch_mhc_gates_forward(float* h_pre, float* h_post, float* res_logits, fl
 }
 
 void launch_mhc_gates_backward(float* dtilde, const float* dh_pre, const float* dh_post, const float* dres_logits,
-                               const float* h_pre, const float* h_post, std::int64_t N, int n, cudaStream_t stream) {
+                               const float* h_pre, const float* h_post, std::int64_t N, int n,
+                               StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "mhc_gates_backward_kernel";
   MHC_CHECK(n >= 1 && n <= 8, ShapeError, kernel, ": n = ", n, " outside [1, 8]");
   MHC_CHECK(N >= 0, ShapeError, kernel, ": negative token count ", N);

@@ -1,15 +1,15 @@
 // mHC coefficient projection: the fused x phi + sum of squares (x read once), its input backward (phi held in
 // registers) and its weight backward (per-slice partial sums, then a fixed-order reduction). Every kernel runs
 // 4 warps per block, n a template parameter (K = n^2 + 2n columns, padded to Kp = whole float4 with zeros).
-#include "kernels/mhc_projection.cuh"
+#include "core/device_scratch.hpp"
+#include "kernels/cuda_check.cuh"
+#include "kernels/launch.cuh"
+#include "kernels/mhc_projection.hpp"
+#include "kernels/stream_count.cuh"
 
 #include <algorithm>
 #include <limits>
 
-#include "kernels/cuda_check.cuh"
-#include "kernels/launch.cuh"
-#include "kernels/stream_count.cuh"
-#include "kernels/stream_scratch.cuh"
 
 namespace mhc::kernels {
 
@@ -340,7 +340,8 @@ std::int64_t column_blocks(std::int64_t D, std::int64_t span) {
 }  // namespace
 
 void launch_mhc_projection_forward(float* proj, float* rstd, const float* x, const float* phi, std::int64_t N, int n,
-                                   std::int64_t C, float eps, cudaStream_t stream) {
+                                   std::int64_t C, float eps, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "mhc_projection_forward_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0) return;
@@ -355,7 +356,8 @@ void launch_mhc_projection_forward(float* proj, float* rstd, const float* x, con
 
 void launch_mhc_projection_backward_input(float* dx, float* x_coef, const float* dtilde, const float* proj,
                                           const float* rstd, const float* alpha, const float* phi, std::int64_t N,
-                                          int n, std::int64_t C, cudaStream_t stream) {
+                                          int n, std::int64_t C, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "mhc_projection_backward_input_kernel";
   check_extents(kernel, N, n, C);
   const std::int64_t D = n * C;
@@ -374,7 +376,8 @@ void launch_mhc_projection_backward_input(float* dx, float* x_coef, const float*
 
 void launch_mhc_projection_backward_weight(float* dphi, float* dalpha, float* dbias, const float* dtilde,
                                            const float* x, const float* proj, const float* rstd, const float* alpha,
-                                           std::int64_t N, int n, std::int64_t C, cudaStream_t stream) {
+                                           std::int64_t N, int n, std::int64_t C, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "mhc_projection_backward_weight_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0) return;  // nothing to add
@@ -390,7 +393,7 @@ void launch_mhc_projection_backward_weight(float* dphi, float* dalpha, float* db
     const std::int64_t slices = (N + slice - 1) / slice;
     MHC_CHECK(slices <= std::numeric_limits<int>::max() / d_blocks, ShapeError, kernel, ": ", slices, " x ", d_blocks,
               " blocks do not fit a 1-D grid");
-    StreamScratch scratch(slices * (DK + 2 * K) * static_cast<std::int64_t>(sizeof(float)), stream, kernel);
+    DeviceScratch scratch(slices * (DK + 2 * K) * static_cast<std::int64_t>(sizeof(float)), stream_handle, kernel);
     float* part_phi = scratch.as<float>();
     float* part_bias = part_phi + slices * DK;
     float* part_alpha = part_bias + slices * K;

@@ -1,11 +1,11 @@
 // RMSNorm kernels: one block per row for the forward and the input gradient (block-wide double sums); the weight
 // gradient sums fixed row chunks per block into a scratch of partials, then adds the chunks in order per column.
-#include "kernels/rmsnorm.cuh"
-
+#include "core/device_scratch.hpp"
 #include "kernels/block_sum.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/launch.cuh"
-#include "kernels/stream_scratch.cuh"
+#include "kernels/rmsnorm.hpp"
+
 
 namespace mhc::kernels {
 
@@ -91,7 +91,8 @@ void check_extents(std::int64_t N, std::int64_t C, const char* kernel) {
 }  // namespace
 
 void launch_rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, std::int64_t N, std::int64_t C,
-                            double eps, cudaStream_t stream) {
+                            double eps, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   check_extents(N, C, "rmsnorm_forward_kernel");
   if (N == 0) return;
   const unsigned int blocks = grid_blocks(N, 1, "rmsnorm_forward_kernel");
@@ -99,7 +100,8 @@ void launch_rmsnorm_forward(float* out, float* rstd, const float* x, const float
 }
 
 void launch_rmsnorm_backward_input(float* dx, const float* dout, const float* x, const float* w, const float* rstd,
-                                   std::int64_t N, std::int64_t C, cudaStream_t stream) {
+                                   std::int64_t N, std::int64_t C, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   check_extents(N, C, "rmsnorm_backward_input_kernel");
   if (N == 0 || C == 0) return;
   const unsigned int blocks = grid_blocks(N, 1, "rmsnorm_backward_input_kernel");
@@ -108,14 +110,15 @@ void launch_rmsnorm_backward_input(float* dx, const float* dout, const float* x,
 }
 
 void launch_rmsnorm_backward_weight(float* dw, const float* dout, const float* x, const float* rstd, std::int64_t N,
-                                    std::int64_t C, cudaStream_t stream) {
+                                    std::int64_t C, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   check_extents(N, C, "rmsnorm_weight_partials_kernel");
   if (N == 0 || C == 0) return;
   // The chunking depends on N alone, so the summation order (and the bits) repeat from run to run.
   std::int64_t chunks = (N + 31) / 32 < kMaxChunks ? (N + 31) / 32 : kMaxChunks;
   const std::int64_t chunk_rows = (N + chunks - 1) / chunks;
   chunks = (N + chunk_rows - 1) / chunk_rows;
-  StreamScratch partials(chunks * C * static_cast<std::int64_t>(sizeof(double)), stream,
+  DeviceScratch partials(chunks * C * static_cast<std::int64_t>(sizeof(double)), stream_handle,
                          "rmsnorm_weight_partials_kernel");
   const dim3 grid(grid_blocks(C, kTileCols, "rmsnorm_weight_partials_kernel"), static_cast<unsigned int>(chunks));
   launch("rmsnorm_weight_partials_kernel", rmsnorm_weight_partials_kernel, grid, dim3(kTileCols, kTileRows), 0, stream,

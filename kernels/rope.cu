@@ -1,6 +1,6 @@
 // RoPE kernel: one thread per (token, pair) computes its angle's cos and sin in double once and rotates that pair
 // in every head; neighbouring threads take neighbouring pairs of a head, so the accesses coalesce.
-#include "kernels/rope.cuh"
+#include "kernels/rope.hpp"
 
 #include "kernels/cuda_check.cuh"
 #include "kernels/launch.cuh"
@@ -36,7 +36,8 @@ __global__ void rope_rotate_kernel(float* out, const float* in, std::int64_t row
 }  // namespace
 
 void launch_rope_rotate(float* out, const float* in, std::int64_t B, std::int64_t S, std::int64_t H, std::int64_t D,
-                        double theta, bool inverse, cudaStream_t stream) {
+                        double theta, bool inverse, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   MHC_CHECK(B >= 0 && S >= 0 && H >= 0 && D >= 0 && D % 2 == 0, ShapeError, "rope_rotate_kernel: bad extents B = ", B,
             ", S = ", S, ", H = ", H, ", D = ", D);
   const std::int64_t pairs = B * S * (D / 2);

@@ -1,7 +1,7 @@
 // Sinkhorn-Knopp forward and backward: one thread per token. The forward keeps the n x n matrix in registers (n a
 // template parameter so the loops unroll) and stages its block's logits through shared memory so global loads and
 // stores coalesce; the backward recomputes the 2 iters + 1 iterates into shared memory, then walks them back.
-#include "kernels/sinkhorn.cuh"
+#include "kernels/sinkhorn.hpp"
 
 #include "kernels/cuda_calls.cuh"
 #include "kernels/cuda_check.cuh"
@@ -164,7 +164,9 @@ void check_args(const char* kernel, std::int64_t N, int n, int iters) {
 
 }  // namespace
 
-void launch_sinkhorn_forward(float* h, const float* logits, std::int64_t N, int n, int iters, cudaStream_t stream) {
+void launch_sinkhorn_forward(float* h, const float* logits, std::int64_t N, int n, int iters,
+                             StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   check_args("sinkhorn_forward_kernel", N, n, iters);
   if (N == 0) return;
   const unsigned int blocks = grid_blocks(N, kTokensPerBlock, "sinkhorn_forward_kernel");
@@ -172,7 +174,8 @@ void launch_sinkhorn_forward(float* h, const float* logits, std::int64_t N, int 
 }
 
 void launch_sinkhorn_backward(float* dlogits, const float* dh, const float* logits, std::int64_t N, int n, int iters,
-                              cudaStream_t stream) {
+                              StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   check_args("sinkhorn_backward_kernel", N, n, iters);
   if (N == 0) return;
   with_stream_count(n, [&](auto kn) { backward_for<decltype(kn)::value>(dlogits, dh, logits, N, iters, stream); });

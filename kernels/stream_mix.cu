@@ -3,7 +3,7 @@
 // holds the token's coefficients in shared memory, and each thread handles one column (or 4 with float4) of all n
 // streams. Coefficient-gradient kernels: a block covers one token, its threads stride over the columns and the dot
 // products over C are summed over the block in a fixed order (no atomics), so results are deterministic.
-#include "kernels/stream_mix.cuh"
+#include "kernels/stream_mix.hpp"
 
 #include <limits>
 #include <type_traits>
@@ -247,7 +247,9 @@ V* as(T* p) {
 }  // namespace
 
 void launch_stream_post_res_forward(float* x_out, const float* x, const float* y, const float* h_res,
-                                    const float* h_post, std::int64_t N, int n, std::int64_t C, cudaStream_t stream) {
+                                    const float* h_post, std::int64_t N, int n, std::int64_t C,
+                                    StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "stream_post_res_forward_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0 || C == 0) return;
@@ -267,7 +269,8 @@ void launch_stream_post_res_forward(float* x_out, const float* x, const float* y
 }
 
 void launch_stream_pre_apply_forward(float* u, const float* x, const float* h_pre, std::int64_t N, int n,
-                                     std::int64_t C, cudaStream_t stream) {
+                                     std::int64_t C, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "stream_pre_apply_forward_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0 || C == 0) return;
@@ -287,7 +290,8 @@ void launch_stream_pre_apply_forward(float* u, const float* x, const float* h_pr
 }
 
 void launch_stream_pre_apply_backward(float* dh_pre, const float* du, const float* x, std::int64_t N, int n,
-                                      std::int64_t C, cudaStream_t stream) {
+                                      std::int64_t C, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "stream_pre_apply_backward_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0) return;
@@ -309,7 +313,8 @@ void launch_stream_pre_apply_backward(float* dh_pre, const float* du, const floa
 
 void launch_stream_post_res_backward(float* dy, float* dh_res, float* dh_post, const float* dx_out, const float* x,
                                      const float* y, const float* h_post, std::int64_t N, int n, std::int64_t C,
-                                     cudaStream_t stream) {
+                                     StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "stream_post_res_backward_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0) return;
@@ -334,7 +339,8 @@ void launch_stream_post_res_backward(float* dy, float* dh_res, float* dh_post, c
 
 void launch_stream_mix_backward(float* dx, const float* dx_out, const float* du, const float* h_res,
                                 const float* h_pre, const float* x, const float* x_coef, std::int64_t N, int n,
-                                std::int64_t C, cudaStream_t stream) {
+                                std::int64_t C, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   const char* kernel = "stream_mix_backward_kernel";
   check_extents(kernel, N, n, C);
   if (N == 0 || C == 0) return;

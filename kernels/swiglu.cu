@@ -1,6 +1,6 @@
 // SwiGLU kernels: grid-stride loops with 64-bit indices, per element in double with the CPU oracle's formulas and
 // rounding (explicit _rn operations, so no FMA contraction); outputs may alias inputs (no __restrict__).
-#include "kernels/swiglu.cuh"
+#include "kernels/swiglu.hpp"
 
 #include "kernels/cuda_check.cuh"
 #include "kernels/launch.cuh"
@@ -45,7 +45,8 @@ unsigned int blocks_for(std::int64_t n, const char* kernel) {
 
 }  // namespace
 
-void launch_swiglu_forward(float* out, const float* gate, const float* up, std::int64_t n, cudaStream_t stream) {
+void launch_swiglu_forward(float* out, const float* gate, const float* up, std::int64_t n, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   MHC_CHECK(n >= 0, ShapeError, "swiglu_forward_kernel: negative size ", n);
   if (n == 0) return;
   launch("swiglu_forward_kernel", swiglu_forward_kernel, blocks_for(n, "swiglu_forward_kernel"), kThreads, 0, stream,
@@ -53,7 +54,8 @@ void launch_swiglu_forward(float* out, const float* gate, const float* up, std::
 }
 
 void launch_swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
-                            std::int64_t n, cudaStream_t stream) {
+                            std::int64_t n, StreamHandle stream_handle) {
+  const cudaStream_t stream = native_stream(stream_handle);
   MHC_CHECK(n >= 0, ShapeError, "swiglu_backward_kernel: negative size ", n);
   if (n == 0) return;
   launch("swiglu_backward_kernel", swiglu_backward_kernel, blocks_for(n, "swiglu_backward_kernel"), kThreads, 0, stream,

@@ -9,6 +9,9 @@
 
 namespace mhc {
 
+// True when this build has the CUDA backend (the CUDA simulator build included), whether or not a GPU is visible.
+bool cuda_backend_built();
+
 // Visible CUDA devices; 0 in a build without CUDA or on a machine without a GPU (never throws).
 int cuda_device_count();
 

@@ -32,6 +32,8 @@ int env_local_rank() {
 
 }  // namespace
 
+bool cuda_backend_built() { return true; }
+
 int cuda_device_count() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {

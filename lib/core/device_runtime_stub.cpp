@@ -11,6 +11,7 @@ namespace {
 }
 }  // namespace
 
+bool cuda_backend_built() { return false; }
 int cuda_device_count() { return 0; }
 std::int64_t cuda_free_memory(int) { no_cuda("parallel.device \"cuda\""); }
 

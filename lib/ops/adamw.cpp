@@ -4,13 +4,10 @@
 #include <cmath>
 #include <utility>
 
+#include "kernels/adamw.hpp"
 #include "ops/cpu/adamw_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
-
-#ifdef MHC_HAVE_CUDA
-#include "kernels/adamw.cuh"
-#endif
 
 namespace mhc::ops {
 
@@ -36,10 +33,8 @@ void adamw_step(Tensor param, Tensor grad, Tensor m, Tensor v, const AdamWParams
   s.inv_sqrt_bc2 = 1.0 / std::sqrt(1.0 - std::pow(p.beta2, step));
   s.eps = p.eps;
   if (on_cuda(param, "adamw_step")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_adamw_step(param.ptr<float>(), grad.ptr<float>(), m.ptr<float>(), v.ptr<float>(), param.numel(), s,
-                               cuda_stream());
-#endif
+                               current_stream());
     return;
   }
   dispatch_cpu_float(param.dtype, "adamw_step", [&](auto zero) {

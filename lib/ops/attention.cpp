@@ -3,13 +3,10 @@
 
 #include <utility>
 
+#include "kernels/attention.hpp"
 #include "ops/cpu/attention_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
-
-#ifdef MHC_HAVE_CUDA
-#include "kernels/attention.cuh"
-#endif
 
 namespace mhc::ops {
 
@@ -41,10 +38,8 @@ void attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
   expect_all({{k, "attention k"}, {v, "attention v"}, {out, "attention out"}}, q.shape, q, "q");
   expect_all({{lse, "attention lse"}}, Shape{B, H, T}, q, "q");
   if (on_cuda(q, "attention_forward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_attention_forward(out.ptr<float>(), lse.ptr<float>(), q.ptr<float>(), k.ptr<float>(),
-                                      v.ptr<float>(), B, T, H, D, cuda_stream());
-#endif
+                                      v.ptr<float>(), B, T, H, D, current_stream());
     return;
   }
   dispatch_cpu_float(q.dtype, "attention_forward", [&](auto zero) {
@@ -67,11 +62,9 @@ void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, 
              q.shape, q, "q");
   expect_all({{lse, "attention lse"}}, Shape{B, H, T}, q, "q");
   if (on_cuda(q, "attention_backward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_attention_backward(dq.ptr<float>(), dk.ptr<float>(), dv.ptr<float>(), dout.ptr<float>(),
                                        q.ptr<float>(), k.ptr<float>(), v.ptr<float>(), out.ptr<float>(),
-                                       lse.ptr<float>(), B, T, H, D, cuda_stream());
-#endif
+                                       lse.ptr<float>(), B, T, H, D, current_stream());
     return;
   }
   dispatch_cpu_float(q.dtype, "attention_backward", [&](auto zero) {

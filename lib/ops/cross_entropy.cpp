@@ -3,13 +3,10 @@
 
 #include <vector>
 
+#include "kernels/cross_entropy.hpp"
 #include "ops/cpu/cross_entropy_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
-
-#ifdef MHC_HAVE_CUDA
-#include "kernels/cross_entropy.cuh"
-#endif
 
 namespace mhc::ops {
 
@@ -51,10 +48,8 @@ void softmax_xent_forward(Tensor loss, Tensor lse, Tensor logits, Tensor targets
   expect_like_logits(lse, Shape{N}, logits, "xent lse");
   check_targets(targets, N, V, logits.device, "softmax_xent_forward");
   if (on_cuda(logits, "softmax_xent_forward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_softmax_xent_forward(loss.ptr<float>(), lse.ptr<float>(), logits.ptr<float>(),
-                                         targets.ptr<std::int32_t>(), N, V, cuda_stream());
-#endif
+                                         targets.ptr<std::int32_t>(), N, V, current_stream());
     return;
   }
   dispatch_cpu_float(logits.dtype, "softmax_xent_forward", [&](auto zero) {
@@ -71,10 +66,8 @@ void softmax_xent_backward(Tensor dlogits, Tensor logits, Tensor lse, Tensor tar
   expect_like_logits(lse, Shape{N}, logits, "xent lse");
   check_targets(targets, N, V, logits.device, "softmax_xent_backward");
   if (on_cuda(logits, "softmax_xent_backward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_softmax_xent_backward(dlogits.ptr<float>(), logits.ptr<float>(), lse.ptr<float>(),
-                                          targets.ptr<std::int32_t>(), N, V, grad_scale, cuda_stream());
-#endif
+                                          targets.ptr<std::int32_t>(), N, V, grad_scale, current_stream());
     return;
   }
   dispatch_cpu_float(logits.dtype, "softmax_xent_backward", [&](auto zero) {

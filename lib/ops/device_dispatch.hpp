@@ -6,12 +6,6 @@
 
 #include "core/tensor.hpp"
 
-#ifdef MHC_HAVE_CUDA
-#include <cuda_runtime.h>
-
-#include "core/stream.hpp"
-#endif
-
 namespace mhc::ops {
 
 // A defined f32 or f64 tensor on any device.
@@ -24,10 +18,5 @@ bool on_cuda(const Tensor& t, const char* op);
 // A host copy of the i32 GPU tensor `t` (e.g. token ids to validate), read on the current stream after the work
 // queued there; synchronizes that stream. Throws DeviceError in a build without CUDA.
 std::vector<std::int32_t> download_i32(const Tensor& t, const char* what);
-
-#ifdef MHC_HAVE_CUDA
-// The calling thread's current stream (core/stream.hpp), as kernel launchers take it.
-inline cudaStream_t cuda_stream() { return static_cast<cudaStream_t>(current_stream().native); }
-#endif
 
 }  // namespace mhc::ops

@@ -1,13 +1,10 @@
 // Checked entry points of the element-wise ops.
 #include "ops/elementwise.hpp"
 
+#include "kernels/elementwise.hpp"
 #include "ops/cpu/elementwise_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
-
-#ifdef MHC_HAVE_CUDA
-#include "kernels/elementwise.cuh"
-#endif
 
 namespace mhc::ops {
 
@@ -20,9 +17,7 @@ void axpby(Tensor out, float alpha, Tensor a, float beta, Tensor b) {
   expect_device(a, out.device, "axpby a");
   expect_device(b, out.device, "axpby b");
   if (on_cuda(out, "axpby")) {
-#ifdef MHC_HAVE_CUDA
-    kernels::launch_axpby(out.ptr<float>(), alpha, a.ptr<float>(), beta, b.ptr<float>(), out.numel(), cuda_stream());
-#endif
+    kernels::launch_axpby(out.ptr<float>(), alpha, a.ptr<float>(), beta, b.ptr<float>(), out.numel(), current_stream());
     return;
   }
   dispatch_cpu_float(out.dtype, "axpby", [&](auto zero) {

@@ -3,13 +3,10 @@
 
 #include <vector>
 
+#include "kernels/embedding.hpp"
 #include "ops/cpu/embedding_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
-
-#ifdef MHC_HAVE_CUDA
-#include "kernels/embedding.cuh"
-#endif
 
 namespace mhc::ops {
 
@@ -48,10 +45,8 @@ void embedding_forward(Tensor out, Tensor ids, Tensor table) {
   check_ids(ids, table.dim(0), table.device, "embedding_forward");
   expect_like(out, Shape{ids.dim(0), table.dim(1)}, table, "embedding out", "table");
   if (on_cuda(table, "embedding_forward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_embedding_forward(out.ptr<float>(), ids.ptr<std::int32_t>(), table.ptr<float>(), ids.dim(0),
-                                      table.dim(1), cuda_stream());
-#endif
+                                      table.dim(1), current_stream());
     return;
   }
   dispatch_cpu_float(table.dtype, "embedding_forward", [&](auto zero) {
@@ -66,10 +61,8 @@ void embedding_backward_weight(Tensor dtable, Tensor dout, Tensor ids) {
   check_ids(ids, dtable.dim(0), dtable.device, "embedding_backward_weight");
   expect_like(dout, Shape{ids.dim(0), dtable.dim(1)}, dtable, "embedding dout", "dtable");
   if (on_cuda(dtable, "embedding_backward_weight")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_embedding_backward_weight(dtable.ptr<float>(), dout.ptr<float>(), ids.ptr<std::int32_t>(),
-                                              ids.dim(0), dtable.dim(0), dtable.dim(1), cuda_stream());
-#endif
+                                              ids.dim(0), dtable.dim(0), dtable.dim(1), current_stream());
     return;
   }
   dispatch_cpu_float(dtable.dtype, "embedding_backward_weight", [&](auto zero) {

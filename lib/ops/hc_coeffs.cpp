@@ -1,30 +1,25 @@
 // Checked entry points of the dynamic Hyper-Connections coefficient ops and their init; dispatch to the CPU oracle
-// or CUDA (the GEMMs through ops::matmul, the rest in kernels/hc_coeffs.cuh). The init is CPU-only.
+// or CUDA (the GEMMs through ops::matmul, the rest in kernels/hc_coeffs.hpp). The init is CPU-only.
 #include "ops/hc_coeffs.hpp"
 
 #include <string>
 
 #include "core/rng.hpp"
+#include "kernels/hc_coeffs.hpp"
 #include "ops/cpu/hc_coeffs_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
 #include "ops/matmul.hpp"
 #include "ops/stream_args.hpp"
 
-#ifdef MHC_HAVE_CUDA
-#include "kernels/hc_coeffs.cuh"
-#endif
-
 namespace mhc::ops {
 
-#ifdef MHC_HAVE_CUDA
 namespace {
 
 // (N, n, k) viewed as (N n, k): one GEMM row per token and stream.
 Tensor stream_rows(const Tensor& t) { return t.reshape(Shape{t.dim(0) * t.dim(1), t.dim(2)}); }
 
 }  // namespace
-#endif
 
 void hc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor h_res, Tensor proj, Tensor xb, Tensor w, Tensor s, Tensor am,
                        Tensor ar, Tensor bb) {
@@ -45,13 +40,11 @@ void hc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor h_res, Tensor proj, T
   check(h_res, Shape{N, n, n}, "h_res");
   check(proj, Shape{N, n, d.P()}, "proj");
   if (on_cuda(xb, op)) {
-#ifdef MHC_HAVE_CUDA
     if (N == 0) return;
     matmul(stream_rows(proj), stream_rows(xb), w, false, false);
     kernels::launch_hc_coeffs_forward(h_pre.ptr<float>(), h_post.ptr<float>(), h_res.ptr<float>(), proj.ptr<float>(),
                                       s.ptr<float>(), am.ptr<float>(), ar.ptr<float>(), bb.ptr<float>(), N,
-                                      static_cast<int>(n), cuda_stream());
-#endif
+                                      static_cast<int>(n), current_stream());
     return;
   }
   dispatch_cpu_float(xb.dtype, op, [&](auto zero) {
@@ -78,12 +71,10 @@ void hc_coeffs_backward_input(Tensor dxb, Tensor dproj, Tensor dh_pre, Tensor dh
   check(w, Shape{d.C, d.P()}, "w");
   check(s, Shape{2}, "s");
   if (on_cuda(dxb, op)) {
-#ifdef MHC_HAVE_CUDA
     if (N == 0) return;
     kernels::launch_hc_coeffs_dproj(dproj.ptr<float>(), dh_pre.ptr<float>(), dh_post.ptr<float>(), dh_res.ptr<float>(),
-                                    proj.ptr<float>(), s.ptr<float>(), N, static_cast<int>(n), cuda_stream());
+                                    proj.ptr<float>(), s.ptr<float>(), N, static_cast<int>(n), current_stream());
     matmul(stream_rows(dxb), stream_rows(dproj), w, false, true);
-#endif
     return;
   }
   dispatch_cpu_float(dxb.dtype, op, [&](auto zero) {
@@ -113,13 +104,11 @@ void hc_coeffs_backward_weight(Tensor dw, Tensor ds, Tensor dam, Tensor dar, Ten
   check(dh_res, Shape{N, n, n}, "dh_res");
   check(proj, Shape{N, n, d.P()}, "proj");
   if (on_cuda(xb, op)) {
-#ifdef MHC_HAVE_CUDA
     if (N == 0) return;  // nothing to add
     matmul(dw, stream_rows(xb), stream_rows(dproj), true, false, 1.0f, 1.0f);
     kernels::launch_hc_coeffs_weight_sums(ds.ptr<float>(), dam.ptr<float>(), dar.ptr<float>(), dbb.ptr<float>(),
                                           dh_pre.ptr<float>(), dh_post.ptr<float>(), dh_res.ptr<float>(),
-                                          proj.ptr<float>(), N, static_cast<int>(n), cuda_stream());
-#endif
+                                          proj.ptr<float>(), N, static_cast<int>(n), current_stream());
     return;
   }
   dispatch_cpu_float(xb.dtype, op, [&](auto zero) {

@@ -10,7 +10,7 @@ namespace mhc::ops {
 //   w (C, n+2) packs the columns [w_m | W_r (n columns) | w_b]; s (2) = (s_a, s_b);
 //   static am (n), ar (n, n) (row i = what stream i sends to each output stream), bb (n).
 // All tensors one dtype on one device: CPU f32 or f64, or CUDA f32 (the GEMMs through ops::matmul, the rest in
-// kernels/hc_coeffs.cuh).
+// kernels/hc_coeffs.hpp).
 //
 // Forward, per token: proj[i, :] = xb_i w (one GEMM over all tokens and streams), then
 //   A_m[i]    = s_a tanh(proj[i, 0])      + am[i]         -> h_pre[i]  = A_m[i]

@@ -1,9 +1,11 @@
 // Checked entry points of the stream merges before the final norm (sum and gate); dispatch to the CPU oracle or
-// CUDA (the gate's GEMMs through ops::matmul, the rest in kernels/head_merge.cuh).
+// CUDA (the gate's GEMMs through ops::matmul, the rest in kernels/head_merge.hpp).
 #include "ops/head_merge.hpp"
 
 #include <string>
 
+#include "core/device_scratch.hpp"
+#include "kernels/head_merge.hpp"
 #include "ops/cpu/head_merge_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
@@ -11,14 +13,8 @@
 #include "ops/mhc_coeffs.hpp"
 #include "ops/stream_args.hpp"
 
-#ifdef MHC_HAVE_CUDA
-#include "kernels/head_merge.cuh"
-#include "kernels/stream_scratch.cuh"
-#endif
-
 namespace mhc::ops {
 
-#ifdef MHC_HAVE_CUDA
 namespace {
 
 // x (N, n, C) viewed as (N, n C): one GEMM row vec(x) per token.
@@ -27,15 +23,14 @@ Tensor token_rows(const Tensor& x) { return x.reshape(Shape{x.dim(0), x.dim(1) *
 // Stream-ordered f32 device scratch (N, n) for dproj on the current stream, freed after the work queued before
 // the object dies.
 struct DprojScratch {
-  kernels::StreamScratch memory;
+  DeviceScratch memory;
   Tensor view;
   DprojScratch(std::int64_t N, std::int64_t n, const char* op)
-      : memory(N * n * static_cast<std::int64_t>(sizeof(float)), cuda_stream(), op),
+      : memory(N * n * static_cast<std::int64_t>(sizeof(float)), current_stream(), op),
         view(memory.as<float>(), DType::f32, Shape{N, n}, Device::cuda) {}
 };
 
 }  // namespace
-#endif
 
 void stream_sum_forward(Tensor y, Tensor x) {
   const char* op = "stream_sum_forward";
@@ -43,10 +38,8 @@ void stream_sum_forward(Tensor y, Tensor x) {
   const cpu::HeadMergeDims d{ext.N, ext.n, ext.C};
   expect_stream_arg(y, Shape{d.N, d.C}, x, "x", op, "y");
   if (on_cuda(x, op)) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_stream_sum_forward(y.ptr<float>(), x.ptr<float>(), d.N, static_cast<int>(d.n), d.C,
-                                       cuda_stream());
-#endif
+                                       current_stream());
     return;
   }
   dispatch_cpu_float(x.dtype, op, [&](auto zero) {
@@ -61,10 +54,8 @@ void stream_sum_backward(Tensor dx, Tensor dy) {
   const cpu::HeadMergeDims d{ext.N, ext.n, ext.C};
   expect_stream_arg(dy, Shape{d.N, d.C}, dx, "dx", op, "dy");
   if (on_cuda(dx, op)) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_stream_sum_backward(dx.ptr<float>(), dy.ptr<float>(), d.N, static_cast<int>(d.n), d.C,
-                                        cuda_stream());
-#endif
+                                        current_stream());
     return;
   }
   dispatch_cpu_float(dx.dtype, op, [&](auto zero) {
@@ -90,14 +81,12 @@ void head_merge_gate_forward(Tensor y, Tensor w, Tensor proj, Tensor rstd, Tenso
   check(proj, Shape{N, n}, "proj");
   check(rstd, Shape{N}, "rstd");
   if (on_cuda(x, op)) {
-#ifdef MHC_HAVE_CUDA
     if (N == 0) return;
     matmul(proj, token_rows(x), phi, false, false);
     kernels::launch_head_merge_gate_forward(y.ptr<float>(), w.ptr<float>(), rstd.ptr<float>(), proj.ptr<float>(),
                                             x.ptr<float>(), alpha.ptr<float>(), bias.ptr<float>(), N,
                                             static_cast<int>(n), d.C, kMhcRmsEps,
-                                            static_cast<float>(kHeadMergeWeightEps), cuda_stream());
-#endif
+                                            static_cast<float>(kHeadMergeWeightEps), current_stream());
     return;
   }
   dispatch_cpu_float(x.dtype, op, [&](auto zero) {
@@ -126,15 +115,13 @@ void head_merge_gate_backward_input(Tensor dx, Tensor dlogit, Tensor dy, Tensor 
   check(proj, Shape{N, n}, "proj");
   check(rstd, Shape{N}, "rstd");
   if (on_cuda(x, op)) {
-#ifdef MHC_HAVE_CUDA
     if (N == 0) return;
     const DprojScratch dproj(N, n, op);
     kernels::launch_head_merge_gate_backward_input(
         dx.ptr<float>(), dlogit.ptr<float>(), dproj.view.ptr<float>(), dy.ptr<float>(), x.ptr<float>(),
         alpha.ptr<float>(), w.ptr<float>(), proj.ptr<float>(), rstd.ptr<float>(), N, static_cast<int>(n), d.C,
-        static_cast<float>(kHeadMergeWeightEps), cuda_stream());
+        static_cast<float>(kHeadMergeWeightEps), current_stream());
     matmul(token_rows(dx), dproj.view, phi, false, true, 1.0f, 1.0f);
-#endif
     return;
   }
   dispatch_cpu_float(x.dtype, op, [&](auto zero) {
@@ -162,14 +149,12 @@ void head_merge_gate_backward_weight(Tensor dphi, Tensor dalpha, Tensor dbias, T
   check(rstd, Shape{N}, "rstd");
   check(alpha, Shape{1}, "alpha");
   if (on_cuda(x, op)) {
-#ifdef MHC_HAVE_CUDA
     if (N == 0) return;  // nothing to add
     const DprojScratch dproj(N, n, op);
     kernels::launch_head_merge_gate_weight_sums(dproj.view.ptr<float>(), dalpha.ptr<float>(), dbias.ptr<float>(),
                                                 dlogit.ptr<float>(), proj.ptr<float>(), rstd.ptr<float>(),
-                                                alpha.ptr<float>(), N, static_cast<int>(n), cuda_stream());
+                                                alpha.ptr<float>(), N, static_cast<int>(n), current_stream());
     matmul(dphi, token_rows(x), dproj.view, true, false, 1.0f, 1.0f);
-#endif
     return;
   }
   dispatch_cpu_float(x.dtype, op, [&](auto zero) {

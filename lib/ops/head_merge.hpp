@@ -9,7 +9,7 @@ namespace mhc::ops {
 constexpr double kHeadMergeWeightEps = 1e-6;
 
 // Shapes: N tokens, n streams (1..8), C hidden size. All tensors one dtype on one device: CPU f32 or f64, or CUDA f32
-// (the GEMMs through ops::matmul, the rest in kernels/head_merge.cuh).
+// (the GEMMs through ops::matmul, the rest in kernels/head_merge.hpp).
 
 // head_merge "sum": y (N, C) = sum_i x (N, n, C)[i], summed in stream order 0..n-1. y is overwritten.
 void stream_sum_forward(Tensor y, Tensor x);

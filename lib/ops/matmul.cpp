@@ -1,23 +1,14 @@
 // Checked entry points of the matrix products; dispatch to the CPU GEMM or to cuBLASLt.
 #include "ops/matmul.hpp"
 
+#include "kernels/matmul_cublaslt.hpp"
 #include "ops/cpu/matmul_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
 
-#ifdef MHC_HAVE_CUDA
-#include "kernels/matmul_cublaslt.cuh"
-#endif
-
 namespace mhc::ops {
 
-void set_cuda_matmul_tf32(bool enabled) {
-#ifdef MHC_HAVE_CUDA
-  kernels::set_matmul_tf32(enabled);
-#else
-  MHC_CHECK(!enabled, DeviceError, "TF32 matrix products need the CUDA backend; this build has none");
-#endif
-}
+void set_cuda_matmul_tf32(bool enabled) { kernels::set_matmul_tf32(enabled); }
 
 void matmul(Tensor out, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha, float beta) {
   expect_rank(out, 2, "matmul out");
@@ -33,10 +24,8 @@ void matmul(Tensor out, Tensor a, Tensor b, bool trans_a, bool trans_b, float al
   MHC_CHECK(K == Kb, ShapeError, "inner dimensions differ: op(a) ", M, "x", K, ", op(b) ", Kb, "x", N);
   expect_shape(out, Shape{M, N}, "matmul out");
   if (on_cuda(out, "matmul")) {
-#ifdef MHC_HAVE_CUDA
     kernels::matmul_f32(out.ptr<float>(), a.ptr<float>(), b.ptr<float>(), M, N, K, trans_a, trans_b, alpha, beta,
-                        cuda_stream());
-#endif
+                        current_stream());
     return;
   }
   dispatch_cpu_float(out.dtype, "matmul", [&](auto zero) {

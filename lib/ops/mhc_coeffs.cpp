@@ -5,16 +5,13 @@
 #include <vector>
 
 #include "core/rng.hpp"
+#include "kernels/mhc_coeffs.hpp"
+#include "kernels/mhc_projection.hpp"
 #include "ops/cpu/mhc_coeffs_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
 #include "ops/sinkhorn.hpp"
 #include "ops/stream_args.hpp"
-
-#ifdef MHC_HAVE_CUDA
-#include "kernels/mhc_coeffs.cuh"
-#include "kernels/mhc_projection.cuh"
-#endif
 
 namespace mhc::ops {
 
@@ -39,18 +36,16 @@ cpu::MhcDims check_forward(const char* op, const Tensor& h_pre, const Tensor& h_
   return d;
 }
 
-#ifdef MHC_HAVE_CUDA
 // The CUDA forward: the fused projection + sum of squares, then the coefficient kernel (Sinkhorn too when h_res).
 void forward_cuda(Tensor h_pre, Tensor h_post, Tensor res_logits, float* h_res, Tensor proj, Tensor rstd, Tensor x,
                   Tensor phi, Tensor alpha, Tensor bias, cpu::MhcDims d, int sinkhorn_iters) {
   const int n = static_cast<int>(d.n);
   kernels::launch_mhc_projection_forward(proj.ptr<float>(), rstd.ptr<float>(), x.ptr<float>(), phi.ptr<float>(), d.N, n,
-                                         d.C, static_cast<float>(kMhcRmsEps), cuda_stream());
+                                         d.C, static_cast<float>(kMhcRmsEps), current_stream());
   kernels::launch_mhc_gates_forward(h_pre.ptr<float>(), h_post.ptr<float>(), res_logits.ptr<float>(), h_res,
                                     proj.ptr<float>(), rstd.ptr<float>(), alpha.ptr<float>(), bias.ptr<float>(), d.N, n,
-                                    sinkhorn_iters, cuda_stream());
+                                    sinkhorn_iters, current_stream());
 }
-#endif
 
 void forward_cpu(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor proj, Tensor rstd, Tensor x, Tensor phi,
                  Tensor alpha, Tensor bias, cpu::MhcDims d, const char* op) {
@@ -68,9 +63,7 @@ void mhc_coeffs_forward(Tensor h_pre, Tensor h_post, Tensor res_logits, Tensor p
   const char* op = "mhc_coeffs_forward";
   const cpu::MhcDims d = check_forward(op, h_pre, h_post, res_logits, nullptr, proj, rstd, x, phi, alpha, bias);
   if (on_cuda(x, op)) {
-#ifdef MHC_HAVE_CUDA
     forward_cuda(h_pre, h_post, res_logits, nullptr, proj, rstd, x, phi, alpha, bias, d, 0);
-#endif
     return;
   }
   forward_cpu(h_pre, h_post, res_logits, proj, rstd, x, phi, alpha, bias, d, op);
@@ -82,9 +75,7 @@ void mhc_coeffs_sinkhorn_forward(Tensor h_pre, Tensor h_post, Tensor res_logits,
   const cpu::MhcDims d = check_forward(op, h_pre, h_post, res_logits, &h_res, proj, rstd, x, phi, alpha, bias);
   MHC_CHECK(sinkhorn_iters >= 1, ShapeError, op, ": sinkhorn_iters must be >= 1, got ", sinkhorn_iters);
   if (on_cuda(x, op)) {
-#ifdef MHC_HAVE_CUDA
     forward_cuda(h_pre, h_post, res_logits, h_res.ptr<float>(), proj, rstd, x, phi, alpha, bias, d, sinkhorn_iters);
-#endif
     return;
   }
   forward_cpu(h_pre, h_post, res_logits, proj, rstd, x, phi, alpha, bias, d, op);
@@ -110,14 +101,12 @@ void mhc_coeffs_backward_input(Tensor dx, Tensor x_coef, Tensor dtilde, Tensor d
   expect_stream_arg(proj, Shape{N, K}, dx, "dx", op, "proj");
   expect_stream_arg(rstd, Shape{N}, dx, "dx", op, "rstd");
   if (on_cuda(dx, op)) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_mhc_gates_backward(dtilde.ptr<float>(), dh_pre.ptr<float>(), dh_post.ptr<float>(),
                                        dres_logits.ptr<float>(), h_pre.ptr<float>(), h_post.ptr<float>(), N,
-                                       static_cast<int>(n), cuda_stream());
+                                       static_cast<int>(n), current_stream());
     kernels::launch_mhc_projection_backward_input(dx.ptr<float>(), x_coef.ptr<float>(), dtilde.ptr<float>(),
                                                   proj.ptr<float>(), rstd.ptr<float>(), alpha.ptr<float>(),
-                                                  phi.ptr<float>(), N, static_cast<int>(n), d.C, cuda_stream());
-#endif
+                                                  phi.ptr<float>(), N, static_cast<int>(n), d.C, current_stream());
     return;
   }
   dispatch_cpu_float(dx.dtype, op, [&](auto zero) {
@@ -142,11 +131,9 @@ void mhc_coeffs_backward_weight(Tensor dphi, Tensor dalpha, Tensor dbias, Tensor
   expect_stream_arg(rstd, Shape{N}, x, "x", op, "rstd");
   expect_stream_arg(alpha, Shape{3}, x, "x", op, "alpha");
   if (on_cuda(x, op)) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_mhc_projection_backward_weight(
         dphi.ptr<float>(), dalpha.ptr<float>(), dbias.ptr<float>(), dtilde.ptr<float>(), x.ptr<float>(),
-        proj.ptr<float>(), rstd.ptr<float>(), alpha.ptr<float>(), N, static_cast<int>(d.n), d.C, cuda_stream());
-#endif
+        proj.ptr<float>(), rstd.ptr<float>(), alpha.ptr<float>(), N, static_cast<int>(d.n), d.C, current_stream());
     return;
   }
   dispatch_cpu_float(x.dtype, op, [&](auto zero) {

@@ -15,7 +15,7 @@ constexpr double kMhcRmsEps = 1e-6;
 // Shapes: N tokens, n streams (1..8), C hidden size, K = n*n + 2n coefficient columns in the order
 // [pre (n) | post (n) | res (n*n, row-major: column 2n + i*n + j is H_res[i, j])].
 // Parameters of one residual layer: phi (n*C, K), alpha (3) = (alpha_pre, alpha_post, alpha_res), bias (K).
-// All tensors one dtype on one device: CPU f32 or f64, or CUDA f32 (kernels/mhc_projection.cuh, mhc_coeffs.cuh).
+// All tensors one dtype on one device: CPU f32 or f64, or CUDA f32 (kernels/mhc_projection.hpp, mhc_coeffs.cuh).
 //
 // Forward ("RMSNorm reordering": the product is taken on the raw vec(x), the 1/r scaling afterwards):
 //   proj = vec(x) phi (one GEMM over all tokens), rstd = 1 / sqrt(mean(vec(x)^2) + kMhcRmsEps), z = proj * rstd

@@ -1,13 +1,10 @@
 // Checked entry points of RMSNorm; dispatch to the CPU oracle or the CUDA kernels.
 #include "ops/rmsnorm.hpp"
 
+#include "kernels/rmsnorm.hpp"
 #include "ops/cpu/rmsnorm_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
-
-#ifdef MHC_HAVE_CUDA
-#include "kernels/rmsnorm.cuh"
-#endif
 
 namespace mhc::ops {
 
@@ -37,10 +34,8 @@ void rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor w, double eps) {
   expect_like_x(w, Shape{C}, x, "rmsnorm w");
   MHC_CHECK(eps >= 0, ShapeError, "eps must be >= 0, got ", eps);
   if (on_cuda(x, "rmsnorm_forward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_rmsnorm_forward(out.ptr<float>(), rstd.ptr<float>(), x.ptr<float>(), w.ptr<float>(), N, C, eps,
-                                    cuda_stream());
-#endif
+                                    current_stream());
     return;
   }
   dispatch_cpu_float(x.dtype, "rmsnorm_forward", [&](auto zero) {
@@ -57,10 +52,8 @@ void rmsnorm_backward_input(Tensor dx, Tensor dout, Tensor x, Tensor w, Tensor r
   expect_like_x(w, Shape{C}, x, "rmsnorm w");
   expect_like_x(rstd, Shape{N}, x, "rmsnorm rstd");
   if (on_cuda(x, "rmsnorm_backward_input")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_rmsnorm_backward_input(dx.ptr<float>(), dout.ptr<float>(), x.ptr<float>(), w.ptr<float>(),
-                                           rstd.ptr<float>(), N, C, cuda_stream());
-#endif
+                                           rstd.ptr<float>(), N, C, current_stream());
     return;
   }
   dispatch_cpu_float(x.dtype, "rmsnorm_backward_input", [&](auto zero) {
@@ -76,10 +69,8 @@ void rmsnorm_backward_weight(Tensor dw, Tensor dout, Tensor x, Tensor rstd) {
   expect_like_x(dout, Shape{N, C}, x, "rmsnorm dout");
   expect_like_x(rstd, Shape{N}, x, "rmsnorm rstd");
   if (on_cuda(x, "rmsnorm_backward_weight")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_rmsnorm_backward_weight(dw.ptr<float>(), dout.ptr<float>(), x.ptr<float>(), rstd.ptr<float>(), N,
-                                            C, cuda_stream());
-#endif
+                                            C, current_stream());
     return;
   }
   dispatch_cpu_float(x.dtype, "rmsnorm_backward_weight", [&](auto zero) {

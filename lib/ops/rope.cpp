@@ -1,13 +1,10 @@
 // Checked entry points of RoPE; dispatch to the CPU oracle or the CUDA kernel.
 #include "ops/rope.hpp"
 
+#include "kernels/rope.hpp"
 #include "ops/cpu/rope_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
-
-#ifdef MHC_HAVE_CUDA
-#include "kernels/rope.cuh"
-#endif
 
 namespace mhc::ops {
 
@@ -24,10 +21,8 @@ void rope_checked(Tensor out, Tensor in, double theta, bool inverse, const char*
   MHC_CHECK(in.dim(3) % 2 == 0, ShapeError, in_name, ": head dimension D must be even, got ", in.describe());
   MHC_CHECK(theta > 0, ShapeError, "theta must be > 0, got ", theta);
   if (on_cuda(in, inverse ? "rope_backward" : "rope_forward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_rope_rotate(out.ptr<float>(), in.ptr<float>(), in.dim(0), in.dim(1), in.dim(2), in.dim(3), theta,
-                                inverse, cuda_stream());
-#endif
+                                inverse, current_stream());
     return;
   }
   dispatch_cpu_float(in.dtype, inverse ? "rope_backward" : "rope_forward", [&](auto zero) {

@@ -1,13 +1,10 @@
 // Checked entry points of Sinkhorn-Knopp; dispatch to the CPU oracle or the CUDA kernel.
 #include "ops/sinkhorn.hpp"
 
+#include "kernels/sinkhorn.hpp"
 #include "ops/cpu/sinkhorn_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
-
-#ifdef MHC_HAVE_CUDA
-#include "kernels/sinkhorn.cuh"
-#endif
 
 namespace mhc::ops {
 
@@ -40,9 +37,7 @@ void sinkhorn_forward(Tensor h, Tensor logits, int iters) {
   expect_like(h, logits, "sinkhorn_forward h");
   const std::int64_t N = logits.dim(0);
   if (on_cuda(logits, "sinkhorn_forward")) {
-#ifdef MHC_HAVE_CUDA
-    kernels::launch_sinkhorn_forward(h.ptr<float>(), logits.ptr<float>(), N, n, iters, cuda_stream());
-#endif
+    kernels::launch_sinkhorn_forward(h.ptr<float>(), logits.ptr<float>(), N, n, iters, current_stream());
     return;
   }
   dispatch_cpu_float(logits.dtype, "sinkhorn_forward", [&](auto zero) {
@@ -57,10 +52,8 @@ void sinkhorn_backward(Tensor dlogits, Tensor dh, Tensor logits, int iters) {
   expect_like(dh, logits, "sinkhorn_backward dh");
   const std::int64_t N = logits.dim(0);
   if (on_cuda(logits, "sinkhorn_backward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_sinkhorn_backward(dlogits.ptr<float>(), dh.ptr<float>(), logits.ptr<float>(), N, n, iters,
-                                      cuda_stream());
-#endif
+                                      current_stream());
     return;
   }
   dispatch_cpu_float(logits.dtype, "sinkhorn_backward", [&](auto zero) {

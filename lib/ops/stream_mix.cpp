@@ -1,13 +1,10 @@
 // Checked entry points of the stream mixing ops; dispatch to the CPU oracle or the CUDA kernel.
 #include "ops/stream_mix.hpp"
 
+#include "kernels/stream_mix.hpp"
 #include "ops/cpu/stream_mix_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
-
-#ifdef MHC_HAVE_CUDA
-#include "kernels/stream_mix.cuh"
-#endif
 
 namespace mhc::ops {
 
@@ -33,13 +30,11 @@ void expect_operand(const Tensor& t, const Shape& s, const Tensor& x, const char
   expect_device(t, x.device, what);
 }
 
-#ifdef MHC_HAVE_CUDA
 // n as the kernels take it: the CUDA kernels keep n x n coefficients in registers, n <= 8.
 int kernel_streams(std::int64_t n, const char* op) {
   MHC_CHECK(n <= 8, ShapeError, op, ": the CUDA kernels support at most 8 streams, got n = ", n);
   return static_cast<int>(n);
 }
-#endif
 
 }  // namespace
 
@@ -49,10 +44,8 @@ void stream_pre_apply_forward(Tensor u, Tensor x, Tensor h_pre) {
   expect_operand(u, Shape{N, C}, x, "stream_pre_apply_forward u");
   expect_operand(h_pre, Shape{N, n}, x, "stream_pre_apply_forward h_pre");
   if (on_cuda(x, "stream_pre_apply_forward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_stream_pre_apply_forward(u.ptr<float>(), x.ptr<float>(), h_pre.ptr<float>(), N,
-                                             kernel_streams(n, "stream_pre_apply_forward"), C, cuda_stream());
-#endif
+                                             kernel_streams(n, "stream_pre_apply_forward"), C, current_stream());
     return;
   }
   dispatch_cpu_float(x.dtype, "stream_pre_apply_forward", [&](auto zero) {
@@ -67,10 +60,8 @@ void stream_pre_apply_backward(Tensor dh_pre, Tensor du, Tensor x) {
   expect_operand(dh_pre, Shape{N, n}, x, "stream_pre_apply_backward dh_pre");
   expect_operand(du, Shape{N, C}, x, "stream_pre_apply_backward du");
   if (on_cuda(x, "stream_pre_apply_backward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_stream_pre_apply_backward(dh_pre.ptr<float>(), du.ptr<float>(), x.ptr<float>(), N,
-                                              kernel_streams(n, "stream_pre_apply_backward"), C, cuda_stream());
-#endif
+                                              kernel_streams(n, "stream_pre_apply_backward"), C, current_stream());
     return;
   }
   dispatch_cpu_float(x.dtype, "stream_pre_apply_backward", [&](auto zero) {
@@ -88,11 +79,9 @@ void stream_post_res_forward(Tensor x_out, Tensor x, Tensor y, Tensor h_res, Ten
   expect_operand(h_post, Shape{N, n}, x, "stream_post_res_forward h_post");
   MHC_CHECK(x_out.data != x.data || x.numel() == 0, ShapeError, "stream_post_res_forward x_out must not alias x");
   if (on_cuda(x, "stream_post_res_forward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_stream_post_res_forward(x_out.ptr<float>(), x.ptr<float>(), y.ptr<float>(), h_res.ptr<float>(),
                                             h_post.ptr<float>(), N, kernel_streams(n, "stream_post_res_forward"), C,
-                                            cuda_stream());
-#endif
+                                            current_stream());
     return;
   }
   dispatch_cpu_float(x.dtype, "stream_post_res_forward", [&](auto zero) {
@@ -117,13 +106,11 @@ void stream_post_res_backward(Tensor dy, Tensor dh_res, Tensor dh_post, Tensor d
   expect_operand(y, Shape{N, C}, x, "stream_post_res_backward y");
   expect_operand(h_post, Shape{N, n}, x, "stream_post_res_backward h_post");
   if (on_cuda(x, "stream_post_res_backward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_stream_post_res_backward(dy.defined() ? dy.ptr<float>() : nullptr,
                                              dh_res.defined() ? dh_res.ptr<float>() : nullptr,
                                              dh_post.defined() ? dh_post.ptr<float>() : nullptr,
                                              dx_out.ptr<float>(), x.ptr<float>(), y.ptr<float>(), h_post.ptr<float>(),
-                                             N, kernel_streams(n, "stream_post_res_backward"), C, cuda_stream());
-#endif
+                                             N, kernel_streams(n, "stream_post_res_backward"), C, current_stream());
     return;
   }
   dispatch_cpu_float(x.dtype, "stream_post_res_backward", [&](auto zero) {
@@ -145,12 +132,10 @@ void stream_mix_backward(Tensor dx, Tensor dx_out, Tensor du, Tensor h_res, Tens
   if (x_coef.defined()) expect_operand(x_coef, Shape{N}, x, "stream_mix_backward x_coef");
   MHC_CHECK(dx.data != dx_out.data || x.numel() == 0, ShapeError, "stream_mix_backward dx must not alias dx_out");
   if (on_cuda(x, "stream_mix_backward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_stream_mix_backward(dx.ptr<float>(), dx_out.ptr<float>(), du.ptr<float>(), h_res.ptr<float>(),
                                         h_pre.ptr<float>(), x.ptr<float>(),
                                         x_coef.defined() ? x_coef.ptr<float>() : nullptr, N,
-                                        kernel_streams(n, "stream_mix_backward"), C, cuda_stream());
-#endif
+                                        kernel_streams(n, "stream_mix_backward"), C, current_stream());
     return;
   }
   dispatch_cpu_float(x.dtype, "stream_mix_backward", [&](auto zero) {

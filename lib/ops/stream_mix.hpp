@@ -5,7 +5,7 @@
 
 namespace mhc::ops {
 
-// Every op runs on the CPU in f32 or f64 and on CUDA in f32 (n <= 8 there; kernels/stream_mix.cuh).
+// Every op runs on the CPU in f32 or f64 and on CUDA in f32 (n <= 8 there; kernels/stream_mix.hpp).
 
 // Pre-apply: u (N, C) = sum_i h_pre (N, n)[i] * x (N, n, C)[i].
 void stream_pre_apply_forward(Tensor u, Tensor x, Tensor h_pre);

@@ -4,13 +4,10 @@
 #include <initializer_list>
 #include <utility>
 
+#include "kernels/swiglu.hpp"
 #include "ops/cpu/swiglu_cpu.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
-
-#ifdef MHC_HAVE_CUDA
-#include "kernels/swiglu.cuh"
-#endif
 
 namespace mhc::ops {
 
@@ -33,9 +30,7 @@ void check_like_gate(const Tensor& gate, std::initializer_list<std::pair<Tensor,
 void swiglu_forward(Tensor out, Tensor gate, Tensor up) {
   check_like_gate(gate, {{up, "swiglu up"}, {out, "swiglu out"}});
   if (on_cuda(gate, "swiglu_forward")) {
-#ifdef MHC_HAVE_CUDA
-    kernels::launch_swiglu_forward(out.ptr<float>(), gate.ptr<float>(), up.ptr<float>(), gate.numel(), cuda_stream());
-#endif
+    kernels::launch_swiglu_forward(out.ptr<float>(), gate.ptr<float>(), up.ptr<float>(), gate.numel(), current_stream());
     return;
   }
   dispatch_cpu_float(gate.dtype, "swiglu_forward", [&](auto zero) {
@@ -48,10 +43,8 @@ void swiglu_backward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor 
   check_like_gate(gate, {{up, "swiglu up"}, {dout, "swiglu dout"}, {dgate, "swiglu dgate"}, {dup, "swiglu dup"}});
   MHC_CHECK(dgate.data != dup.data || dgate.numel() == 0, ShapeError, "dgate and dup must not alias");
   if (on_cuda(gate, "swiglu_backward")) {
-#ifdef MHC_HAVE_CUDA
     kernels::launch_swiglu_backward(dgate.ptr<float>(), dup.ptr<float>(), dout.ptr<float>(), gate.ptr<float>(),
-                                    up.ptr<float>(), gate.numel(), cuda_stream());
-#endif
+                                    up.ptr<float>(), gate.numel(), current_stream());
     return;
   }
   dispatch_cpu_float(gate.dtype, "swiglu_backward", [&](auto zero) {

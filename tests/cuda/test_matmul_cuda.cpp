@@ -9,7 +9,7 @@
 #include "cuda/device_support.hpp"
 #include "cuda/f32_inputs.hpp"
 #include "cuda/sum_tolerance.hpp"
-#include "kernels/matmul_cublaslt.cuh"
+#include "kernels/matmul_cublaslt.hpp"
 #include "ops/matmul.hpp"
 
 using namespace mhc;
@@ -213,8 +213,8 @@ TEST_CASE("matmul on CUDA checks devices, dtypes and extents", "[cuda][matmul]")
   CHECK_THROWS_WITH(ops::matmul(out64, a64, b64, false, false), Catch::Contains("f32"));
   // Extents beyond int32 are refused before any device work (the pointers are never touched).
   const std::int64_t big = std::int64_t(std::numeric_limits<std::int32_t>::max()) + 1;
-  CHECK_THROWS_AS(kernels::matmul_f32(nullptr, nullptr, nullptr, big, 1, 1, false, false, 1.0f, 0.0f, nullptr),
+  CHECK_THROWS_AS(kernels::matmul_f32(nullptr, nullptr, nullptr, big, 1, 1, false, false, 1.0f, 0.0f, StreamHandle{}),
                   ShapeError);
-  CHECK_THROWS_AS(kernels::matmul_f32(nullptr, nullptr, nullptr, 1, 1, big, false, false, 1.0f, 0.0f, nullptr),
+  CHECK_THROWS_AS(kernels::matmul_f32(nullptr, nullptr, nullptr, 1, 1, big, false, false, 1.0f, 0.0f, StreamHandle{}),
                   ShapeError);
 }

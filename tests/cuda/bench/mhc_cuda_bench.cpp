@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "kernels/mhc_coeffs.cuh"
-#include "kernels/mhc_projection.cuh"
-#include "kernels/sinkhorn.cuh"
-#include "kernels/stream_mix.cuh"
+#include "kernels/mhc_coeffs.hpp"
+#include "kernels/mhc_projection.hpp"
+#include "kernels/sinkhorn.hpp"
+#include "kernels/stream_mix.hpp"
 
 namespace {
 
@@ -101,6 +101,7 @@ double median_ms(const std::function<void()>& fn, cudaStream_t stream) {
 // Every kernel at one hidden size C; returns the results, the copy first.
 std::vector<Result> run_case(std::int64_t C, cudaStream_t s) {
   const std::int64_t N = kTokens, n = kStreams, nn = n * n, K = nn + 2 * n, D = n * C;
+  const mhc::StreamHandle handle{s};  // s, as the launchers take it
   const double f = sizeof(float);
   Buffer x(N * D, 1.0f), x2(N * D, 1.0f), g(N * D, 1.0f), y(N * C, 1.0f), y2(N * C, 1.0f);
   Buffer h_res(N * nn, 0.25f, 0.25f), h_post(N * n, 0.5f, 1.0f), h_pre(N * n, 0.2f, 0.5f), dh(N * nn, 1.0f);
@@ -119,41 +120,42 @@ std::vector<Result> run_case(std::int64_t C, cudaStream_t s) {
           "cudaMemcpyAsync");
   });
   add("stream_post_res_forward", per_token * ((n + 1) * C + n * C + nn + n), [&] {
-    mhc::kernels::launch_stream_post_res_forward(x2.get(), x.get(), y.get(), h_res.get(), h_post.get(), N, n, C, s);
+    mhc::kernels::launch_stream_post_res_forward(x2.get(), x.get(), y.get(), h_res.get(), h_post.get(), N, n, C,
+                                                 handle);
   });
   add("stream_post_res_backward", per_token * (2 * n * C + 2 * C + nn + 2 * n), [&] {
     mhc::kernels::launch_stream_post_res_backward(y2.get(), dh.get(), gate_a.get(), g.get(), x.get(), y.get(),
-                                                  h_post.get(), N, n, C, s);
+                                                  h_post.get(), N, n, C, handle);
   });
   add("stream_mix_backward (with the x term)", per_token * (4 * n * C + C + nn + n + 1), [&] {
     mhc::kernels::launch_stream_mix_backward(x2.get(), g.get(), y.get(), h_res.get(), h_pre.get(), x.get(), rstd.get(),
-                                             N, n, C, s);
+                                             N, n, C, handle);
   });
   add("stream_pre_apply_forward", per_token * (n * C + C + n),
-      [&] { mhc::kernels::launch_stream_pre_apply_forward(y2.get(), x.get(), h_pre.get(), N, n, C, s); });
+      [&] { mhc::kernels::launch_stream_pre_apply_forward(y2.get(), x.get(), h_pre.get(), N, n, C, handle); });
   add("stream_pre_apply_backward", per_token * (n * C + C + n),
-      [&] { mhc::kernels::launch_stream_pre_apply_backward(gate_a.get(), y.get(), x.get(), N, n, C, s); });
+      [&] { mhc::kernels::launch_stream_pre_apply_backward(gate_a.get(), y.get(), x.get(), N, n, C, handle); });
   add("mhc_projection_forward (x phi + sum of squares)", per_token * (D + K + 1) + f * D * K, [&] {
-    mhc::kernels::launch_mhc_projection_forward(proj.get(), rstd.get(), x.get(), phi.get(), N, n, C, kEps, s);
+    mhc::kernels::launch_mhc_projection_forward(proj.get(), rstd.get(), x.get(), phi.get(), N, n, C, kEps, handle);
   });
   add("mhc_gates_forward (+ Sinkhorn in registers)", per_token * (K + 1 + 2 * n + 2 * nn) + f * (3 + K), [&] {
     mhc::kernels::launch_mhc_gates_forward(gate_a.get(), gate_b.get(), logits.get(), h_out.get(), proj.get(),
-                                           rstd.get(), alpha.get(), bias.get(), N, n, kIters, s);
+                                           rstd.get(), alpha.get(), bias.get(), N, n, kIters, handle);
   });
   add("mhc_coeffs_backward_input (gates + projection)", per_token * (D + 4 * n + nn + 2 * K + 2) + f * D * K, [&] {
     mhc::kernels::launch_mhc_gates_backward(dtilde.get(), gate_a.get(), gate_b.get(), dh.get(), h_pre.get(),
-                                            h_post.get(), N, n, s);
+                                            h_post.get(), N, n, handle);
     mhc::kernels::launch_mhc_projection_backward_input(x2.get(), y2.get(), dtilde.get(), proj.get(), rstd.get(),
-                                                       alpha.get(), phi.get(), N, n, C, s);
+                                                       alpha.get(), phi.get(), N, n, C, handle);
   });
   add("mhc_projection_backward_weight", per_token * (D + 2 * K + 1) + f * (2 * D * K + 2 * K + 6), [&] {
     mhc::kernels::launch_mhc_projection_backward_weight(dphi.get(), dalpha.get(), dbias.get(), dtilde.get(), x.get(),
-                                                        proj.get(), rstd.get(), alpha.get(), N, n, C, s);
+                                                        proj.get(), rstd.get(), alpha.get(), N, n, C, handle);
   });
   add("sinkhorn_forward (20 iterations)", per_token * 2 * nn,
-      [&] { mhc::kernels::launch_sinkhorn_forward(h_out.get(), logits.get(), N, n, kIters, s); });
+      [&] { mhc::kernels::launch_sinkhorn_forward(h_out.get(), logits.get(), N, n, kIters, handle); });
   add("sinkhorn_backward (20 iterations)", per_token * 3 * nn,
-      [&] { mhc::kernels::launch_sinkhorn_backward(dh2.get(), dh.get(), logits.get(), N, n, kIters, s); });
+      [&] { mhc::kernels::launch_sinkhorn_backward(dh2.get(), dh.get(), logits.get(), N, n, kIters, handle); });
   check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
   return out;
 }

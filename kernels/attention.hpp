@@ -1,9 +1,9 @@
 // Causal attention on the GPU (fp32), flash-attention style; the CPU oracle is ops::cpu::attention_*.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
+
+#include "core/stream.hpp"
 
 namespace mhc::kernels {
 
@@ -15,7 +15,7 @@ constexpr std::int64_t kAttentionMaxHeadDim = 128;
 // causal limit; no T x T matrix in global memory. Throws ShapeError for D outside [1, 128], DeviceError when a
 // launch fails. Asynchronous on `stream`.
 void launch_attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, std::int64_t B,
-                              std::int64_t T, std::int64_t H, std::int64_t D, cudaStream_t stream);
+                              std::int64_t T, std::int64_t H, std::int64_t D, StreamHandle stream);
 
 // dq, dk, dv (B, T, H, D) (overwritten) from dout (B, T, H, D), q, k, v, out (B, T, H, D) and lse (B, H, T), with
 // P = exp(s - lse) recomputed per tile and D_i = rowsum(dout * out) (FlashAttention-2). No atomics: dq loops over
@@ -23,6 +23,6 @@ void launch_attention_forward(float* out, float* lse, const float* q, const floa
 // Uses stream-ordered scratch of B * H * T floats (D_i). Same errors as the forward.
 void launch_attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                                const float* v, const float* out, const float* lse, std::int64_t B, std::int64_t T,
-                               std::int64_t H, std::int64_t D, cudaStream_t stream);
+                               std::int64_t H, std::int64_t D, StreamHandle stream);
 
 }  // namespace mhc::kernels

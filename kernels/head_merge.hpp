@@ -7,25 +7,25 @@
 // DeviceError for a failed launch. Deterministic: fixed summation orders, no atomics.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
+
+#include "core/stream.hpp"
 
 namespace mhc::kernels {
 
 // y (N, C) = sum_i x[., i, :], streams in order 0..n-1 (the CPU's order, so bitwise equal); overwritten.
-void launch_stream_sum_forward(float* y, const float* x, std::int64_t N, int n, std::int64_t C, cudaStream_t stream);
+void launch_stream_sum_forward(float* y, const float* x, std::int64_t N, int n, std::int64_t C, StreamHandle stream);
 
 // dx (N, n, C)[., i, :] = dy (N, C) for every stream i; overwritten.
 void launch_stream_sum_backward(float* dx, const float* dy, std::int64_t N, int n, std::int64_t C,
-                                cudaStream_t stream);
+                                StreamHandle stream);
 
 // Given proj = vec(x) phi: rstd = 1 / sqrt(sum(vec(x)^2) / D + rms_eps) (the sum of squares in double),
 // w = sigmoid(alpha (proj rstd) + bias) + weight_eps, y = sum_i w_i x[., i, :] (streams in order). rstd, w and y
 // are overwritten. One block per token.
 void launch_head_merge_gate_forward(float* y, float* w, float* rstd, const float* proj, const float* x,
                                     const float* alpha, const float* bias, std::int64_t N, int n, std::int64_t C,
-                                    double rms_eps, float weight_eps, cudaStream_t stream);
+                                    double rms_eps, float weight_eps, StreamHandle stream);
 
 // The B pass without its GEMM, one block per token: dlogit = <dy, x[i]> s (1 - s) with s = w - weight_eps (the dot
 // in double), dproj = alpha dlogit rstd, and dx = w_i dy + coef x[i] with coef = -(sum_i alpha dlogit_i proj_i)
@@ -33,7 +33,7 @@ void launch_head_merge_gate_forward(float* y, float* w, float* rstd, const float
 void launch_head_merge_gate_backward_input(float* dx, float* dlogit, float* dproj, const float* dy, const float* x,
                                            const float* alpha, const float* w, const float* proj, const float* rstd,
                                            std::int64_t N, int n, std::int64_t C, float weight_eps,
-                                           cudaStream_t stream);
+                                           StreamHandle stream);
 
 // The W pass without its GEMM: dproj (N, n) = alpha dlogit rstd (overwritten, for the caller's dphi GEMM);
 // dbias (n) += sum_t dlogit; dalpha (1) += sum over tokens and streams of dlogit (proj rstd). In double: per-block
@@ -41,6 +41,6 @@ void launch_head_merge_gate_backward_input(float* dx, float* dlogit, float* dpro
 // depends on N alone, so the bits repeat from run to run).
 void launch_head_merge_gate_weight_sums(float* dproj, float* dalpha, float* dbias, const float* dlogit,
                                         const float* proj, const float* rstd, const float* alpha, std::int64_t N,
-                                        int n, cudaStream_t stream);
+                                        int n, StreamHandle stream);
 
 }  // namespace mhc::kernels

@@ -2,10 +2,9 @@
 // ops::cpu::adamw_step.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
 
+#include "core/stream.hpp"
 #include "ops/cpu/adamw_cpu.hpp"
 
 namespace mhc::kernels {
@@ -15,6 +14,6 @@ namespace mhc::kernels {
 //   param = decay * param - step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps),
 // every operation rounded like the CPU's (no FMA contraction). Asynchronous on `stream`.
 void launch_adamw_step(float* param, const float* grad, float* m, float* v, std::int64_t n,
-                       const ops::cpu::AdamWScalars& s, cudaStream_t stream);
+                       const ops::cpu::AdamWScalars& s, StreamHandle stream);
 
 }  // namespace mhc::kernels

@@ -4,9 +4,9 @@
 // ops::cpu::mhc_coeffs_backward_input.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
+
+#include "core/stream.hpp"
 
 namespace mhc::kernels {
 
@@ -18,11 +18,11 @@ namespace mhc::kernels {
 // from the logits just formed (the operations of launch_sinkhorn_forward). 1 <= n <= 8. Asynchronous on `stream`.
 void launch_mhc_gates_forward(float* h_pre, float* h_post, float* res_logits, float* h_res, const float* proj,
                               const float* rstd, const float* alpha, const float* bias, std::int64_t N, int n,
-                              int sinkhorn_iters, cudaStream_t stream);
+                              int sinkhorn_iters, StreamHandle stream);
 
 // dtilde (N, K) (overwritten) = the gradient w.r.t. the pre-activations: dh_pre h_pre (1 - h_pre),
 // dh_post h_post (1 - h_post / 2), dres_logits; rounded exactly as the CPU (bitwise equal). One thread per element.
 void launch_mhc_gates_backward(float* dtilde, const float* dh_pre, const float* dh_post, const float* dres_logits,
-                               const float* h_pre, const float* h_post, std::int64_t N, int n, cudaStream_t stream);
+                               const float* h_pre, const float* h_post, std::int64_t N, int n, StreamHandle stream);
 
 }  // namespace mhc::kernels

@@ -2,10 +2,10 @@
 // ops::cpu::scale_inplace.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
 #include <vector>
+
+#include "core/stream.hpp"
 
 namespace mhc::kernels {
 
@@ -13,9 +13,9 @@ namespace mhc::kernels {
 // order. Each sum is deterministic: fixed grid-stride partials per block (the grid depends on ns[i] alone), then
 // the partials summed by one block in a fixed order. Synchronizes `stream` once, at the end.
 std::vector<double> sum_squares_each(const std::vector<const float*>& xs, const std::vector<std::int64_t>& ns,
-                                     cudaStream_t stream);
+                                     StreamHandle stream);
 
 // x (n) *= s in place (one f32 product per element, like the CPU). Asynchronous on `stream`.
-void launch_scale_inplace(float* x, float s, std::int64_t n, cudaStream_t stream);
+void launch_scale_inplace(float* x, float s, std::int64_t n, StreamHandle stream);
 
 }  // namespace mhc::kernels

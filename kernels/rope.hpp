@@ -2,9 +2,9 @@
 // ops::cpu::rope_rotate.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
+
+#include "core/stream.hpp"
 
 namespace mhc::kernels {
 
@@ -12,6 +12,6 @@ namespace mhc::kernels {
 // (2i, 2i+1), t the position in [0, S)), or by the negated angles when `inverse` (the backward). D even; out may
 // alias in. Asynchronous on `stream`; a failed launch throws DeviceError.
 void launch_rope_rotate(float* out, const float* in, std::int64_t B, std::int64_t S, std::int64_t H, std::int64_t D,
-                        double theta, bool inverse, cudaStream_t stream);
+                        double theta, bool inverse, StreamHandle stream);
 
 }  // namespace mhc::kernels

@@ -1,9 +1,9 @@
 // GEMM on the GPU through cuBLASLt, fp32 in and out with fp32 accumulation; the CPU oracle is ops::cpu::gemm.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
+
+#include "core/stream.hpp"
 
 namespace mhc::kernels {
 
@@ -16,7 +16,7 @@ namespace mhc::kernels {
 // Asynchronous on `stream`, whose 32 MiB workspace is allocated on first use and kept for the process.
 // M, N, K > INT32_MAX throw ShapeError; cuBLAS errors throw DeviceError naming the call and the shape.
 void matmul_f32(float* out, const float* a, const float* b, std::int64_t M, std::int64_t N, std::int64_t K,
-                bool trans_a, bool trans_b, float alpha, float beta, cudaStream_t stream);
+                bool trans_a, bool trans_b, float alpha, float beta, StreamHandle stream);
 
 // Process-wide switch for matmul_f32: true lets cuBLASLt round the inputs to TF32 (CUBLAS_COMPUTE_32F_FAST_TF32,
 // ~1e-3 relative error, faster on tensor cores); false (the default) keeps exact fp32. Affects calls made after it.

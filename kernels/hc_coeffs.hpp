@@ -7,9 +7,9 @@
 // DeviceError for a failed launch. Deterministic: fixed summation orders, no atomics.
 #pragma once
 
-#include <cuda_runtime.h>
-
 #include <cstdint>
+
+#include "core/stream.hpp"
 
 namespace mhc::kernels {
 
@@ -17,12 +17,12 @@ namespace mhc::kernels {
 // ar[i, j], h_post (N, n) = s_b tanh(proj[., n + 1]) + bb; all overwritten. One thread per element of proj.
 void launch_hc_coeffs_forward(float* h_pre, float* h_post, float* h_res, const float* proj, const float* s,
                               const float* am, const float* ar, const float* bb, std::int64_t N, int n,
-                              cudaStream_t stream);
+                              StreamHandle stream);
 
 // dproj (N, n, P) (overwritten) = g * s * (1 - tanh(proj)^2) with g = dh_pre, dh_res^T resp. dh_post and s = s_a for
 // the first n + 1 columns, s_b for the last. One thread per element.
 void launch_hc_coeffs_dproj(float* dproj, const float* dh_pre, const float* dh_post, const float* dh_res,
-                            const float* proj, const float* s, std::int64_t N, int n, cudaStream_t stream);
+                            const float* proj, const float* s, std::int64_t N, int n, StreamHandle stream);
 
 // The token sums of the W pass (all accumulate): dam (n) += sum_t dh_pre, dar (n, n)[i, j] += sum_t dh_res[t, j, i],
 // dbb (n) += sum_t dh_post, ds[0] += sum of dh_pre tanh(proj[., 0]) and dh_res^T tanh(proj[., 1..n]),
@@ -31,6 +31,6 @@ void launch_hc_coeffs_dproj(float* dproj, const float* dh_pre, const float* dh_p
 // depends on N alone, so the bits repeat from run to run.
 void launch_hc_coeffs_weight_sums(float* ds, float* dam, float* dar, float* dbb, const float* dh_pre,
                                   const float* dh_post, const float* dh_res, const float* proj, std::int64_t N, int n,
-                                  cudaStream_t stream);
+                                  StreamHandle stream);
 
 }  // namespace mhc::kernels
