@@ -88,7 +88,7 @@ class StepRunner {
   StepRunner(const config::Config& cfg, const DeviceRuntime* gpu)
       : cfg_(checked_memory(cfg)),
         gpu_(gpu),
-        model_(cfg, DType::f32, cfg.train.seed, cfg.train.micro_batch, config::model_device(cfg)),
+        model_(cfg, DType::f32, cfg.train.seed, cfg.train.micro_batch, cfg.parallel.device),
         adam_(model_.store()),
         data_(data::make_dataset(cfg)),
         rows_(static_cast<std::size_t>(cfg.train.micro_batch * (cfg.model.seq_len + 1))) {}

@@ -49,7 +49,7 @@ config::Config checkpoint_config(const train::LoadedCheckpoint& ck, const std::v
 std::unique_ptr<model::Model> load_model(const train::LoadedCheckpoint& ck, const config::Config& cfg,
                                          std::int64_t batch) {
   config::check_memory(cfg, "the model of checkpoint '" + ck.dir + "'", 4, batch, 1);
-  auto model = std::make_unique<model::Model>(cfg, DType::f32, cfg.train.seed, batch, config::model_device(cfg));
+  auto model = std::make_unique<model::Model>(cfg, DType::f32, cfg.train.seed, batch, cfg.parallel.device);
   std::vector<io::NamedTensor> params;
   for (const auto& s : model->store().specs()) params.push_back({s.name, model->store().param(s.name)});
   train::restore_tensors(ck.model, params, false);

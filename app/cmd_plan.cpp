@@ -37,7 +37,7 @@ std::string human_bytes(std::int64_t bytes) {
 // The schedule simulated with unit costs: per-rank timeline and bubble fraction (idle time / makespan).
 void print_pipeline(const config::Config& cfg) {
   const auto& p = cfg.parallel;
-  const dist::ScheduleKind kind = train::schedule_kind(cfg);
+  const dist::ScheduleKind kind = cfg.parallel.schedule;
   const int ranks = static_cast<int>(p.pp), micro_batches = static_cast<int>(cfg.train.micro_batches);
   // F, B and W cost the same: every linear layer's forward is one GEMM and its backward two of the same size, one
   // for the input gradient (B) and one for the weight gradient (W). Communication is taken as free.
@@ -50,7 +50,7 @@ void print_pipeline(const config::Config& cfg) {
   for (std::int64_t blocks : config::resolved_layout(cfg)) {
     layout += (layout.empty() ? "" : ", ") + std::to_string(blocks);
   }
-  std::cout << "\npipeline schedule \"" << config::to_string(p.schedule) << "\": " << ranks << " pipeline ranks, "
+  std::cout << "\npipeline schedule \"" << dist::to_string(p.schedule) << "\": " << ranks << " pipeline ranks, "
             << dist::stage_count(kind, ranks) << " stages (blocks per stage: " << layout << "), " << micro_batches
             << " micro-batches per step";
   if (p.dp > 1) std::cout << ", the same on each of the " << p.dp << " data-parallel replicas";

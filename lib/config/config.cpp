@@ -9,7 +9,7 @@ namespace mhc::config {
 
 Config default_config() { return Config{}; }
 
-std::int64_t ParallelConfig::num_stages() const { return schedule == PipelineSchedule::dualpipev ? 2 * pp : pp; }
+std::int64_t ParallelConfig::num_stages() const { return schedule == dist::ScheduleKind::dualpipev ? 2 * pp : pp; }
 
 std::int64_t RecomputeConfig::block_layers_value() const {
   if (block_layers == "auto" || block_layers == "stage") return 0;
@@ -21,8 +21,6 @@ std::int64_t RecomputeConfig::block_layers_value() const {
   return *value;
 }
 
-Device model_device(const Config& c) { return c.parallel.device == DeviceKind::cuda ? Device::cuda : Device::cpu; }
-
 std::vector<std::int64_t> resolved_layout(const Config& c) {
   if (!c.parallel.layout.empty()) return c.parallel.layout;
   const std::int64_t stages = c.parallel.num_stages();
@@ -32,13 +30,11 @@ std::vector<std::int64_t> resolved_layout(const Config& c) {
 }
 
 std::string to_string(ResidualType v) { return detail::enum_name(v); }
-std::string to_string(BiasInit v) { return detail::enum_name(v); }
+std::string to_string(ops::MhcInit::Bias v) { return detail::enum_name(v); }
 std::string to_string(HeadMerge v) { return detail::enum_name(v); }
-std::string to_string(PhiInit v) { return detail::enum_name(v); }
+std::string to_string(ops::MhcInit::Phi v) { return detail::enum_name(v); }
 std::string to_string(DataSource v) { return detail::enum_name(v); }
-std::string to_string(LrSchedule v) { return detail::enum_name(v); }
-std::string to_string(PipelineSchedule v) { return detail::enum_name(v); }
-std::string to_string(DeviceKind v) { return detail::enum_name(v); }
+std::string to_string(train::LrScheduleKind v) { return detail::enum_name(v); }
 std::string to_string(MatmulPrecision v) { return detail::enum_name(v); }
 
 }  // namespace mhc::config

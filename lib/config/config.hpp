@@ -7,18 +7,19 @@
 #include <vector>
 
 #include "core/dtype.hpp"
+#include "dist/schedule.hpp"
+#include "ops/mhc_coeffs.hpp"
+#include "train/lr_schedule.hpp"
 
 namespace mhc::config {
 
-// Enum values are written in JSON as the enumerator names, except PipelineSchedule::one_f_one_b = "1f1b".
+// Enum values are written in JSON as the enumerator names, except dist::ScheduleKind::one_f_one_b = "1f1b" (the
+// spelling of dist::to_string). The enums of the layers that act on a value are used here directly: the mHC
+// initialisation (ops::MhcInit), the learning-rate schedule (train::LrScheduleKind), the pipeline schedule
+// (dist::ScheduleKind) and the device (Device).
 enum class ResidualType { residual, hc, mhc };
-enum class BiasInit { identity, zero };
 enum class HeadMerge { sum, gate };
-enum class PhiInit { xavier, zero };
 enum class DataSource { synthetic, text, tokens };
-enum class LrSchedule { cosine, step, constant };
-enum class PipelineSchedule { one_f_one_b, dualpipe, dualpipev };
-enum class DeviceKind { cpu, cuda };
 enum class MatmulPrecision { fp32, tf32 };
 
 // The synthetic task's token ids run to 239 (data/synthetic.hpp): data.source "synthetic" needs at least this vocabulary.
@@ -42,9 +43,9 @@ struct ResidualConfig {
   std::int64_t n_streams = 4;  // when absent from the JSON: 1 for type residual, 4 for hc and mhc
   std::int64_t sinkhorn_iters = 20;
   double alpha_init = 0.01;
-  BiasInit bias_init = BiasInit::identity;
+  ops::MhcInit::Bias bias_init = ops::MhcInit::Bias::identity;
   HeadMerge head_merge = HeadMerge::sum;
-  PhiInit phi_init = PhiInit::xavier;
+  ops::MhcInit::Phi phi_init = ops::MhcInit::Phi::xavier;
 };
 
 struct DataConfig {
@@ -61,7 +62,7 @@ struct TrainConfig {
   double lr = 3e-3;
   double min_lr = 3e-4;      // when absent from the JSON: lr / 10
   std::int64_t warmup = 30;  // when absent from the JSON: steps / 10
-  LrSchedule schedule = LrSchedule::cosine;
+  train::LrScheduleKind schedule = train::LrScheduleKind::cosine;
   double weight_decay = 0.1;
   double beta1 = 0.9;
   double beta2 = 0.95;
@@ -77,8 +78,8 @@ struct TrainConfig {
 struct ParallelConfig {
   std::int64_t pp = 1;
   std::int64_t dp = 1;
-  PipelineSchedule schedule = PipelineSchedule::one_f_one_b;
-  DeviceKind device = DeviceKind::cpu;
+  dist::ScheduleKind schedule = dist::ScheduleKind::one_f_one_b;
+  Device device = Device::cpu;
   MatmulPrecision matmul = MatmulPrecision::fp32;  // GPU matrix products: exact f32, or TF32 tensor cores
   std::vector<std::int64_t> layout;  // blocks per stage, empty = even split (see resolved_layout)
 
@@ -134,18 +135,13 @@ nlohmann::json to_json(const Config& c);
 // n_blocks % stages stages taking one block more. Valid for a config that passed validation.
 std::vector<std::int64_t> resolved_layout(const Config& c);
 
-// Where the model's tensors live: parallel.device as a runtime Device.
-Device model_device(const Config& c);
-
-// The JSON spelling of each enum value.
+// The JSON spelling of each enum value (dist::to_string and device_name spell the schedule and the device).
 std::string to_string(ResidualType v);
-std::string to_string(BiasInit v);
+std::string to_string(ops::MhcInit::Bias v);
 std::string to_string(HeadMerge v);
-std::string to_string(PhiInit v);
+std::string to_string(ops::MhcInit::Phi v);
 std::string to_string(DataSource v);
-std::string to_string(LrSchedule v);
-std::string to_string(PipelineSchedule v);
-std::string to_string(DeviceKind v);
+std::string to_string(train::LrScheduleKind v);
 std::string to_string(MatmulPrecision v);
 
 bool operator==(const ModelConfig& a, const ModelConfig& b);

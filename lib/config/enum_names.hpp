@@ -10,7 +10,7 @@
 namespace mhc::config::detail {
 
 template <typename E>
-using EnumNames = std::vector<std::pair<E, const char*>>;
+using EnumNames = std::vector<std::pair<E, std::string>>;
 
 template <typename E>
 const EnumNames<E>& enum_names();
@@ -22,8 +22,9 @@ inline const EnumNames<ResidualType>& enum_names() {
   return names;
 }
 template <>
-inline const EnumNames<BiasInit>& enum_names() {
-  static const EnumNames<BiasInit> names{{BiasInit::identity, "identity"}, {BiasInit::zero, "zero"}};
+inline const EnumNames<ops::MhcInit::Bias>& enum_names() {
+  using B = ops::MhcInit::Bias;
+  static const EnumNames<B> names{{B::identity, "identity"}, {B::zero, "zero"}};
   return names;
 }
 template <>
@@ -32,8 +33,9 @@ inline const EnumNames<HeadMerge>& enum_names() {
   return names;
 }
 template <>
-inline const EnumNames<PhiInit>& enum_names() {
-  static const EnumNames<PhiInit> names{{PhiInit::xavier, "xavier"}, {PhiInit::zero, "zero"}};
+inline const EnumNames<ops::MhcInit::Phi>& enum_names() {
+  using P = ops::MhcInit::Phi;
+  static const EnumNames<P> names{{P::xavier, "xavier"}, {P::zero, "zero"}};
   return names;
 }
 template <>
@@ -43,21 +45,23 @@ inline const EnumNames<DataSource>& enum_names() {
   return names;
 }
 template <>
-inline const EnumNames<LrSchedule>& enum_names() {
-  static const EnumNames<LrSchedule> names{
-      {LrSchedule::cosine, "cosine"}, {LrSchedule::step, "step"}, {LrSchedule::constant, "constant"}};
+inline const EnumNames<train::LrScheduleKind>& enum_names() {
+  using L = train::LrScheduleKind;
+  static const EnumNames<L> names{{L::cosine, "cosine"}, {L::step, "step"}, {L::constant, "constant"}};
   return names;
 }
 template <>
-inline const EnumNames<PipelineSchedule>& enum_names() {
-  static const EnumNames<PipelineSchedule> names{{PipelineSchedule::one_f_one_b, "1f1b"},
-                                                 {PipelineSchedule::dualpipe, "dualpipe"},
-                                                 {PipelineSchedule::dualpipev, "dualpipev"}};
+inline const EnumNames<dist::ScheduleKind>& enum_names() {  // dist's own spelling
+  using S = dist::ScheduleKind;
+  static const EnumNames<S> names{{S::one_f_one_b, dist::to_string(S::one_f_one_b)},
+                                  {S::dualpipe, dist::to_string(S::dualpipe)},
+                                  {S::dualpipev, dist::to_string(S::dualpipev)}};
   return names;
 }
 template <>
-inline const EnumNames<DeviceKind>& enum_names() {
-  static const EnumNames<DeviceKind> names{{DeviceKind::cpu, "cpu"}, {DeviceKind::cuda, "cuda"}};
+inline const EnumNames<Device>& enum_names() {  // core's own spelling
+  static const EnumNames<Device> names{{Device::cpu, std::string(device_name(Device::cpu))},
+                                       {Device::cuda, std::string(device_name(Device::cuda))}};
   return names;
 }
 template <>
@@ -80,7 +84,7 @@ std::string enum_choices() {
   std::string out;
   for (const auto& entry : enum_names<E>()) {
     if (!out.empty()) out += ", ";
-    out += std::string("\"") + entry.second + "\"";
+    out += "\"" + entry.second + "\"";
   }
   return out;
 }

@@ -76,7 +76,7 @@ std::int64_t host_memory_bytes() {
 
 void check_memory(const Config& c, const std::string& command, std::int64_t bytes_per_parameter, std::int64_t batch,
                   std::int64_t pipeline_ranks) {
-  const bool gpu = c.parallel.device == DeviceKind::cuda;
+  const bool gpu = c.parallel.device == Device::cuda;
   const std::int64_t have = gpu ? cuda_free_memory(local_device_index()) : host_memory_bytes();
   const std::int64_t need = min_run_bytes(c, bytes_per_parameter, batch) / pipeline_ranks;
   MHC_CHECK(have == 0 || need <= have, MemoryError, command, " needs at least ", gib(need),

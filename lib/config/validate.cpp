@@ -92,7 +92,7 @@ void check_train(const Config& c, const Origins& o) {
 }
 
 std::string stages_text(const ParallelConfig& p) {
-  if (p.schedule == PipelineSchedule::dualpipev) {
+  if (p.schedule == dist::ScheduleKind::dualpipev) {
     return text(p.num_stages()) + " pipeline stages (2 * parallel.pp for parallel.schedule \"dualpipev\")";
   }
   return text(p.num_stages()) + " pipeline stage" + (p.num_stages() == 1 ? "" : "s") + " (parallel.pp)";
@@ -121,13 +121,13 @@ void check_parallel(const Config& c, const Origins& o) {
                    text(c.model.n_blocks));
     }
   }
-  if (p.matmul == MatmulPrecision::tf32 && p.device != DeviceKind::cuda) {
+  if (p.matmul == MatmulPrecision::tf32 && p.device != Device::cuda) {
     conflict(o, {"parallel.matmul", "parallel.device"},
              "parallel.matmul \"tf32\" uses GPU tensor cores but parallel.device is \"cpu\"; set parallel.device to "
              "\"cuda\" or parallel.matmul to \"fp32\"");
   }
   const std::int64_t mb = c.train.micro_batches;
-  if (p.schedule == PipelineSchedule::dualpipe) {
+  if (p.schedule == dist::ScheduleKind::dualpipe) {
     if (p.pp % 2 != 0) {
       conflict(o, {"parallel.pp", "parallel.schedule"},
                "parallel.schedule \"dualpipe\" needs an even parallel.pp, got " + text(p.pp));
@@ -138,7 +138,7 @@ void check_parallel(const Config& c, const Origins& o) {
                    text(2 * p.pp) + ", got " + text(mb));
     }
   }
-  if (p.schedule == PipelineSchedule::dualpipev && mb < 2 * p.pp) {
+  if (p.schedule == dist::ScheduleKind::dualpipev && mb < 2 * p.pp) {
     conflict(o, {"train.micro_batches", "parallel.schedule", "parallel.pp"},
              "parallel.schedule \"dualpipev\" needs train.micro_batches >= 2 * parallel.pp = " + text(2 * p.pp) +
                  ", got " + text(mb));

@@ -203,13 +203,6 @@ std::string to_string(ScheduleKind kind) {
   return "?";
 }
 
-ScheduleKind parse_schedule_kind(const std::string& name) {
-  for (ScheduleKind kind : {ScheduleKind::one_f_one_b, ScheduleKind::dualpipe, ScheduleKind::dualpipev}) {
-    if (name == to_string(kind)) return kind;
-  }
-  throw ConfigError("unknown pipeline schedule '" + name + "' (expected 1f1b, dualpipe or dualpipev)");
-}
-
 const char* op_name(Op op) {
   switch (op) {
     case Op::F:

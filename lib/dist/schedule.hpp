@@ -52,9 +52,8 @@ int stage_count(ScheduleKind kind, int ranks);
 // The rank that runs stage `stage` for micro-batch `mb`.
 int rank_of_stage(ScheduleKind kind, int ranks, int micro_batches, int mb, int stage);
 
-// "1f1b", "dualpipe", "dualpipev"; parse throws ConfigError naming the accepted values.
+// "1f1b", "dualpipe", "dualpipev" (also the spelling of parallel.schedule in configs).
 std::string to_string(ScheduleKind kind);
-ScheduleKind parse_schedule_kind(const std::string& name);
 // E.g. "F(mb 3, stage 1)", "SendAct(mb 3, stage 1, peer 2)", "OptimizerStep".
 std::string to_string(const Instruction& instr);
 const char* op_name(Op op);

@@ -28,9 +28,8 @@ ops::MhcInit mhc_init_of(const config::Config& cfg) {
   ops::MhcInit init;
   init.n = static_cast<int>(cfg.residual.n_streams);
   init.alpha_init = cfg.residual.alpha_init;
-  init.bias = cfg.residual.bias_init == config::BiasInit::identity ? ops::MhcInit::Bias::identity
-                                                                   : ops::MhcInit::Bias::zero;
-  init.phi = cfg.residual.phi_init == config::PhiInit::xavier ? ops::MhcInit::Phi::xavier : ops::MhcInit::Phi::zero;
+  init.bias = cfg.residual.bias_init;
+  init.phi = cfg.residual.phi_init;
   return init;
 }
 

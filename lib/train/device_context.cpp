@@ -6,7 +6,7 @@
 namespace mhc::train {
 
 DeviceContext::DeviceContext(const config::Config& cfg)
-    : runtime(config::model_device(cfg) == Device::cuda ? std::make_unique<DeviceRuntime>(local_device_index())
+    : runtime(cfg.parallel.device == Device::cuda ? std::make_unique<DeviceRuntime>(local_device_index())
                                                          : nullptr),
       guard(runtime ? runtime->compute() : StreamHandle{}) {
   if (runtime) ops::set_cuda_matmul_tf32(cfg.parallel.matmul == config::MatmulPrecision::tf32);

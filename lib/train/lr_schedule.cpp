@@ -47,11 +47,11 @@ double learning_rate(std::int64_t step, const LrScheduleParams& p) {
   if (step < p.warmup)
     return p.lr * (static_cast<double>(step + 1) / static_cast<double>(p.warmup));  // exact lr at the end
   switch (p.kind) {
-    case LrScheduleParams::Kind::cosine:
+    case LrScheduleKind::cosine:
       return cosine_decay(step, p);
-    case LrScheduleParams::Kind::step:
+    case LrScheduleKind::step:
       return step_decay(step, p);
-    case LrScheduleParams::Kind::constant:
+    case LrScheduleKind::constant:
       return p.lr;
   }
   throw Error("learning_rate: unknown schedule kind");

@@ -5,15 +5,16 @@
 
 namespace mhc::train {
 
+// cosine:   after warmup, a half cosine from lr (at step warmup) down to exactly min_lr at the last step
+//           total_steps - 1 (llm.c's shape, ending one step earlier so that the last step gets min_lr).
+// step:     DeepSeek's multi-step decay (introduced in DeepSeek LLM, arXiv 2401.02954; our choice for the mHC
+//           paper setup, which trains with DeepSeek's recipe): after warmup, lr until 80% of the steps, then
+//           0.316 lr (about 1/sqrt(10)) until 90%, then 0.1 lr. min_lr unused.
+// constant: lr after warmup. min_lr unused.
+enum class LrScheduleKind { cosine, step, constant };
+
 struct LrScheduleParams {
-  // cosine:   after warmup, a half cosine from lr (at step warmup) down to exactly min_lr at the last step
-  //           total_steps - 1 (llm.c's shape, ending one step earlier so that the last step gets min_lr).
-  // step:     DeepSeek's multi-step decay (introduced in DeepSeek LLM, arXiv 2401.02954; our choice for the mHC
-  //           paper setup, which trains with DeepSeek's recipe): after warmup, lr until 80% of the steps, then
-  //           0.316 lr (about 1/sqrt(10)) until 90%, then 0.1 lr. min_lr unused.
-  // constant: lr after warmup. min_lr unused.
-  enum class Kind { cosine, step, constant };
-  Kind kind = Kind::cosine;
+  LrScheduleKind kind = LrScheduleKind::cosine;
   double lr = 0;                 // peak learning rate, >= 0
   double min_lr = 0;             // final learning rate of the cosine schedule, in [0, lr]
   std::int64_t warmup = 0;       // warmup steps, in [0, total_steps]

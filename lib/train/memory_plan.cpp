@@ -25,10 +25,6 @@ std::vector<model::ParamSpec> held_specs(const config::Config& cfg, const std::v
 
 }  // namespace
 
-dist::ScheduleKind schedule_kind(const config::Config& cfg) {
-  return dist::parse_schedule_kind(config::to_string(cfg.parallel.schedule));
-}
-
 std::vector<RankMemoryPlan> rank_memory_plans(const config::Config& cfg, const dist::Schedule& schedule) {
   const bool recompute = model::recompute_on(cfg);
   std::vector<RankMemoryPlan> plans;
@@ -51,7 +47,7 @@ std::vector<RankMemoryPlan> rank_memory_plans(const config::Config& cfg, const d
 }
 
 std::vector<RankMemoryPlan> rank_memory_plans(const config::Config& cfg) {
-  return rank_memory_plans(cfg, dist::build_schedule(schedule_kind(cfg), static_cast<int>(cfg.parallel.pp),
+  return rank_memory_plans(cfg, dist::build_schedule(cfg.parallel.schedule, static_cast<int>(cfg.parallel.pp),
                                                      static_cast<int>(cfg.train.micro_batches)));
 }
 

@@ -35,7 +35,4 @@ std::vector<RankMemoryPlan> rank_memory_plans(const config::Config& cfg, const d
 // The same with the schedule built from cfg (a single rank holding everything when parallel.pp is 1).
 std::vector<RankMemoryPlan> rank_memory_plans(const config::Config& cfg);
 
-// cfg's pipeline schedule kind (parallel.schedule).
-dist::ScheduleKind schedule_kind(const config::Config& cfg);
-
 }  // namespace mhc::train

@@ -28,7 +28,7 @@ struct PipelineExecutor::StageSlots {
 PipelineExecutor::PipelineExecutor(const config::Config& cfg, dist::Communicator& pipe, std::uint64_t seed)
     : cfg_(cfg),
       pipe_(pipe),
-      kind_(schedule_kind(cfg)),
+      kind_(cfg.parallel.schedule),
       ranks_(pipe.size()),
       stages_(dist::stage_count(kind_, pipe.size())),
       micro_batches_(static_cast<int>(cfg.train.micro_batches)),
@@ -45,7 +45,7 @@ PipelineExecutor::PipelineExecutor(const config::Config& cfg, dist::Communicator
   for (int r = 0; r < ranks_; ++r)
     for (const auto& spec : plans[static_cast<std::size_t>(r)].params) holders_[spec.name].push_back(r);
   const RankMemoryPlan& mine = plans[static_cast<std::size_t>(rank_)];
-  store_ = std::make_unique<model::ParameterStore>(mine.params, cfg, DType::f32, seed, config::model_device(cfg));
+  store_ = std::make_unique<model::ParameterStore>(mine.params, cfg, DType::f32, seed, cfg.parallel.device);
 
   const std::int64_t B = cfg.train.micro_batch;
   for (const StagePlan& stage : mine.stages) {

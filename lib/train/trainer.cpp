@@ -32,9 +32,7 @@ namespace {
 
 LrScheduleParams lr_params(const config::Config& cfg) {
   LrScheduleParams p;
-  p.kind = cfg.train.schedule == config::LrSchedule::cosine ? LrScheduleParams::Kind::cosine
-           : cfg.train.schedule == config::LrSchedule::step ? LrScheduleParams::Kind::step
-                                                            : LrScheduleParams::Kind::constant;
+  p.kind = cfg.train.schedule;
   p.lr = cfg.train.lr;
   p.min_lr = cfg.train.min_lr;
   p.warmup = cfg.train.warmup;
@@ -270,7 +268,7 @@ TrainResult Trainer::run() {
                  model::count_parameters(model::model_parameter_specs(cfg_)), data_->describe(), t.steps,
                  tokens_per_step, device_context_->runtime ? " | " + device_context_->runtime->describe() : "",
                  world_.size() > 1 ? fmt::format(" | pp {} x dp {} ({})", cfg_.parallel.pp, cfg_.parallel.dp,
-                                                 config::to_string(cfg_.parallel.schedule))
+                                                 dist::to_string(cfg_.parallel.schedule))
                                    : "",
                  opts_.resume ? " | resumed at step " + std::to_string(step) : "");
   if (console)

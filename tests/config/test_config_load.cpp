@@ -61,7 +61,7 @@ TEST_CASE("--set overrides of every type", "[config]") {
   CHECK(c.train.min_lr == 1e-4);
   CHECK(c.model.tie_embeddings);
   CHECK(c.residual.type == ResidualType::hc);
-  CHECK(c.residual.bias_init == BiasInit::zero);
+  CHECK(c.residual.bias_init == mhc::ops::MhcInit::Bias::zero);
   CHECK(c.parallel.layout == std::vector<std::int64_t>{1, 3});
   CHECK(c.data.seed == 18446744073709551615ULL);
   CHECK(c.recompute.block_layers == "2");

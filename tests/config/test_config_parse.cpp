@@ -56,7 +56,7 @@ TEST_CASE("a config with every key changed round-trips through to_json and text"
   CHECK(c != default_config());
   CHECK(c.residual.type == ResidualType::hc);
   CHECK(c.data.seed == 18446744073709551615ULL);
-  CHECK(c.parallel.schedule == PipelineSchedule::dualpipev);
+  CHECK(c.parallel.schedule == mhc::dist::ScheduleKind::dualpipev);
   CHECK(c.parallel.layout == std::vector<std::int64_t>{2, 1, 1, 2});
   CHECK(c.recompute.block_layers == "3");
   CHECK(c.recompute.block_layers_value() == 3);
@@ -80,9 +80,9 @@ TEST_CASE("equality compares every field", "[config]") {
       [](Config& c) { c.residual.n_streams = 1; },
       [](Config& c) { c.residual.sinkhorn_iters = 1; },
       [](Config& c) { c.residual.alpha_init = 1; },
-      [](Config& c) { c.residual.bias_init = BiasInit::zero; },
+      [](Config& c) { c.residual.bias_init = mhc::ops::MhcInit::Bias::zero; },
       [](Config& c) { c.residual.head_merge = HeadMerge::gate; },
-      [](Config& c) { c.residual.phi_init = PhiInit::zero; },
+      [](Config& c) { c.residual.phi_init = mhc::ops::MhcInit::Phi::zero; },
       [](Config& c) { c.data.source = DataSource::text; },
       [](Config& c) { c.data.path = "x"; },
       [](Config& c) { c.data.val_fraction = 0.5; },
@@ -93,7 +93,7 @@ TEST_CASE("equality compares every field", "[config]") {
       [](Config& c) { c.train.lr = 1; },
       [](Config& c) { c.train.min_lr = 1; },
       [](Config& c) { c.train.warmup = 1; },
-      [](Config& c) { c.train.schedule = LrSchedule::step; },
+      [](Config& c) { c.train.schedule = mhc::train::LrScheduleKind::step; },
       [](Config& c) { c.train.weight_decay = 1; },
       [](Config& c) { c.train.beta1 = 0.5; },
       [](Config& c) { c.train.beta2 = 0.5; },
@@ -106,8 +106,8 @@ TEST_CASE("equality compares every field", "[config]") {
       [](Config& c) { c.train.diag_every = 1; },
       [](Config& c) { c.parallel.pp = 2; },
       [](Config& c) { c.parallel.dp = 2; },
-      [](Config& c) { c.parallel.schedule = PipelineSchedule::dualpipe; },
-      [](Config& c) { c.parallel.device = DeviceKind::cuda; },
+      [](Config& c) { c.parallel.schedule = mhc::dist::ScheduleKind::dualpipe; },
+      [](Config& c) { c.parallel.device = mhc::Device::cuda; },
       [](Config& c) { c.parallel.matmul = MatmulPrecision::tf32; },
       [](Config& c) { c.parallel.layout = {4}; },
       [](Config& c) { c.recompute.mhc = true; },
@@ -326,13 +326,17 @@ TEST_CASE("pipeline stages and the resolved layout", "[config]") {
 }
 
 TEST_CASE("enum values print as their JSON spelling", "[config]") {
-  CHECK(to_string(PipelineSchedule::one_f_one_b) == "1f1b");
-  CHECK(to_string(PipelineSchedule::dualpipev) == "dualpipev");
   CHECK(to_string(ResidualType::mhc) == "mhc");
-  CHECK(to_string(BiasInit::identity) == "identity");
+  CHECK(to_string(mhc::ops::MhcInit::Bias::identity) == "identity");
   CHECK(to_string(HeadMerge::gate) == "gate");
-  CHECK(to_string(PhiInit::xavier) == "xavier");
+  CHECK(to_string(mhc::ops::MhcInit::Phi::xavier) == "xavier");
   CHECK(to_string(DataSource::tokens) == "tokens");
-  CHECK(to_string(LrSchedule::constant) == "constant");
-  CHECK(to_string(DeviceKind::cuda) == "cuda");
+  CHECK(to_string(mhc::train::LrScheduleKind::constant) == "constant");
+  // The schedule and the device are spelled by their own layers (dist::to_string, device_name).
+  Config c;
+  c.parallel.schedule = mhc::dist::ScheduleKind::one_f_one_b;
+  c.parallel.device = mhc::Device::cuda;
+  const nlohmann::json j = to_json(c);
+  CHECK(j["parallel"]["schedule"] == "1f1b");
+  CHECK(j["parallel"]["device"] == "cuda");
 }

@@ -98,7 +98,7 @@ TEST_CASE("memory: a model larger than the machine is a MemoryError before alloc
   CHECK_THROWS_WITH(config::check_memory(c, "train", 16, c.train.micro_batch, 1),
                     Catch::Contains("train needs at least") && Catch::Contains("but this machine has"));
   CHECK_NOTHROW(config::check_memory(config::default_config(), "train", 16, 8, 1));
-  c.parallel.device = config::DeviceKind::cuda;  // the GPU's free memory: tests/cuda/test_memory_check_cuda.cpp
+  c.parallel.device = Device::cuda;  // the GPU's free memory: tests/cuda/test_memory_check_cuda.cpp
   if (cuda_device_count() == 0) CHECK_THROWS_AS(config::check_memory(c, "train", 16, 8, 1), DeviceError);
 }
 

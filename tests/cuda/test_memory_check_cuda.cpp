@@ -10,7 +10,7 @@ using namespace mhc;
 
 TEST_CASE("a model larger than the GPU's free memory is a MemoryError before allocation", "[cuda][memory]") {
   config::Config c = config::default_config();
-  c.parallel.device = config::DeviceKind::cuda;
+  c.parallel.device = Device::cuda;
   const std::int64_t free = cuda_free_memory(local_device_index());
   REQUIRE(free > 0);
   CHECK_NOTHROW(config::check_memory(c, "train", 16, c.train.micro_batch, 1));

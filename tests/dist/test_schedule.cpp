@@ -133,9 +133,8 @@ TEST_CASE("invalid schedule parameters throw ConfigError naming the rule", "[dis
   CHECK_NOTHROW(build_schedule(ScheduleKind::dualpipev, 3, 6));  // DualPipeV takes odd rank counts
   CHECK_NOTHROW(build_schedule(ScheduleKind::one_f_one_b, 8, 1));
 
-  CHECK(parse_schedule_kind("dualpipev") == ScheduleKind::dualpipev);
-  CHECK(parse_schedule_kind("1f1b") == ScheduleKind::one_f_one_b);
-  CHECK_THROWS_AS(parse_schedule_kind("gpipe"), ConfigError);
+  CHECK(to_string(ScheduleKind::one_f_one_b) == "1f1b");
+  CHECK(to_string(ScheduleKind::dualpipev) == "dualpipev");
   CHECK(to_string(Instruction{Op::SendAct, 3, 1, 2}) == "SendAct(mb 3, stage 1, peer 2)");
   CHECK(to_string(Instruction{Op::F, 3, 1, -1}) == "F(mb 3, stage 1)");
 }

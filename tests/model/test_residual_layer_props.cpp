@@ -91,7 +91,7 @@ TEST_CASE("HC with n = 1 at init equals the residual layer", "[model]") {
 TEST_CASE("mHC with phi = 0 and identical streams relates to the residual layer as spec 2.3 says", "[model]") {
   for (const auto kind : {SublayerKind::attention, SublayerKind::mlp}) {
     config::Config cm = test::tiny_config(RT::mhc, 4);
-    cm.residual.phi_init = config::PhiInit::zero;
+    cm.residual.phi_init = ops::MhcInit::Phi::zero;
     const config::Config cr = test::tiny_config(RT::residual, 1);
     ParameterStore sm(model_parameter_specs(cm), cm, DType::f64, 4), sr(model_parameter_specs(cr), cr, DType::f64, 4);
     ResidualLayer lm(cm, sm, 0, kind), lr(cr, sr, 0, kind);

@@ -29,7 +29,7 @@ constexpr double kParamsTol = 1e-3;
 dist::Communicator& world() { return dist::world(); }
 
 // A model small enough for 4 ranks on 2 cores, with as many blocks as the most stages any layout here needs.
-config::Config small(config::ResidualType type, config::PipelineSchedule schedule, std::int64_t pp, std::int64_t dp,
+config::Config small(config::ResidualType type, dist::ScheduleKind schedule, std::int64_t pp, std::int64_t dp,
                      std::int64_t micro_batches) {
   config::Config c = config::default_config();
   c.model.vocab_size = 256;  // the synthetic task needs >= 240
@@ -60,7 +60,7 @@ config::Config small(config::ResidualType type, config::PipelineSchedule schedul
 config::Config single(config::Config c) {
   c.train.micro_batches *= c.parallel.dp;
   c.parallel.pp = c.parallel.dp = 1;
-  c.parallel.schedule = config::PipelineSchedule::one_f_one_b;
+  c.parallel.schedule = dist::ScheduleKind::one_f_one_b;
   c.parallel.layout.clear();
   return c;
 }
@@ -68,9 +68,9 @@ config::Config single(config::Config c) {
 const config::ResidualType kTypes[] = {config::ResidualType::residual, config::ResidualType::hc,
                                        config::ResidualType::mhc};
 
-std::vector<config::PipelineSchedule> schedules_for(int ranks) {
-  std::vector<config::PipelineSchedule> s{config::PipelineSchedule::one_f_one_b, config::PipelineSchedule::dualpipev};
-  if (ranks % 2 == 0) s.push_back(config::PipelineSchedule::dualpipe);
+std::vector<dist::ScheduleKind> schedules_for(int ranks) {
+  std::vector<dist::ScheduleKind> s{dist::ScheduleKind::one_f_one_b, dist::ScheduleKind::dualpipev};
+  if (ranks % 2 == 0) s.push_back(dist::ScheduleKind::dualpipe);
   return s;
 }
 
@@ -161,7 +161,7 @@ TEST_CASE("every schedule x connection: one step's loss and gradients match the 
         cfg.model.tie_embeddings = tied;
         cfg.recompute.mhc = variant >= 2;
         cfg.recompute.block_layers = variant == 3 ? "1" : "stage";
-        INFO("schedule " << config::to_string(schedule) << " type " << config::to_string(type) << " tied " << tied
+        INFO("schedule " << dist::to_string(schedule) << " type " << config::to_string(type) << " tied " << tied
                          << " recompute " << cfg.recompute.mhc);
         const auto data = data::make_dataset(cfg);
         const std::int64_t B = cfg.train.micro_batch, L = cfg.model.seq_len + 1, M = cfg.train.micro_batches;
@@ -191,7 +191,7 @@ TEST_CASE("every schedule x connection: one step's loss and gradients match the 
           ref_loss += ref.forward_backward(Tensor(buf.data(), DType::i32, Shape{B, L}), 1.0 / static_cast<double>(M));
         }
         CHECK(std::fabs(loss - ref_loss) <= 1e-12 * std::fabs(ref_loss));
-        const bool exact = schedule == config::PipelineSchedule::one_f_one_b && !tied;
+        const bool exact = schedule == dist::ScheduleKind::one_f_one_b && !tied;
         for (const auto& s : pipe.store().specs()) {
           INFO("rank " << world().rank() << " gradient of " << s.name);
           if (exact)
@@ -208,7 +208,7 @@ TEST_CASE("every schedule x connection: 5 training steps match the single proces
   for (const auto schedule : schedules_for(ranks))
     for (const auto type : kTypes) {
       const auto cfg = small(type, schedule, ranks, 1, 2 * ranks);
-      INFO("schedule " << config::to_string(schedule) << " type " << config::to_string(type));
+      INFO("schedule " << dist::to_string(schedule) << " type " << config::to_string(type));
       SharedDir dir("pp_steps");
       test::TempDir ref_dir("pp_ref");
       train::Trainer pipe(cfg, quiet(dir.str(), &world()));
@@ -228,7 +228,7 @@ TEST_CASE("data parallel (and pp x dp) matches one process on the same global ba
   auto self = world().split(world().rank(), 0);
   const std::int64_t pp = ranks == 4 ? 2 : 1, dp = ranks / pp;
   for (const auto type : kTypes) {
-    const auto cfg = small(type, config::PipelineSchedule::one_f_one_b, pp, dp, 2);
+    const auto cfg = small(type, dist::ScheduleKind::one_f_one_b, pp, dp, 2);
     INFO("pp " << pp << " dp " << dp << " type " << config::to_string(type));
     SharedDir dir("dp_steps");
     test::TempDir ref_dir("dp_ref");
@@ -245,7 +245,7 @@ TEST_CASE("data parallel (and pp x dp) matches one process on the same global ba
 TEST_CASE("a checkpoint resumes across pipeline layouts on the same curve", "[pipeline]") {
   const int ranks = world().size();
   auto self = world().split(world().rank(), 0);
-  auto cfg = small(config::ResidualType::mhc, config::PipelineSchedule::dualpipev, ranks, 1, 2 * ranks);
+  auto cfg = small(config::ResidualType::mhc, dist::ScheduleKind::dualpipev, ranks, 1, 2 * ranks);
   cfg.train.steps = 6;
   cfg.checkpoint.every = 3;
   cfg.checkpoint.keep = 5;
@@ -280,7 +280,7 @@ TEST_CASE("a checkpoint resumes across pipeline layouts on the same curve", "[pi
 TEST_CASE("a world size other than pp x dp is refused on every rank", "[pipeline]") {
   const int ranks = world().size();
   SharedDir dir("bad_world");
-  const auto cfg = small(config::ResidualType::mhc, config::PipelineSchedule::one_f_one_b, ranks + 1, 1, 8);
+  const auto cfg = small(config::ResidualType::mhc, dist::ScheduleKind::one_f_one_b, ranks + 1, 1, 8);
   try {
     train::Trainer t(cfg, quiet(dir.str(), &world()));
     FAIL("no error");

@@ -8,7 +8,7 @@
 using mhc::ConfigError;
 using mhc::train::learning_rate;
 using mhc::train::LrScheduleParams;
-using Kind = mhc::train::LrScheduleParams::Kind;
+using Kind = mhc::train::LrScheduleKind;
 
 TEST_CASE("lr schedule: linear warmup lr * (step + 1) / warmup, the same for every kind", "[train][lr]") {
   for (const Kind kind : {Kind::cosine, Kind::step, Kind::constant}) {

@@ -220,8 +220,8 @@ TEST_CASE("hc with n = 1 and zero dynamic weights is the residual model", "[trai
 TEST_CASE("mhc with phi = 0 gives the loss of the residual model with the same F weights", "[train]") {
   auto res = tiny(config::ResidualType::residual, 1);
   auto m = tiny(config::ResidualType::mhc, 1);
-  m.residual.phi_init = config::PhiInit::zero;
-  m.residual.bias_init = config::BiasInit::identity;
+  m.residual.phi_init = ops::MhcInit::Phi::zero;
+  m.residual.bias_init = ops::MhcInit::Bias::identity;
   const auto a = one_batch(res), b = one_batch(m);
   CHECK(std::fabs(a.loss - b.loss) <= 1e-4 * a.loss);
 }
