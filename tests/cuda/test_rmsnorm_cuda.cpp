@@ -6,6 +6,7 @@
 
 #include "cuda/device_support.hpp"
 #include "cuda/f32_inputs.hpp"
+#include "ops/cases/rmsnorm.hpp"
 #include "ops/rmsnorm.hpp"
 
 using namespace mhc;
@@ -20,39 +21,21 @@ constexpr double kRtol = 1e-6;
 constexpr double kAtol = 1e-10;
 
 void check_rmsnorm(std::int64_t N, std::int64_t C) {
-  const std::string tag = "N " + std::to_string(N) + " C " + std::to_string(C);
-  INFO(tag);
-  const double eps = 1e-6;
-  const HostTensor x = random_f32(Shape{N, C}, "cuda.rms.x"), w = random_f32(Shape{C}, "cuda.rms.w");
-  const HostTensor dout = random_f32(Shape{N, C}, "cuda.rms.dout");
-  const HostTensor dw0 = random_f32(Shape{C}, "cuda.rms.dw0");  // dw accumulates onto this
-  const HostTensor out(DType::f32, Shape{N, C}), rstd(DType::f32, Shape{N}), dx(DType::f32, Shape{N, C});
-  const HostTensor dw = clone(dw0);
-  ops::rmsnorm_forward(out, rstd, x, w, eps);
-  ops::rmsnorm_backward_input(dx, dout, x, w, rstd);
-  ops::rmsnorm_backward_weight(dw, dout, x, rstd);
-
-  Arena arena = device_arena(4 * x.view().bytes() + 4 * w.view().bytes() + 2 * rstd.view().bytes());
-  const Tensor d_x = upload(arena, x, "x"), d_w = upload(arena, w, "w"), d_dout = upload(arena, dout, "dout");
-  const Tensor d_out = upload(arena, nan_tensor(DType::f32, Shape{N, C}), "out");
-  const Tensor d_rstd = upload(arena, nan_tensor(DType::f32, Shape{N}), "rstd");
-  const Tensor d_dx = upload(arena, nan_tensor(DType::f32, Shape{N, C}), "dx");
-  const Tensor d_dw = upload(arena, dw0, "dw");
-  ops::rmsnorm_forward(d_out, d_rstd, d_x, d_w, eps);
-  check_close("rstd (" + tag + ")", download(d_rstd), rstd, 0.0, kRtol);
-  check_close("out (" + tag + ")", download(d_out), out, kAtol, kRtol);
-  // The backward gets the oracle's rstd, so it is compared on its own.
-  copy_tensor(d_rstd, rstd);
-  ops::rmsnorm_backward_input(d_dx, d_dout, d_x, d_w, d_rstd);
-  check_close("dx (" + tag + ")", download(d_dx), dx, kAtol, kRtol);
-  ops::rmsnorm_backward_weight(d_dw, d_dout, d_x, d_rstd);
-  // dw = dw0 + f32(sum of N O(1) terms): the sum (~sqrt(N)) may round 1 ulp apart, which stays in absolute terms
-  // when dw0 cancels it, hence an atol of ~2 ulp of sqrt(N).
-  check_close("dw (" + tag + ")", download(d_dw), dw, 2.5e-7 * std::sqrt(static_cast<double>(N)), kRtol);
+  const OpCase c = rmsnorm_case(N, C);
+  INFO(c.op);
+  // dw = prior + f32(sum of N O(1) terms): the sum (~sqrt(N)) may round 1 ulp apart, which stays in absolute terms
+  // when the prior cancels it, hence an atol of ~2 ulp of sqrt(N). The backward gets the oracle's rstd (the
+  // harness hands it the oracle's forward outputs), so it is compared on its own.
+  const CudaOpRun run = check_op_cuda(c, DType::f32,
+                                      {{"out", {kAtol, kRtol}},
+                                       {"rstd", {0.0, kRtol}},
+                                       {"dx", {kAtol, kRtol}},
+                                       {"dw", {2.5e-7 * std::sqrt(static_cast<double>(N)), kRtol}}});
+  const OpTensors& d = run.device;
 
   // dx written in place over dout.
-  ops::rmsnorm_backward_input(d_dout, d_dout, d_x, d_w, d_rstd);
-  check_close("dx in place (" + tag + ")", download(d_dout), dx, kAtol, kRtol);
+  ops::rmsnorm_backward_input(d["dout"], d["dout"], d["x"], d["w"], d["rstd"]);
+  check_close("dx in place", download(d["dout"]), run.oracle.owned.at("dx"), kAtol, kRtol);
 }
 
 }  // namespace

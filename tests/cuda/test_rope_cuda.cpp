@@ -1,10 +1,8 @@
 // [cuda] RoPE kernel vs the CPU oracle (fp32 both), through the ops::rope_forward / rope_backward entry points.
 #include <catch2/catch.hpp>
 
-#include <string>
-
 #include "cuda/device_support.hpp"
-#include "cuda/f32_inputs.hpp"
+#include "ops/cases/rope.hpp"
 #include "ops/rope.hpp"
 
 using namespace mhc;
@@ -19,28 +17,15 @@ constexpr double kRtol = 1e-6;
 constexpr double kAtol = 1e-10;
 
 void check_rope(std::int64_t B, std::int64_t S, std::int64_t H, std::int64_t D) {
-  const std::string tag = "B " + std::to_string(B) + " S " + std::to_string(S) + " H " + std::to_string(H) + " D " +
-                          std::to_string(D);
-  INFO(tag);
   const double theta = 10000.0;
-  const Shape shape{B, S, H, D};
-  const HostTensor x = random_f32(shape, "cuda.rope.x"), dout = random_f32(shape, "cuda.rope.dout");
-  const HostTensor out(DType::f32, shape), dx(DType::f32, shape);
-  ops::rope_forward(out, x, theta);
-  ops::rope_backward(dx, dout, theta);
-
-  Arena arena = device_arena(4 * x.view().bytes());
-  const Tensor d_x = upload(arena, x, "x"), d_dout = upload(arena, dout, "dout");
-  const Tensor d_out = upload(arena, nan_tensor(DType::f32, shape), "out");
-  const Tensor d_dx = upload(arena, nan_tensor(DType::f32, shape), "dx");
-  ops::rope_forward(d_out, d_x, theta);
-  check_close("out (" + tag + ")", download(d_out), out, kAtol, kRtol);
-  ops::rope_backward(d_dx, d_dout, theta);
-  check_close("dx (" + tag + ")", download(d_dx), dx, kAtol, kRtol);
-  ops::rope_forward(d_x, d_x, theta);  // in place
-  check_close("out in place (" + tag + ")", download(d_x), out, kAtol, kRtol);
-  ops::rope_backward(d_dout, d_dout, theta);
-  check_close("dx in place (" + tag + ")", download(d_dout), dx, kAtol, kRtol);
+  const OpCase c = rope_case(B, S, H, D, theta);
+  INFO(c.op);
+  const CudaOpRun run = check_op_cuda(c, DType::f32, {{"out", {kAtol, kRtol}}, {"dx", {kAtol, kRtol}}});
+  const OpTensors& d = run.device;
+  ops::rope_forward(d["x"], d["x"], theta);  // in place
+  check_close("out in place", download(d["x"]), run.oracle.owned.at("out"), kAtol, kRtol);
+  ops::rope_backward(d["dout"], d["dout"], theta);
+  check_close("dx in place", download(d["dout"]), run.oracle.owned.at("dx"), kAtol, kRtol);
 }
 
 }  // namespace

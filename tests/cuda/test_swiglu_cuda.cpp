@@ -1,10 +1,8 @@
 // [cuda] SwiGLU kernels vs the CPU oracle (fp32 both), through the ops::swiglu_* entry points.
 #include <catch2/catch.hpp>
 
-#include <string>
-
 #include "cuda/device_support.hpp"
-#include "cuda/f32_inputs.hpp"
+#include "ops/cases/swiglu.hpp"
 #include "ops/swiglu.hpp"
 
 using namespace mhc;
@@ -20,33 +18,19 @@ constexpr double kRtol = 1e-6;
 constexpr double kAtol = 1e-10;
 
 void check_swiglu(std::int64_t N, std::int64_t F) {
-  const std::string tag = "N " + std::to_string(N) + " F " + std::to_string(F);
-  INFO(tag);
-  const Shape shape{N, F};
-  const HostTensor gate = random_f32(shape, "cuda.swiglu.gate", 3.0), up = random_f32(shape, "cuda.swiglu.up");
-  const HostTensor dout = random_f32(shape, "cuda.swiglu.dout");
-  const HostTensor out(DType::f32, shape), dgate(DType::f32, shape), dup(DType::f32, shape);
-  ops::swiglu_forward(out, gate, up);
-  ops::swiglu_backward(dgate, dup, dout, gate, up);
-
-  Arena arena = device_arena(6 * gate.view().bytes());
-  const Tensor d_gate = upload(arena, gate, "gate"), d_up = upload(arena, up, "up");
-  const Tensor d_dout = upload(arena, dout, "dout");
-  const Tensor d_out = upload(arena, nan_tensor(DType::f32, shape), "out");
-  const Tensor d_dgate = upload(arena, nan_tensor(DType::f32, shape), "dgate");
-  const Tensor d_dup = upload(arena, nan_tensor(DType::f32, shape), "dup");
-  ops::swiglu_forward(d_out, d_gate, d_up);
-  check_close("out (" + tag + ")", download(d_out), out, kAtol, kRtol);
-  ops::swiglu_backward(d_dgate, d_dup, d_dout, d_gate, d_up);
-  check_close("dgate (" + tag + ")", download(d_dgate), dgate, kAtol, kRtol);
-  check_close("dup (" + tag + ")", download(d_dup), dup, kAtol, kRtol);
+  const OpCase c = swiglu_case(N, F);
+  INFO(c.op);
+  const CudaOpRun run =
+      check_op_cuda(c, DType::f32, {{"out", {kAtol, kRtol}}, {"dgate", {kAtol, kRtol}}, {"dup", {kAtol, kRtol}}});
+  const OpTensors& d = run.device;
+  const OpHostTensors& ref = run.oracle;
 
   // In place: dup over dout, then out over up.
-  ops::swiglu_backward(d_dgate, d_dout, d_dout, d_gate, d_up);
-  check_close("dgate, dup over dout (" + tag + ")", download(d_dgate), dgate, kAtol, kRtol);
-  check_close("dup over dout (" + tag + ")", download(d_dout), dup, kAtol, kRtol);
-  ops::swiglu_forward(d_up, d_gate, d_up);
-  check_close("out over up (" + tag + ")", download(d_up), out, kAtol, kRtol);
+  ops::swiglu_backward(d["dgate"], d["dout"], d["dout"], d["gate"], d["up"]);
+  check_close("dgate, dup over dout", download(d["dgate"]), ref.owned.at("dgate"), kAtol, kRtol);
+  check_close("dup over dout", download(d["dout"]), ref.owned.at("dup"), kAtol, kRtol);
+  ops::swiglu_forward(d["up"], d["gate"], d["up"]);
+  check_close("out over up", download(d["up"]), ref.owned.at("out"), kAtol, kRtol);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "ops/cases/rmsnorm.hpp"
 #include "ops/rmsnorm.hpp"
 #include "support/gradcheck.hpp"
 #include "support/op_testing.hpp"
@@ -26,55 +27,19 @@ TEST_CASE("rmsnorm forward matches the definition", "[cpu][rmsnorm]") {
   }
 }
 
-TEST_CASE("rmsnorm gradients of x and w against finite differences", "[cpu][rmsnorm]") {
-  const std::int64_t N = 4, C = 6;
-  const double eps = 1e-6;
-  HostTensor x = random_tensor(Shape{N, C}, "x", 2.0), w = random_tensor(Shape{C}, "w");
-  HostTensor dout = random_tensor(Shape{N, C}, "dout");
-  HostTensor out(DType::f64, Shape{N, C}), rstd(DType::f64, Shape{N});
-  ops::rmsnorm_forward(out, rstd, x, w, eps);
-
-  HostTensor dx = random_tensor(Shape{N, C}, "garbage");  // overwritten
-  ops::rmsnorm_backward_input(dx, dout, x, w, rstd);
-  HostTensor prior = random_tensor(Shape{C}, "prior");
-  HostTensor dw = clone(prior);
-  ops::rmsnorm_backward_weight(dw, dout, x, rstd);  // accumulates
-  for (std::int64_t c = 0; c < C; ++c) dw.set(c, dw.get(c) - prior.get(c));
-
-  auto loss = [&] {
-    HostTensor o(DType::f64, Shape{N, C}), r(DType::f64, Shape{N});
-    ops::rmsnorm_forward(o, r, x, w, eps);
-    return dot(dout, o);
-  };
-  check_gradient("x", x, dx, loss);
-  check_gradient("w", w, dw, loss);
+TEST_CASE("rmsnorm gradients of x and w against finite differences; f32 agrees with f64", "[cpu][rmsnorm]") {
+  check_op_gradients(rmsnorm_case(4, 6));
+  check_op_f32_vs_f64(rmsnorm_case(5, 16), 1e-5);
 
   // dx may alias dout.
+  const HostTensor x = random_tensor(Shape{4, 6}, "x"), w = random_tensor(Shape{6}, "w");
+  const HostTensor dout = random_tensor(Shape{4, 6}, "dout");
+  HostTensor out(DType::f64, Shape{4, 6}), rstd(DType::f64, Shape{4}), dx(DType::f64, Shape{4, 6});
+  ops::rmsnorm_forward(out, rstd, x, w, 1e-6);
+  ops::rmsnorm_backward_input(dx, dout, x, w, rstd);
   HostTensor in_place = clone(dout);
   ops::rmsnorm_backward_input(in_place, in_place, x, w, rstd);
   CHECK(max_abs_diff(in_place, dx) == 0.0);
-}
-
-TEST_CASE("rmsnorm f32 agrees with f64", "[cpu][rmsnorm]") {
-  const std::int64_t N = 5, C = 16;
-  HostTensor x = random_tensor(Shape{N, C}, "x"), w = random_tensor(Shape{C}, "w");
-  HostTensor dout = random_tensor(Shape{N, C}, "dout");
-  HostTensor out(DType::f64, Shape{N, C}), rstd(DType::f64, Shape{N}), dx(DType::f64, Shape{N, C}),
-      dw(DType::f64, Shape{C});
-  ops::rmsnorm_forward(out, rstd, x, w, 1e-6);
-  ops::rmsnorm_backward_input(dx, dout, x, w, rstd);
-  ops::rmsnorm_backward_weight(dw, dout, x, rstd);
-
-  HostTensor x32 = converted(x, DType::f32), w32 = converted(w, DType::f32), dout32 = converted(dout, DType::f32);
-  HostTensor out32(DType::f32, Shape{N, C}), rstd32(DType::f32, Shape{N}), dx32(DType::f32, Shape{N, C}),
-      dw32(DType::f32, Shape{C});
-  ops::rmsnorm_forward(out32, rstd32, x32, w32, 1e-6);
-  ops::rmsnorm_backward_input(dx32, dout32, x32, w32, rstd32);
-  ops::rmsnorm_backward_weight(dw32, dout32, x32, rstd32);
-  CHECK(max_abs_diff(out32, out) < 1e-5);
-  CHECK(max_abs_diff(rstd32, rstd) < 1e-5);
-  CHECK(max_abs_diff(dx32, dx) < 1e-5);
-  CHECK(max_abs_diff(dw32, dw) < 1e-5);
 }
 
 TEST_CASE("rmsnorm rejects bad shapes and dtypes", "[cpu][rmsnorm]") {

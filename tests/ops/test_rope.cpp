@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "ops/cases/rope.hpp"
 #include "ops/rope.hpp"
 #include "support/gradcheck.hpp"
 #include "support/op_testing.hpp"
@@ -41,24 +42,9 @@ TEST_CASE("rope rotates interleaved pairs by t * theta^(-2i/D); position 0 is th
 }
 
 TEST_CASE("rope backward against finite differences; f32 agrees with f64", "[cpu][rope]") {
-  const std::int64_t B = 1, T = 5, H = 2, D = 4;
-  const double theta = 100;  // small theta: large angles in every pair
-  HostTensor x = random_tensor(Shape{B, T, H, D}, "x");
-  HostTensor dout = random_tensor(Shape{B, T, H, D}, "dout");
-  HostTensor dx(DType::f64, Shape{B, T, H, D});
-  ops::rope_backward(dx, dout, theta);
-  HostTensor out(DType::f64, Shape{B, T, H, D});
-  check_gradient("x", x, dx, [&] {
-    ops::rope_forward(out, x, theta);
-    return dot(dout, out);
-  });
-
-  HostTensor out32(DType::f32, Shape{B, T, H, D}), dx32(DType::f32, Shape{B, T, H, D});
-  ops::rope_forward(out, x, theta);
-  ops::rope_forward(out32, converted(x, DType::f32), theta);
-  ops::rope_backward(dx32, converted(dout, DType::f32), theta);
-  CHECK(max_abs_diff(out32, out) < 1e-6);
-  CHECK(max_abs_diff(dx32, dx) < 1e-6);
+  const OpCase c = rope_case(1, 5, 2, 4, 100.0);  // small theta: large angles in every pair
+  check_op_gradients(c);
+  check_op_f32_vs_f64(c, 1e-6);
 }
 
 TEST_CASE("rope rejects odd head dimensions and bad shapes", "[cpu][rope]") {

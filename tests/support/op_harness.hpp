@@ -1,0 +1,226 @@
+// The generic op test harness: one description of an op's forward and backward (OpCase) gives its CPU gradient
+// test against central finite differences in f64 (check_op_gradients), the agreement of its CPU f32 and f64 paths
+// (check_op_f32_vs_f64) and its CUDA test against the CPU oracle (check_op_cuda, a [cuda] test that runs on a GPU
+// or under the CUDA simulator). Op-specific checks (values
+// against a definition, aliasing, errors, determinism) stay in the op's own test file.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/copy.hpp"
+#include "core/host_tensor.hpp"
+#include "cuda/device_support.hpp"
+#include "support/gradcheck.hpp"
+#include "support/mhc_inputs.hpp"
+
+namespace mhc::test {
+
+// A named tensor of an op case; an input holds N(0, scale^2) values from the counter RNG keyed by the case's op
+// name and its own name.
+struct OpTensor {
+  std::string name;
+  Shape shape;
+  double scale = 1.0;
+};
+
+// The tensors of one evaluation of a case by name (inputs, outputs, upstream and input gradients); a missing name
+// fails the test.
+class OpTensors {
+ public:
+  Tensor operator[](const std::string& name) const {
+    const auto it = tensors_.find(name);
+    if (it == tensors_.end()) FAIL("op case has no tensor \"" << name << "\"");
+    return it->second;
+  }
+  void set(const std::string& name, Tensor t) { tensors_[name] = t; }
+
+ private:
+  std::map<std::string, Tensor> tensors_;
+};
+
+// Absolute and relative tolerance of one compared tensor: |got - ref| <= atol + rtol |ref| per element.
+struct OpTolerance {
+  double atol = 0;
+  double rtol = 0;
+};
+
+// An op as the harness drives it. forward reads the inputs and writes the outputs; backward reads the inputs, the
+// outputs and the upstream gradients "d" + name of every loss output, and writes the gradient "d" + name of every
+// input in `differentiable` (added to it for those in `accumulated`, else overwritten). The scalar loss of the
+// gradient check is sum over the loss outputs of <d out, out>.
+struct OpCase {
+  std::string op;
+  std::vector<OpTensor> inputs;
+  std::vector<OpTensor> outputs;
+  std::vector<std::string> loss_outputs;
+  std::vector<std::string> differentiable;
+  std::set<std::string> accumulated;
+  std::function<void(const OpTensors&)> forward;
+  std::function<void(const OpTensors&)> backward;
+
+  const OpTensor& input(const std::string& name) const {
+    for (const OpTensor& t : inputs)
+      if (t.name == name) return t;
+    FAIL("op case " << op << " has no input \"" << name << "\"");
+    return inputs.front();
+  }
+  const OpTensor& output(const std::string& name) const {
+    for (const OpTensor& t : outputs)
+      if (t.name == name) return t;
+    FAIL("op case " << op << " has no output \"" << name << "\"");
+    return outputs.front();
+  }
+};
+
+// The host tensors of one evaluation of a case by name, kept alive with their views in `views`.
+struct OpHostTensors {
+  std::map<std::string, HostTensor> owned;
+  OpTensors views;
+  HostTensor& add(const std::string& name, HostTensor t) {
+    HostTensor& slot = owned[name] = std::move(t);
+    views.set(name, slot);
+    return slot;
+  }
+};
+
+namespace detail {
+
+inline std::string key(const OpCase& c, const std::string& name) { return "harness." + c.op + "." + name; }
+
+// The case's inputs and upstream gradients in `dtype`, from the f64 draws (so every dtype sees the same values up to
+// its rounding); `round_to_f32` first rounds the draws to f32, so that an f64 oracle runs on the f32 values.
+inline void add_inputs(OpHostTensors& set, const OpCase& c, DType dtype, bool round_to_f32) {
+  const auto draw = [&](const std::string& name, Shape shape, double scale) {
+    HostTensor v = random_tensor(shape, key(c, name), scale);
+    if (round_to_f32) v = to_dtype(to_dtype(v, DType::f32), DType::f64);
+    set.add(name, to_dtype(v, dtype));
+  };
+  for (const OpTensor& t : c.inputs) draw(t.name, t.shape, t.scale);
+  for (const std::string& name : c.loss_outputs) draw("d" + name, c.output(name).shape, 1.0);
+}
+
+// The value an input gradient starts from: a random prior for accumulated gradients, else `fill` (garbage or NaN,
+// so that an element the op skips fails).
+inline HostTensor gradient_start(const OpCase& c, const std::string& name, DType dtype, double fill) {
+  const Shape shape = c.input(name).shape;
+  if (c.accumulated.count(name) != 0) {
+    HostTensor prior = random_tensor(shape, key(c, "prior.d" + name));
+    return to_dtype(to_dtype(prior, DType::f32), dtype);
+  }
+  HostTensor t(dtype, shape);
+  for (std::int64_t k = 0; k < t.numel(); ++k) t.set(k, fill);
+  return t;
+}
+
+}  // namespace detail
+
+// The analytic gradient of every differentiable input against central differences of the loss, in f64 on the CPU.
+inline void check_op_gradients(const OpCase& c, GradTolerance tol = {}) {
+  INFO("op case " << c.op);
+  OpHostTensors set;
+  detail::add_inputs(set, c, DType::f64, false);
+  for (const OpTensor& t : c.outputs) set.add(t.name, HostTensor(DType::f64, t.shape));
+  for (const std::string& name : c.differentiable)
+    set.add("d" + name, detail::gradient_start(c, name, DType::f64, 1e3));
+  c.forward(set.views);
+  c.backward(set.views);
+  const auto loss = [&] {
+    c.forward(set.views);
+    double s = 0;
+    for (const std::string& name : c.loss_outputs) s += dot(set.views["d" + name], set.views[name]);
+    return s;
+  };
+  for (const std::string& name : c.differentiable) {
+    HostTensor& g = set.owned.at("d" + name);
+    if (c.accumulated.count(name) != 0) {  // the gradient is what backward added to the prior
+      const HostTensor prior = detail::gradient_start(c, name, DType::f64, 0.0);
+      for (std::int64_t k = 0; k < g.numel(); ++k) g.set(k, g.get(k) - prior.get(k));
+    }
+    check_gradient(name, set.owned.at(name), g, loss, tol);
+  }
+}
+
+// The CPU's f32 path against its f64 path on the same draws: every output and input gradient within max_abs.
+inline void check_op_f32_vs_f64(const OpCase& c, double max_abs) {
+  INFO("op case " << c.op);
+  OpHostTensors sets[2];
+  const DType dtypes[2] = {DType::f64, DType::f32};
+  for (int k = 0; k < 2; ++k) {
+    detail::add_inputs(sets[k], c, dtypes[k], false);
+    for (const OpTensor& t : c.outputs) sets[k].add(t.name, HostTensor(dtypes[k], t.shape));
+    for (const std::string& name : c.differentiable)
+      sets[k].add("d" + name, detail::gradient_start(c, name, dtypes[k], 0.0));
+    c.forward(sets[k].views);
+    c.backward(sets[k].views);
+  }
+  std::vector<std::string> compared;
+  for (const OpTensor& t : c.outputs) compared.push_back(t.name);
+  for (const std::string& name : c.differentiable) compared.push_back("d" + name);
+  for (const std::string& name : compared) {
+    INFO(name);
+    CHECK(max_abs_diff(sets[1].owned.at(name), sets[0].owned.at(name)) < max_abs);
+  }
+}
+
+// What check_op_cuda ran, for the op's own further checks (e.g. in place): the device tensors after the backward
+// (forward outputs: the oracle's, rounded to f32) and the oracle's tensors.
+struct CudaOpRun {
+  Arena arena;
+  OpTensors device;
+  OpHostTensors oracle;
+};
+
+// [cuda] The case on the GPU against the CPU oracle in `oracle` dtype (f32, or f64 on the same f32 inputs): every
+// output after the forward, then every input gradient after the backward, which is given the oracle's forward
+// outputs so that it is compared on its own. Device outputs start as NaN (an element the op skips fails); accumulated
+// gradients start from the same prior on both sides. `tolerance` names the bound of each output and gradient.
+inline CudaOpRun check_op_cuda(const OpCase& c, DType oracle, const std::map<std::string, OpTolerance>& tolerance) {
+  INFO("op case " << c.op);
+  const auto tol = [&](const std::string& name) {
+    const auto it = tolerance.find(name);
+    if (it == tolerance.end()) FAIL("op case " << c.op << ": no tolerance for \"" << name << "\"");
+    return it->second;
+  };
+  OpHostTensors ref, dev_in;
+  detail::add_inputs(ref, c, oracle, true);
+  detail::add_inputs(dev_in, c, DType::f32, true);
+  for (const OpTensor& t : c.outputs) ref.add(t.name, HostTensor(oracle, t.shape));
+  for (const std::string& name : c.differentiable)
+    ref.add("d" + name, detail::gradient_start(c, name, oracle, 0.0));
+  c.forward(ref.views);
+  c.backward(ref.views);
+
+  std::int64_t bytes = 0;
+  for (const auto& [name, t] : dev_in.owned) bytes += t.view().bytes();
+  for (const OpTensor& t : c.outputs) bytes += t.shape.numel() * 4;
+  for (const std::string& name : c.differentiable) bytes += c.input(name).shape.numel() * 4;
+  Arena arena = device_arena(bytes);
+  OpTensors dev;
+  for (const auto& [name, t] : dev_in.owned) dev.set(name, upload(arena, t, name));
+  for (const OpTensor& t : c.outputs) dev.set(t.name, upload(arena, nan_tensor(DType::f32, t.shape), t.name));
+  for (const std::string& name : c.differentiable)
+    dev.set("d" + name, upload(arena, detail::gradient_start(c, name, DType::f32, std::nan("")), "d" + name));
+
+  c.forward(dev);
+  for (const OpTensor& t : c.outputs) {
+    const HostTensor want = to_dtype(ref.owned.at(t.name), DType::f64);
+    check_close(t.name, download(dev[t.name]), want, tol(t.name).atol, tol(t.name).rtol);
+    copy_tensor(dev[t.name], to_dtype(ref.owned.at(t.name), DType::f32));  // the backward's inputs: the oracle's
+  }
+  c.backward(dev);
+  for (const std::string& name : c.differentiable) {
+    const HostTensor want = to_dtype(ref.owned.at("d" + name), DType::f64);
+    check_close("d" + name, download(dev["d" + name]), want, tol("d" + name).atol, tol("d" + name).rtol);
+  }
+  return CudaOpRun{std::move(arena), dev, std::move(ref)};
+}
+
+}  // namespace mhc::test
