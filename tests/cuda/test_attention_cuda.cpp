@@ -3,13 +3,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <string>
+#include <map>
+#include <memory>
 #include <vector>
 
 #include "cuda/device_support.hpp"
 #include "cuda/f32_inputs.hpp"
 #include "cuda/sum_tolerance.hpp"
 #include "ops/attention.hpp"
+#include "ops/cases/attention.hpp"
 
 using namespace mhc;
 using namespace mhc::test;
@@ -108,44 +110,34 @@ Bounds error_bounds(const HostTensor& q, const HostTensor& k, const HostTensor& 
   return bd;
 }
 
-void check_attention(std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t D) {
-  const std::string tag = "B " + std::to_string(B) + " T " + std::to_string(T) + " H " + std::to_string(H) + " D " +
-                          std::to_string(D);
-  INFO(tag);
-  const Shape shape{B, T, H, D}, lse_shape{B, H, T};
-  // q at scale 2: scores ~ N(0, 4), so the running max of the online softmax moves from key tile to key tile.
-  const HostTensor q = random_f32(shape, "cuda.attn.q", 2.0), k = random_f32(shape, "cuda.attn.k");
-  const HostTensor v = random_f32(shape, "cuda.attn.v"), dout = random_f32(shape, "cuda.attn.dout");
-  const HostTensor q64 = to_dtype(q, DType::f64), k64 = to_dtype(k, DType::f64), v64 = to_dtype(v, DType::f64);
-  const HostTensor dout64 = to_dtype(dout, DType::f64);
-  const HostTensor out64(DType::f64, shape), lse64(DType::f64, lse_shape);
-  ops::attention_forward(out64, lse64, q64, k64, v64);
-  // The backward on both sides gets the f32-rounded forward outputs, so it is compared on its own.
-  const HostTensor out = to_dtype(out64, DType::f32), lse = to_dtype(lse64, DType::f32);
-  const HostTensor out_in = to_dtype(out, DType::f64), lse_in = to_dtype(lse, DType::f64);
-  const HostTensor dq64(DType::f64, shape), dk64(DType::f64, shape), dv64(DType::f64, shape);
-  ops::attention_backward(dq64, dk64, dv64, dout64, q64, k64, v64, out_in, lse_in);
-  const Bounds fwd = error_bounds(q64, k64, v64, dout64, out64, lse64);
-  const Bounds bwd = error_bounds(q64, k64, v64, dout64, out_in, lse_in);
-  const double L = static_cast<double>(D + T);
+// c * bound per element (check_sum_close's tolerance), from the Bounds member `which` of the oracle's tensors; the
+// bounds of one oracle set are computed once.
+OpTolerance sum_bound(HostTensor Bounds::*which, double L, std::shared_ptr<std::map<const void*, Bounds>> cache) {
+  return OpTolerance([which, L, cache](const OpHostTensors& o) {
+    auto it = cache->find(&o);
+    if (it == cache->end()) {
+      const auto f64 = [&](const char* name) { return to_dtype(o.owned.at(name), DType::f64); };
+      it = cache->emplace(&o, error_bounds(f64("q"), f64("k"), f64("v"), f64("dout"), f64("out"), f64("lse"))).first;
+    }
+    const HostTensor& b = it->second.*which;
+    HostTensor tol(DType::f64, b.view().shape);
+    for (std::int64_t k = 0; k < b.numel(); ++k) tol.set(k, sum_tolerance(b.get(k), L));
+    return tol;
+  });
+}
 
-  Arena arena = device_arena(10 * q.view().bytes() + 2 * lse.view().bytes());
-  const Tensor d_q = upload(arena, q, "q"), d_k = upload(arena, k, "k"), d_v = upload(arena, v, "v");
-  const Tensor d_dout = upload(arena, dout, "dout");
-  const Tensor d_out = upload(arena, nan_tensor(DType::f32, shape), "out");
-  const Tensor d_lse = upload(arena, nan_tensor(DType::f32, lse_shape), "lse");
-  const Tensor d_dq = upload(arena, nan_tensor(DType::f32, shape), "dq");
-  const Tensor d_dk = upload(arena, nan_tensor(DType::f32, shape), "dk");
-  const Tensor d_dv = upload(arena, nan_tensor(DType::f32, shape), "dv");
-  ops::attention_forward(d_out, d_lse, d_q, d_k, d_v);
-  check_sum_close("out (" + tag + ")", download(d_out), out64, fwd.out, L);
-  check_sum_close("lse (" + tag + ")", download(d_lse), lse64, fwd.lse, L);
-  copy_tensor(d_out, out);
-  copy_tensor(d_lse, lse);
-  ops::attention_backward(d_dq, d_dk, d_dv, d_dout, d_q, d_k, d_v, d_out, d_lse);
-  check_sum_close("dq (" + tag + ")", download(d_dq), dq64, bwd.dq, L);
-  check_sum_close("dk (" + tag + ")", download(d_dk), dk64, bwd.dk, L);
-  check_sum_close("dv (" + tag + ")", download(d_dv), dv64, bwd.dv, L);
+// The oracle runs in f64 on the kernels' f32 inputs; the backward on both sides gets the f32-rounded forward
+// outputs (the harness), so it is compared on its own. q at scale 2: scores ~ N(0, 4), so the running max of the
+// online softmax moves from key tile to key tile.
+void check_attention(std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t D) {
+  const double L = static_cast<double>(D + T);
+  const auto cache = std::make_shared<std::map<const void*, Bounds>>();
+  check_op_cuda(attention_case(B, T, H, D, 2.0), DType::f64,
+                {{"out", sum_bound(&Bounds::out, L, cache)},
+                 {"lse", sum_bound(&Bounds::lse, L, cache)},
+                 {"dq", sum_bound(&Bounds::dq, L, cache)},
+                 {"dk", sum_bound(&Bounds::dk, L, cache)},
+                 {"dv", sum_bound(&Bounds::dv, L, cache)}});
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cuda/device_support.hpp"
+#include "ops/cases/sinkhorn.hpp"
 #include "ops/sinkhorn.hpp"
 #include "support/gradcheck.hpp"
 #include "support/mhc_inputs.hpp"
@@ -13,54 +14,24 @@ using namespace mhc::test;
 
 namespace {
 
+// The forward and the backward of one case. h: same operation order as the oracle; only expf (<= 2 ulp on the GPU)
+// differs. dlogits: same operation order and rounding as the oracle (products explicitly rounded, no FMA); only expf
+// differs (<= 2 ulp). Emulating that on the CPU (exp perturbed by a random -2..+2 ulp, 2000 tokens per n in
+// {2, 3, 4, 8}, iters in {1, 20, 100}) moved dlogits by at most 0.44 of (1e-6 + 1e-5 |ref|); we allow twice that.
 void check_sinkhorn(std::int64_t N, std::int64_t n, int iters, bool identity) {
-  const std::string tag = "N " + std::to_string(N) + " n " + std::to_string(n) + " iters " + std::to_string(iters) +
-                          (identity ? " identity" : " random");
-  INFO(tag);
-  const HostTensor logits = to_dtype(identity ? identity_logits(N, n, "cuda.sk.id", 0.5)
-                                              : random_tensor(Shape{N, n, n}, "cuda.sk.rand", 2.0),
-                                     DType::f32);
-  const HostTensor ref = like(logits, DType::f32);
-  ops::sinkhorn_forward(ref, logits, iters);
-
-  Arena arena = device_arena(2 * logits.view().bytes());
-  const Tensor d_logits = upload(arena, logits, "logits");
-  const Tensor d_h = upload(arena, nan_tensor(DType::f32, logits.view().shape), "h");
-  ops::sinkhorn_forward(d_h, d_logits, iters);
-  // Same operation order as the oracle; only expf (<= 2 ulp on the GPU) differs.
-  check_close("h (" + tag + ")", download(d_h), ref, 1e-6, 1e-5);
-}
-
-void check_sinkhorn_backward(std::int64_t N, std::int64_t n, int iters, bool identity) {
-  const std::string tag = "N " + std::to_string(N) + " n " + std::to_string(n) + " iters " + std::to_string(iters) +
-                          (identity ? " identity" : " random");
-  INFO(tag);
-  const HostTensor logits = to_dtype(identity ? identity_logits(N, n, "cuda.skb.id", 0.5)
-                                              : random_tensor(Shape{N, n, n}, "cuda.skb.rand", 2.0),
-                                     DType::f32);
-  const HostTensor dh = to_dtype(random_tensor(Shape{N, n, n}, "cuda.skb.dh"), DType::f32);
-  const HostTensor ref = like(logits, DType::f32);
-  ops::sinkhorn_backward(ref, dh, logits, iters);
-
-  Arena arena = device_arena(3 * logits.view().bytes());
-  const Tensor d_logits = upload(arena, logits, "logits"), d_dh = upload(arena, dh, "dh");
-  const Tensor d_dlogits = upload(arena, nan_tensor(DType::f32, logits.view().shape), "dlogits");
-  ops::sinkhorn_backward(d_dlogits, d_dh, d_logits, iters);
-  // Same operation order and rounding as the oracle (products explicitly rounded, no FMA); only expf differs
-  // (<= 2 ulp). Emulating that on the CPU (exp perturbed by a random -2..+2 ulp, 2000 tokens per n in {2, 3, 4, 8},
-  // iters in {1, 20, 100}) moved dlogits by at most 0.44 of (1e-6 + 1e-5 |ref|); we allow twice that bound.
-  check_close("dlogits (" + tag + ")", download(d_dlogits), ref, 2e-6, 2e-5);
+  check_op_cuda(sinkhorn_case(N, n, iters, identity, identity ? 0.5 : 2.0), DType::f32,
+                {{"h", {1e-6, 1e-5}}, {"dlogits", {2e-6, 2e-5}}});
 }
 
 }  // namespace
 
-TEST_CASE("sinkhorn_backward kernel matches the CPU oracle", "[cuda]") {
+TEST_CASE("sinkhorn kernels match the CPU oracle", "[cuda]") {
   for (const std::int64_t n : {1, 2, 3, 4, 8})
-    for (const std::int64_t N : {1, 17, 129})
-      for (const int iters : {1, 20}) check_sinkhorn_backward(N, n, iters, n % 2 == 0);
-  check_sinkhorn_backward(4099, 4, 20, true);   // several blocks of 18 tokens (48 KiB of iterates each)
-  check_sinkhorn_backward(1000, 8, 20, false);
-  check_sinkhorn_backward(37, 8, 100, false);   // 51 KiB of iterates per token: the opted-in shared memory path
+    for (const std::int64_t N : {1, 17, 127, 129, 1000})
+      for (const int iters : {1, 20}) check_sinkhorn(N, n, iters, n % 2 == 0);
+  check_sinkhorn(16384 + 5, 4, 20, true);  // several blocks of 18 tokens in the backward (48 KiB of iterates each)
+  check_sinkhorn(4099, 8, 20, false);
+  check_sinkhorn(37, 8, 100, false);  // 51 KiB of iterates per token: the opted-in shared memory path
 }
 
 TEST_CASE("sinkhorn_backward on CUDA is deterministic and refuses what does not fit", "[cuda]") {
@@ -78,14 +49,6 @@ TEST_CASE("sinkhorn_backward on CUDA is deterministic and refuses what does not 
   CHECK_THROWS_AS(ops::sinkhorn_backward(a.reshape(Shape{75, 8, 8}), d_dh.reshape(Shape{75, 8, 8}),
                                          d_logits.reshape(Shape{75, 8, 8}), 10000),
                   ShapeError);
-}
-
-TEST_CASE("sinkhorn_forward kernel matches the CPU oracle", "[cuda]") {
-  for (const std::int64_t n : {1, 2, 3, 4, 8})
-    for (const std::int64_t N : {1, 127, 129, 1000})
-      for (const int iters : {1, 20}) check_sinkhorn(N, n, iters, n % 2 == 0);
-  check_sinkhorn(16384 + 5, 4, 20, true);
-  check_sinkhorn(4099, 8, 20, false);
 }
 
 TEST_CASE("sinkhorn_forward on CUDA wants f32 and leaves empty inputs alone", "[cuda]") {

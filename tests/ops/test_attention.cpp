@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ops/attention.hpp"
+#include "ops/cases/attention.hpp"
 #include "support/gradcheck.hpp"
 #include "support/op_testing.hpp"
 
@@ -69,44 +70,9 @@ TEST_CASE("attention forward matches a naive causal softmax reference", "[cpu][a
     for (std::int64_t el = 0; el < 6 * 12; ++el) CHECK(out2.get(b * 84 + el) == out.get(b * 84 + el));
 }
 
-TEST_CASE("attention gradients of q, k and v against finite differences", "[cpu][attention]") {
-  const Shape s{2, 5, 2, 4};
-  HostTensor q = random_tensor(s, "q", 1.5), k = random_tensor(s, "k", 1.5), v = random_tensor(s, "v");
-  HostTensor dout = random_tensor(s, "dout");
-  HostTensor out(DType::f64, s), lse(DType::f64, Shape{2, 2, 5});
-  ops::attention_forward(out, lse, q, k, v);
-  HostTensor dq = random_tensor(s, "garbage"), dk = random_tensor(s, "garbage"), dv = random_tensor(s, "garbage");
-  ops::attention_backward(dq, dk, dv, dout, q, k, v, out, lse);
-  auto loss = [&] {
-    HostTensor o(DType::f64, s), l(DType::f64, Shape{2, 2, 5});
-    ops::attention_forward(o, l, q, k, v);
-    return dot(dout, o);
-  };
-  check_gradient("q", q, dq, loss);
-  check_gradient("k", k, dk, loss);
-  check_gradient("v", v, dv, loss);
-}
-
-TEST_CASE("attention f32 agrees with f64", "[cpu][attention]") {
-  const Shape s{1, 16, 2, 8};
-  HostTensor q = random_tensor(s, "q"), k = random_tensor(s, "k"), v = random_tensor(s, "v");
-  HostTensor dout = random_tensor(s, "dout");
-  HostTensor out(DType::f64, s), lse(DType::f64, Shape{1, 2, 16});
-  HostTensor dq(DType::f64, s), dk(DType::f64, s), dv(DType::f64, s);
-  ops::attention_forward(out, lse, q, k, v);
-  ops::attention_backward(dq, dk, dv, dout, q, k, v, out, lse);
-
-  HostTensor q32 = converted(q, DType::f32), k32 = converted(k, DType::f32), v32 = converted(v, DType::f32);
-  HostTensor dout32 = converted(dout, DType::f32);
-  HostTensor out32(DType::f32, s), lse32(DType::f32, Shape{1, 2, 16});
-  HostTensor dq32(DType::f32, s), dk32(DType::f32, s), dv32(DType::f32, s);
-  ops::attention_forward(out32, lse32, q32, k32, v32);
-  ops::attention_backward(dq32, dk32, dv32, dout32, q32, k32, v32, out32, lse32);
-  CHECK(max_abs_diff(out32, out) < 1e-5);
-  CHECK(max_abs_diff(lse32, lse) < 1e-5);
-  CHECK(max_abs_diff(dq32, dq) < 1e-5);
-  CHECK(max_abs_diff(dk32, dk) < 1e-5);
-  CHECK(max_abs_diff(dv32, dv) < 1e-5);
+TEST_CASE("attention gradients of q, k and v against finite differences; f32 agrees with f64", "[cpu][attention]") {
+  check_op_gradients(attention_case(2, 5, 2, 4, 1.5, 1.5));
+  check_op_f32_vs_f64(attention_case(1, 16, 2, 8), 1e-5);
 }
 
 TEST_CASE("attention rejects bad shapes and dtypes", "[cpu][attention]") {

@@ -7,18 +7,16 @@
 
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
+#include "ops/cases/sinkhorn.hpp"
 #include "ops/sinkhorn.hpp"
 #include "support/gradcheck.hpp"
 #include "support/mhc_inputs.hpp"
 
 using namespace mhc;
-using mhc::test::check_gradient;
-using mhc::test::dot;
 using mhc::test::identity_logits;
 using mhc::test::like;
 using mhc::test::max_abs_diff;
 using mhc::test::random_tensor;
-using mhc::test::to_dtype;
 
 namespace {
 
@@ -50,25 +48,10 @@ double spectral_norm(const double* h, int n) {
 }  // namespace
 
 TEST_CASE("sinkhorn backward matches finite differences", "[cpu][sinkhorn]") {
-  const std::int64_t N = 3;
-  for (const int iters : {1, 3, 20}) {
-    for (const std::int64_t n : {2, 4}) {
-      for (const bool identity : {true, false}) {
-        const std::string tag = "iters " + std::to_string(iters) + " n " + std::to_string(n) +
-                                (identity ? " identity" : " random");
-        INFO(tag);
-        const HostTensor logits = identity ? identity_logits(N, n, "sk.logits.id", 0.5)
-                                           : random_tensor(Shape{N, n, n}, "sk.logits.rand", 1.5);
-        const HostTensor dh = random_tensor(Shape{N, n, n}, "sk.dh");
-        const HostTensor h = like(logits), dlogits = like(logits);
-        ops::sinkhorn_backward(dlogits, dh, logits, iters);
-        check_gradient("logits (" + tag + ")", logits, dlogits, [&] {
-          ops::sinkhorn_forward(h, logits, iters);
-          return dot(dh, h);
-        });
-      }
-    }
-  }
+  for (const int iters : {1, 3, 20})
+    for (const std::int64_t n : {2, 4})
+      for (const bool identity : {true, false})
+        test::check_op_gradients(test::sinkhorn_case(3, n, iters, identity, identity ? 0.5 : 1.5));
 }
 
 TEST_CASE("sinkhorn H_res is nearly doubly stochastic with spectral norm <= 1", "[cpu][sinkhorn][mhc]") {
@@ -132,19 +115,7 @@ TEST_CASE("sinkhorn of equal logits is the uniform matrix, and the max shift can
 }
 
 TEST_CASE("sinkhorn f32 agrees with f64", "[cpu][sinkhorn]") {
-  const std::int64_t N = 8, n = 4;
-  const int iters = 20;
-  const HostTensor logits = identity_logits(N, n, "f32.logits", 1.0), dh = random_tensor(Shape{N, n, n}, "f32.dh");
-  const HostTensor h64 = like(logits), d64 = like(logits);
-  ops::sinkhorn_forward(h64, logits, iters);
-  ops::sinkhorn_backward(d64, dh, logits, iters);
-
-  const HostTensor logits32 = to_dtype(logits, DType::f32), dh32 = to_dtype(dh, DType::f32);
-  const HostTensor h32 = like(logits, DType::f32), d32 = like(logits, DType::f32);
-  ops::sinkhorn_forward(h32, logits32, iters);
-  ops::sinkhorn_backward(d32, dh32, logits32, iters);
-  CHECK(max_abs_diff(h32, h64) <= 1e-5);
-  CHECK(max_abs_diff(d32, d64) <= 1e-4);
+  test::check_op_f32_vs_f64(test::sinkhorn_case(8, 4, 20, true, 1.0), {{"h", 1e-5}, {"dlogits", 1e-4}});
 }
 
 TEST_CASE("sinkhorn rejects bad shapes, iteration counts and devices", "[cpu][sinkhorn]") {

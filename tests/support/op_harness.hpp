@@ -18,17 +18,21 @@
 #include "core/copy.hpp"
 #include "core/host_tensor.hpp"
 #include "cuda/device_support.hpp"
+#include "cuda/sum_tolerance.hpp"
 #include "support/gradcheck.hpp"
 #include "support/mhc_inputs.hpp"
 
 namespace mhc::test {
 
 // A named tensor of an op case; an input holds N(0, scale^2) values from the counter RNG keyed by the case's op
-// name and its own name.
+// name and its own name, then `adjust`ed.
 struct OpTensor {
+  OpTensor(std::string name_, Shape shape_, double scale_ = 1.0, std::function<void(const HostTensor&)> adjust_ = {})
+      : name(std::move(name_)), shape(shape_), scale(scale_), adjust(std::move(adjust_)) {}
   std::string name;
   Shape shape;
-  double scale = 1.0;
+  double scale;
+  std::function<void(const HostTensor&)> adjust;  // applied to the f64 draw, e.g. to add a structured offset
 };
 
 // The tensors of one evaluation of a case by name (inputs, outputs, upstream and input gradients); a missing name
@@ -46,10 +50,17 @@ class OpTensors {
   std::map<std::string, Tensor> tensors_;
 };
 
-// Absolute and relative tolerance of one compared tensor: |got - ref| <= atol + rtol |ref| per element.
+struct OpHostTensors;
+
+// The bound of one compared tensor: |got - ref| <= atol + rtol |ref| per element, or, when `bound` is set, the
+// per-element bound it derives from the oracle's tensors (e.g. a running error bound of a sum).
 struct OpTolerance {
+  using Bound = std::function<HostTensor(const OpHostTensors& oracle)>;
+  OpTolerance(double atol_, double rtol_) : atol(atol_), rtol(rtol_) {}
+  explicit OpTolerance(Bound bound_) : bound(std::move(bound_)) {}
   double atol = 0;
   double rtol = 0;
+  Bound bound;
 };
 
 // An op as the harness drives it. forward reads the inputs and writes the outputs; backward reads the inputs, the
@@ -98,13 +109,15 @@ inline std::string key(const OpCase& c, const std::string& name) { return "harne
 // The case's inputs and upstream gradients in `dtype`, from the f64 draws (so every dtype sees the same values up to
 // its rounding); `round_to_f32` first rounds the draws to f32, so that an f64 oracle runs on the f32 values.
 inline void add_inputs(OpHostTensors& set, const OpCase& c, DType dtype, bool round_to_f32) {
-  const auto draw = [&](const std::string& name, Shape shape, double scale) {
+  const auto draw = [&](const std::string& name, Shape shape, double scale,
+                        const std::function<void(const HostTensor&)>& adjust) {
     HostTensor v = random_tensor(shape, key(c, name), scale);
+    if (adjust) adjust(v);
     if (round_to_f32) v = to_dtype(to_dtype(v, DType::f32), DType::f64);
     set.add(name, to_dtype(v, dtype));
   };
-  for (const OpTensor& t : c.inputs) draw(t.name, t.shape, t.scale);
-  for (const std::string& name : c.loss_outputs) draw("d" + name, c.output(name).shape, 1.0);
+  for (const OpTensor& t : c.inputs) draw(t.name, t.shape, t.scale, t.adjust);
+  for (const std::string& name : c.loss_outputs) draw("d" + name, c.output(name).shape, 1.0, nullptr);
 }
 
 // The value an input gradient starts from: a random prior for accumulated gradients, else `fill` (garbage or NaN,
@@ -148,8 +161,9 @@ inline void check_op_gradients(const OpCase& c, GradTolerance tol = {}) {
   }
 }
 
-// The CPU's f32 path against its f64 path on the same draws: every output and input gradient within max_abs.
-inline void check_op_f32_vs_f64(const OpCase& c, double max_abs) {
+// The CPU's f32 path against its f64 path on the same draws: every output and input gradient ("d" + input) within
+// its bound in max_abs.
+inline void check_op_f32_vs_f64(const OpCase& c, const std::map<std::string, double>& max_abs) {
   INFO("op case " << c.op);
   OpHostTensors sets[2];
   const DType dtypes[2] = {DType::f64, DType::f32};
@@ -166,8 +180,18 @@ inline void check_op_f32_vs_f64(const OpCase& c, double max_abs) {
   for (const std::string& name : c.differentiable) compared.push_back("d" + name);
   for (const std::string& name : compared) {
     INFO(name);
-    CHECK(max_abs_diff(sets[1].owned.at(name), sets[0].owned.at(name)) < max_abs);
+    const auto it = max_abs.find(name);
+    if (it == max_abs.end()) FAIL("op case " << c.op << ": no bound for \"" << name << "\"");
+    CHECK(max_abs_diff(sets[1].owned.at(name), sets[0].owned.at(name)) <= it->second);
   }
+}
+
+// The same with one bound for every tensor.
+inline void check_op_f32_vs_f64(const OpCase& c, double max_abs) {
+  std::map<std::string, double> all;
+  for (const OpTensor& t : c.outputs) all[t.name] = max_abs;
+  for (const std::string& name : c.differentiable) all["d" + name] = max_abs;
+  check_op_f32_vs_f64(c, all);
 }
 
 // What check_op_cuda ran, for the op's own further checks (e.g. in place): the device tensors after the backward
@@ -184,20 +208,30 @@ struct CudaOpRun {
 // gradients start from the same prior on both sides. `tolerance` names the bound of each output and gradient.
 inline CudaOpRun check_op_cuda(const OpCase& c, DType oracle, const std::map<std::string, OpTolerance>& tolerance) {
   INFO("op case " << c.op);
-  const auto tol = [&](const std::string& name) {
-    const auto it = tolerance.find(name);
-    if (it == tolerance.end()) FAIL("op case " << c.op << ": no tolerance for \"" << name << "\"");
-    return it->second;
-  };
-  OpHostTensors ref, dev_in;
-  detail::add_inputs(ref, c, oracle, true);
-  detail::add_inputs(dev_in, c, DType::f32, true);
-  for (const OpTensor& t : c.outputs) ref.add(t.name, HostTensor(oracle, t.shape));
+  // The oracle twice: `fwd` (the forward alone, what the device forward is compared with) and `ref`, whose forward
+  // outputs are rounded to f32 before its backward, the values the device backward gets.
+  OpHostTensors fwd, ref, dev_in;
+  for (OpHostTensors* set : {&fwd, &ref}) {
+    detail::add_inputs(*set, c, oracle, true);
+    for (const OpTensor& t : c.outputs) set->add(t.name, HostTensor(oracle, t.shape));
+    c.forward(set->views);
+  }
+  for (const OpTensor& t : c.outputs) ref.add(t.name, to_dtype(to_dtype(ref.owned.at(t.name), DType::f32), oracle));
   for (const std::string& name : c.differentiable)
     ref.add("d" + name, detail::gradient_start(c, name, oracle, 0.0));
-  c.forward(ref.views);
   c.backward(ref.views);
+  const auto compare = [&](const std::string& name, const Tensor& got, const OpHostTensors& oracle_set) {
+    const auto it = tolerance.find(name);
+    if (it == tolerance.end()) FAIL("op case " << c.op << ": no tolerance for \"" << name << "\"");
+    const OpTolerance& tol = it->second;
+    const HostTensor want = to_dtype(oracle_set.owned.at(name), DType::f64);
+    if (tol.bound)
+      check_within(name, download(got), want, tol.bound(oracle_set));
+    else
+      check_close(name, download(got), want, tol.atol, tol.rtol);
+  };
 
+  detail::add_inputs(dev_in, c, DType::f32, true);
   std::int64_t bytes = 0;
   for (const auto& [name, t] : dev_in.owned) bytes += t.view().bytes();
   for (const OpTensor& t : c.outputs) bytes += t.shape.numel() * 4;
@@ -211,15 +245,11 @@ inline CudaOpRun check_op_cuda(const OpCase& c, DType oracle, const std::map<std
 
   c.forward(dev);
   for (const OpTensor& t : c.outputs) {
-    const HostTensor want = to_dtype(ref.owned.at(t.name), DType::f64);
-    check_close(t.name, download(dev[t.name]), want, tol(t.name).atol, tol(t.name).rtol);
+    compare(t.name, dev[t.name], fwd);
     copy_tensor(dev[t.name], to_dtype(ref.owned.at(t.name), DType::f32));  // the backward's inputs: the oracle's
   }
   c.backward(dev);
-  for (const std::string& name : c.differentiable) {
-    const HostTensor want = to_dtype(ref.owned.at("d" + name), DType::f64);
-    check_close("d" + name, download(dev["d" + name]), want, tol("d" + name).atol, tol("d" + name).rtol);
-  }
+  for (const std::string& name : c.differentiable) compare("d" + name, dev["d" + name], ref);
   return CudaOpRun{std::move(arena), dev, std::move(ref)};
 }
 
