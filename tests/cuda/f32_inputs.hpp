@@ -1,4 +1,4 @@
-// Support for the [cuda] op tests: random f32 host inputs and host copies.
+// Support for the [cuda] op tests: random f32 host inputs (and, through op_testing.hpp, host copies).
 #pragma once
 
 #include <string>
@@ -6,6 +6,7 @@
 #include "core/host_tensor.hpp"
 #include "support/gradcheck.hpp"
 #include "support/mhc_inputs.hpp"
+#include "support/op_testing.hpp"  // clone
 
 namespace mhc::test {
 
@@ -13,8 +14,5 @@ namespace mhc::test {
 inline HostTensor random_f32(Shape shape, const std::string& name, double scale = 1.0) {
   return to_dtype(random_tensor(shape, name, scale), DType::f32);
 }
-
-// An independent host copy of t (same dtype), e.g. the initial value of an accumulated (+=) output.
-inline HostTensor clone(const HostTensor& t) { return to_dtype(t, t.view().dtype); }
 
 }  // namespace mhc::test

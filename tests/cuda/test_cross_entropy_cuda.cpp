@@ -1,10 +1,8 @@
 // [cuda] Softmax cross-entropy kernels vs the CPU oracle (fp32 both), through the ops::softmax_xent_* entry points.
 #include <catch2/catch.hpp>
 
-#include <string>
-
 #include "cuda/device_support.hpp"
-#include "cuda/f32_inputs.hpp"
+#include "ops/cases/cross_entropy.hpp"
 #include "ops/cross_entropy.hpp"
 
 using namespace mhc;
@@ -28,28 +26,15 @@ HostTensor make_targets(std::int64_t N, std::int64_t V) {
 }
 
 void check_xent(std::int64_t N, std::int64_t V) {
-  const std::string tag = "N " + std::to_string(N) + " V " + std::to_string(V);
-  INFO(tag);
   const double grad_scale = 1.0 / static_cast<double>(2 * N);
-  const HostTensor logits = random_f32(Shape{N, V}, "cuda.xent.logits", 3.0), targets = make_targets(N, V);
-  const HostTensor loss(DType::f32, Shape{N}), lse(DType::f32, Shape{N}), dlogits(DType::f32, Shape{N, V});
-  ops::softmax_xent_forward(loss, lse, logits, targets);
-  ops::softmax_xent_backward(dlogits, logits, lse, targets, grad_scale);
-
-  Arena arena = device_arena(2 * logits.view().bytes() + 3 * loss.view().bytes());
-  const Tensor d_logits = upload(arena, logits, "logits"), d_targets = upload(arena, targets, "targets");
-  const Tensor d_loss = upload(arena, nan_tensor(DType::f32, Shape{N}), "loss");
-  const Tensor d_lse = upload(arena, nan_tensor(DType::f32, Shape{N}), "lse");
-  const Tensor d_dlogits = upload(arena, nan_tensor(DType::f32, Shape{N, V}), "dlogits");
-  ops::softmax_xent_forward(d_loss, d_lse, d_logits, d_targets);
-  check_close("lse (" + tag + ")", download(d_lse), lse, kAtol, kRtol);
-  check_close("loss (" + tag + ")", download(d_loss), loss, kAtol, kRtol);
-  // The backward gets the oracle's lse, so it is compared on its own.
-  copy_tensor(d_lse, lse);
-  ops::softmax_xent_backward(d_dlogits, d_logits, d_lse, d_targets, grad_scale);
-  check_close("dlogits (" + tag + ")", download(d_dlogits), dlogits, kAtol * grad_scale, kRtol);
-  ops::softmax_xent_backward(d_logits, d_logits, d_lse, d_targets, grad_scale);  // in place over the logits
-  check_close("dlogits in place (" + tag + ")", download(d_logits), dlogits, kAtol * grad_scale, kRtol);
+  const OpCase c = cross_entropy_case(make_targets(N, V), V, 3.0, grad_scale);
+  INFO(c.op);
+  // The backward gets the oracle's lse (the harness), so it is compared on its own.
+  const CudaOpRun run = check_op_cuda(
+      c, DType::f32, {{"lse", {kAtol, kRtol}}, {"loss", {kAtol, kRtol}}, {"dlogits", {kAtol * grad_scale, kRtol}}});
+  const OpTensors& d = run.device;
+  ops::softmax_xent_backward(d["logits"], d["logits"], d["lse"], d["targets"], grad_scale);  // in place
+  check_close("dlogits in place", download(d["logits"]), run.oracle.owned.at("dlogits"), kAtol * grad_scale, kRtol);
 }
 
 }  // namespace

@@ -1,10 +1,8 @@
 // [cuda] Token embedding kernels vs the CPU oracle (fp32 both), through the ops::embedding_* entry points.
 #include <catch2/catch.hpp>
 
-#include <string>
-
 #include "cuda/device_support.hpp"
-#include "cuda/f32_inputs.hpp"
+#include "ops/cases/embedding.hpp"
 #include "ops/embedding.hpp"
 
 using namespace mhc;
@@ -23,23 +21,9 @@ HostTensor make_ids(std::int64_t N, std::int64_t V, bool skewed) {
 // The forward is a copy and the weight gradient adds each row's dout rows in position order on both sides (the
 // kernel groups them with a stable sort), so both match the oracle bitwise.
 void check_embedding(std::int64_t N, std::int64_t V, std::int64_t C, bool skewed) {
-  const std::string tag = "N " + std::to_string(N) + " V " + std::to_string(V) + " C " + std::to_string(C) +
-                          (skewed ? " skewed" : "");
-  INFO(tag);
-  const HostTensor ids = make_ids(N, V, skewed);
-  const HostTensor table = random_f32(Shape{V, C}, "cuda.emb.table"), dout = random_f32(Shape{N, C}, "cuda.emb.g");
-  const HostTensor out(DType::f32, Shape{N, C}), dtable = clone(table);  // dtable accumulates onto the table values
-  ops::embedding_forward(out, ids, table);
-  ops::embedding_backward_weight(dtable, dout, ids);
-
-  Arena arena = device_arena(2 * table.view().bytes() + 2 * dout.view().bytes() + ids.view().bytes());
-  const Tensor d_ids = upload(arena, ids, "ids"), d_table = upload(arena, table, "table");
-  const Tensor d_dout = upload(arena, dout, "dout"), d_out = upload(arena, nan_tensor(DType::f32, Shape{N, C}), "out");
-  const Tensor d_dtable = upload(arena, table, "dtable");
-  ops::embedding_forward(d_out, d_ids, d_table);
-  check_close("out (" + tag + ")", download(d_out), out, 0.0, 0.0);
-  ops::embedding_backward_weight(d_dtable, d_dout, d_ids);
-  check_close("dtable (" + tag + ")", download(d_dtable), dtable, 0.0, 0.0);
+  INFO((skewed ? "skewed ids" : "ids"));
+  check_op_cuda(embedding_case(make_ids(N, V, skewed), V, C), DType::f32,
+                {{"out", {0.0, 0.0}}, {"dtable", {0.0, 0.0}}});
 }
 
 }  // namespace

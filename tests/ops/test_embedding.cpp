@@ -1,6 +1,7 @@
 // Tests of the token embedding: gather, scatter-add gradient with repeated ids, errors.
 #include <catch2/catch.hpp>
 
+#include "ops/cases/embedding.hpp"
 #include "ops/embedding.hpp"
 #include "support/gradcheck.hpp"
 #include "support/op_testing.hpp"
@@ -28,19 +29,12 @@ TEST_CASE("embedding forward gathers rows; weight gradient with repeated ids", "
     CHECK(grad.get(1 * C + c) == 0.0);
     CHECK(grad.get(4 * C + c) == 0.0);
   }
-  check_gradient("table", table, grad, [&] {
-    ops::embedding_forward(out, ids, table);
-    return dot(dout, out);
-  });
 
-  // f32 path: the gather is exact, the scatter-add sums in position order.
-  ops::embedding_forward(out, ids, table);  // the loss left out at a perturbed table
-  HostTensor table32 = converted(table, DType::f32), out32(DType::f32, Shape{N, C});
-  ops::embedding_forward(out32, ids, table32);
-  CHECK(max_abs_diff(out32, out) < 1e-6);
-  HostTensor dtable32(DType::f32, Shape{V, C});
-  ops::embedding_backward_weight(dtable32, converted(dout, DType::f32), ids);
-  CHECK(max_abs_diff(dtable32, grad) < 1e-5);
+  // The gradient against finite differences; the f32 path: the gather is exact, the scatter-add sums in position
+  // order.
+  const OpCase op = embedding_case(ids, V, C);
+  check_op_gradients(op);
+  check_op_f32_vs_f64(op, {{"out", 1e-6}, {"dtable", 1e-5}});
 }
 
 TEST_CASE("embedding rejects out-of-range ids and bad shapes", "[cpu][embedding]") {

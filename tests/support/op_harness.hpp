@@ -10,6 +10,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -21,6 +22,7 @@
 #include "cuda/sum_tolerance.hpp"
 #include "support/gradcheck.hpp"
 #include "support/mhc_inputs.hpp"
+#include "support/op_testing.hpp"
 
 namespace mhc::test {
 
@@ -29,10 +31,17 @@ namespace mhc::test {
 struct OpTensor {
   OpTensor(std::string name_, Shape shape_, double scale_ = 1.0, std::function<void(const HostTensor&)> adjust_ = {})
       : name(std::move(name_)), shape(shape_), scale(scale_), adjust(std::move(adjust_)) {}
+  // An input with these values instead of a draw (e.g. i32 token ids, used as they are in every dtype).
+  static OpTensor given_values(std::string name_, const HostTensor& values) {
+    OpTensor t(std::move(name_), values.view().shape);
+    t.given = std::make_shared<HostTensor>(clone(values));
+    return t;
+  }
   std::string name;
   Shape shape;
   double scale;
   std::function<void(const HostTensor&)> adjust;  // applied to the f64 draw, e.g. to add a structured offset
+  std::shared_ptr<const HostTensor> given;
 };
 
 // The tensors of one evaluation of a case by name (inputs, outputs, upstream and input gradients); a missing name
@@ -72,6 +81,9 @@ struct OpCase {
   std::vector<OpTensor> inputs;
   std::vector<OpTensor> outputs;
   std::vector<std::string> loss_outputs;
+  // Loss outputs whose upstream gradient is this constant rather than a draw, for ops whose backward takes a scale
+  // instead of a gradient tensor (the cross-entropy's grad_scale).
+  std::map<std::string, double> constant_upstream;
   std::vector<std::string> differentiable;
   std::set<std::string> accumulated;
   std::function<void(const OpTensors&)> forward;
@@ -116,8 +128,24 @@ inline void add_inputs(OpHostTensors& set, const OpCase& c, DType dtype, bool ro
     if (round_to_f32) v = to_dtype(to_dtype(v, DType::f32), DType::f64);
     set.add(name, to_dtype(v, dtype));
   };
-  for (const OpTensor& t : c.inputs) draw(t.name, t.shape, t.scale, t.adjust);
-  for (const std::string& name : c.loss_outputs) draw("d" + name, c.output(name).shape, 1.0, nullptr);
+  for (const OpTensor& t : c.inputs) {
+    if (!t.given)
+      draw(t.name, t.shape, t.scale, t.adjust);
+    else if (t.given->view().dtype == DType::i32)
+      set.add(t.name, clone(*t.given));
+    else
+      set.add(t.name, to_dtype(*t.given, dtype));
+  }
+  for (const std::string& name : c.loss_outputs) {
+    const auto constant = c.constant_upstream.find(name);
+    if (constant == c.constant_upstream.end()) {
+      draw("d" + name, c.output(name).shape, 1.0, nullptr);
+    } else {
+      HostTensor g(dtype, c.output(name).shape);
+      for (std::int64_t k = 0; k < g.numel(); ++k) g.set(k, constant->second);
+      set.add("d" + name, std::move(g));
+    }
+  }
 }
 
 // The value an input gradient starts from: a random prior for accumulated gradients, else `fill` (garbage or NaN,
