@@ -9,6 +9,7 @@
 #include "core/stream.hpp"
 #include "cuda/device_support.hpp"
 #include "cuda/sum_tolerance.hpp"
+#include "ops/cases/stream_mix.hpp"
 #include "ops/stream_mix.hpp"
 #include "support/gradcheck.hpp"
 #include "support/mhc_inputs.hpp"
@@ -35,28 +36,6 @@ PostResInputs make_inputs(std::int64_t N, std::int64_t n, std::int64_t C) {
 std::int64_t total_bytes(const PostResInputs& in) {
   return 2 * in.x.view().bytes() + in.y.view().bytes() + in.h_res.view().bytes() + in.h_post.view().bytes() +
          4 * kArenaAlignment;
-}
-
-// Runs the kernel with x, y and x_out offset by `shift` floats from the arena's 256-byte alignment
-// (shift = 1 forces the scalar path even when C % 4 == 0).
-void check_post_res(std::int64_t N, std::int64_t n, std::int64_t C, std::int64_t shift = 0) {
-  const std::string tag = "N " + std::to_string(N) + " n " + std::to_string(n) + " C " + std::to_string(C) +
-                          " shift " + std::to_string(shift);
-  INFO(tag);
-  const PostResInputs in = make_inputs(N, n, C);
-  Arena arena = device_arena(total_bytes(in));
-  const auto shifted = [&](const HostTensor& host, const char* what) {
-    Tensor d = arena.alloc(DType::f32, Shape{host.numel() + shift}, what);
-    d = Tensor(d.ptr<float>() + shift, DType::f32, host.view().shape, Device::cuda);
-    copy_tensor(d, host);
-    return d;
-  };
-  const Tensor x = shifted(in.x, "x"), y = shifted(in.y, "y");
-  const Tensor x_out = shifted(nan_tensor(DType::f32, in.ref.view().shape), "x_out");
-  const Tensor h_res = upload(arena, in.h_res, "h_res"), h_post = upload(arena, in.h_post, "h_post");
-  ops::stream_post_res_forward(x_out, x, y, h_res, h_post);
-  // n + 1 fused multiply-adds per output on the GPU vs BLAS on the CPU: a few fp32 roundings of O(1) terms.
-  check_close("x_out (" + tag + ")", download(x_out), in.ref, 1e-5, 1e-5);
 }
 
 std::string shape_tag(std::int64_t N, std::int64_t n, std::int64_t C, std::int64_t shift) {
@@ -87,56 +66,44 @@ double abs_dot(const HostTensor& a, std::int64_t row_a, const HostTensor& b, std
   return s;
 }
 
-void check_pre_apply(std::int64_t N, std::int64_t n, std::int64_t C, std::int64_t shift = 0) {
-  const std::string tag = shape_tag(N, n, C, shift);
-  INFO(tag);
-  const HostTensor x = random_f32(Shape{N, n, C}, "cuda.pa.x"), h = random_f32(Shape{N, n}, "cuda.pa.h");
-  const HostTensor du = random_f32(Shape{N, C}, "cuda.pa.du");
-  const HostTensor u_ref(DType::f32, Shape{N, C}), dh_ref(DType::f32, Shape{N, n});
-  ops::stream_pre_apply_forward(u_ref, x, h);
-  ops::stream_pre_apply_backward(dh_ref, du, x);
-
-  ShiftedUploads up{device_arena(2 * (x.view().bytes() + 2 * du.view().bytes() + 2 * h.view().bytes())), shift};
-  const Tensor d_x = up(x, "x"), d_h = up(h, "h"), d_du = up(du, "du");
-  const Tensor d_u = up(nan_tensor(DType::f32, Shape{N, C}), "u");
-  const Tensor d_dh = up(nan_tensor(DType::f32, Shape{N, n}), "dh");
-  ops::stream_pre_apply_forward(d_u, d_x, d_h);
-  ops::stream_pre_apply_backward(d_dh, d_du, d_x);
-  // u: the oracle's products and sums in its order, each explicitly rounded: bitwise equal.
-  check_close("u (" + tag + ")", download(d_u), u_ref, 0.0, 0.0);
-  // dh_pre: dot products over C summed in another order.
-  HostTensor abs_sum(DType::f64, Shape{N, n});
-  for (std::int64_t t = 0; t < N; ++t)
-    for (std::int64_t i = 0; i < n; ++i) abs_sum.set(t * n + i, abs_dot(x, t * n + i, du, t, C));
-  check_sum_close("dh_pre (" + tag + ")", download(d_dh), dh_ref, abs_sum, static_cast<double>(C));
+// Per-element sum bounds (check_sum_close's) of the coefficient gradients: dot products over C whose terms are
+// summed in another order on the GPU. bound(t, i, j) = sum_c |a[row_a] b[row_b]| for the rows of each element.
+OpTolerance dot_bound(const char* a, const char* b, bool b_per_stream, std::int64_t n, std::int64_t C,
+                      bool square) {
+  return OpTolerance([=](const OpHostTensors& o) {
+    const HostTensor& A = o.owned.at(a);
+    const HostTensor& Bt = o.owned.at(b);
+    const std::int64_t N = A.numel() / (n * C), per_token = square ? n * n : n;
+    HostTensor tol(DType::f64, Shape{N * per_token});
+    for (std::int64_t t = 0; t < N; ++t)
+      for (std::int64_t e = 0; e < per_token; ++e) {
+        const std::int64_t i = square ? e / n : e, j = square ? e % n : 0;
+        const std::int64_t row_b = b_per_stream ? t * n + j : t;
+        tol.set(t * per_token + e, sum_tolerance(abs_dot(A, t * n + i, Bt, row_b, C), static_cast<double>(C)));
+      }
+    return tol;
+  });
 }
 
-void check_post_res_backward(std::int64_t N, std::int64_t n, std::int64_t C, std::int64_t shift = 0) {
-  const std::string tag = shape_tag(N, n, C, shift);
-  INFO(tag);
-  const HostTensor x = random_f32(Shape{N, n, C}, "cuda.prb.x"), y = random_f32(Shape{N, C}, "cuda.prb.y");
-  const HostTensor h_post = random_f32(Shape{N, n}, "cuda.prb.hpost");
-  const HostTensor g = random_f32(Shape{N, n, C}, "cuda.prb.g");
-  const HostTensor dy_ref(DType::f32, Shape{N, C});
-  const HostTensor dh_res_ref(DType::f32, Shape{N, n, n}), dh_post_ref(DType::f32, Shape{N, n});
-  ops::stream_post_res_backward(dy_ref, dh_res_ref, dh_post_ref, g, x, y, h_post);
+// u: the oracle's products and sums in its order, each explicitly rounded: bitwise equal. dh_pre: dot products over
+// C summed in another order.
+void check_pre_apply(std::int64_t N, std::int64_t n, std::int64_t C, std::int64_t shift = 0) {
+  INFO("shift " << shift);
+  check_op_cuda(stream_pre_apply_case(N, n, C), DType::f32,
+                {{"u", {0.0, 0.0}}, {"dh_pre", dot_bound("x", "du", false, n, C, false)}}, shift);
+}
 
-  ShiftedUploads up{device_arena(2 * (2 * x.view().bytes() + 2 * y.view().bytes() + N * n * (n + 2) * 4)), shift};
-  const Tensor d_x = up(x, "x"), d_y = up(y, "y"), d_g = up(g, "g"), d_hpost = up(h_post, "h_post");
-  const Tensor d_dy = up(nan_tensor(DType::f32, Shape{N, C}), "dy");
-  const Tensor d_dhres = up(nan_tensor(DType::f32, Shape{N, n, n}), "dh_res");
-  const Tensor d_dhpost = up(nan_tensor(DType::f32, Shape{N, n}), "dh_post");
-  ops::stream_post_res_backward(d_dy, d_dhres, d_dhpost, d_g, d_x, d_y, d_hpost);
-  // dy: the oracle's order (i ascending) and rounding (explicit, no FMA): bitwise equal.
-  check_close("dy (" + tag + ")", download(d_dy), dy_ref, 0.0, 0.0);
-  HostTensor abs_res(DType::f64, Shape{N, n, n}), abs_post(DType::f64, Shape{N, n});
-  for (std::int64_t t = 0; t < N; ++t)
-    for (std::int64_t i = 0; i < n; ++i) {
-      for (std::int64_t j = 0; j < n; ++j) abs_res.set((t * n + i) * n + j, abs_dot(g, t * n + i, x, t * n + j, C));
-      abs_post.set(t * n + i, abs_dot(g, t * n + i, y, t, C));
-    }
-  check_sum_close("dh_res (" + tag + ")", download(d_dhres), dh_res_ref, abs_res, static_cast<double>(C));
-  check_sum_close("dh_post (" + tag + ")", download(d_dhpost), dh_post_ref, abs_post, static_cast<double>(C));
+// x_out: n + 1 fused multiply-adds per output on the GPU vs BLAS on the CPU, a few fp32 roundings of O(1) terms.
+// dy: the oracle's order (i ascending) and rounding (explicit, no FMA): bitwise equal. dh_res and dh_post: dot
+// products over C summed in another order.
+void check_post_res(std::int64_t N, std::int64_t n, std::int64_t C, std::int64_t shift = 0) {
+  INFO("shift " << shift);
+  check_op_cuda(stream_post_res_case(N, n, C), DType::f32,
+                {{"x_out", {1e-5, 1e-5}},
+                 {"dy", {0.0, 0.0}},
+                 {"dh_res", dot_bound("dx_out", "x", true, n, C, true)},
+                 {"dh_post", dot_bound("dx_out", "y", false, n, C, false)}},
+                shift);
 }
 
 // stream_mix_backward with and without the x term: the oracle's order and explicit rounding, bitwise equal.
@@ -171,14 +138,16 @@ TEST_CASE("stream_pre_apply kernels match the CPU oracle", "[cuda]") {
   check_pre_apply(300, 4, 2048);  // 2 columns per thread in the backward
 }
 
-TEST_CASE("stream_post_res_backward kernel matches the CPU oracle", "[cuda]") {
+TEST_CASE("stream_post_res kernels match the CPU oracle", "[cuda]") {
   for (const std::int64_t n : {1, 2, 3, 4, 8})
     for (const std::int64_t C : {1, 7, 33, 256, 260, 1030})
-      for (const std::int64_t N : {1, 3, 37}) check_post_res_backward(N, n, C);
-  check_post_res_backward(5, 4, 64, 1);  // scalar path
-  check_post_res_backward(2048, 4, 1024);
-  check_post_res_backward(300, 4, 2048);
-  check_post_res_backward(64, 8, 3000);  // n = 8, float4, 3 rounds of columns per thread
+      for (const std::int64_t N : {1, 3, 37}) check_post_res(N, n, C);
+  check_post_res(5, 4, 64, 1);   // C % 4 == 0 but misaligned: scalar path
+  check_post_res(5, 4, 1024, 2);
+  check_post_res(4096, 4, 1024);  // large-ish, float4 path
+  check_post_res(4096, 4, 1023);  // large-ish, scalar path
+  check_post_res(300, 4, 2048);   // 2 columns per thread in the backward
+  check_post_res(64, 8, 3000);    // n = 8, float4, 3 rounds of columns per thread in the backward
 }
 
 TEST_CASE("stream_mix_backward kernel matches the CPU oracle", "[cuda]") {
@@ -205,16 +174,6 @@ TEST_CASE("stream mixing backward kernels are deterministic", "[cuda]") {
   ops::stream_pre_apply_backward(pa, d_y, d_x);
   ops::stream_pre_apply_backward(pb, d_y, d_x);
   check_close("dh_pre, two runs", download(pa), download(pb), 0.0, 0.0);
-}
-
-TEST_CASE("stream_post_res_forward kernel matches the CPU oracle", "[cuda]") {
-  for (const std::int64_t n : {1, 2, 3, 4, 8})
-    for (const std::int64_t C : {1, 7, 33, 256, 260, 1030})
-      for (const std::int64_t N : {1, 3, 37}) check_post_res(N, n, C);
-  check_post_res(5, 4, 64, 1);   // C % 4 == 0 but misaligned: scalar path
-  check_post_res(5, 4, 1024, 2);
-  check_post_res(4096, 4, 1024);  // large-ish, float4 path
-  check_post_res(4096, 4, 1023);  // large-ish, scalar path
 }
 
 TEST_CASE("stream_post_res_forward runs on the current stream", "[cuda]") {

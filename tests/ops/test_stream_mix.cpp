@@ -8,6 +8,7 @@
 
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
+#include "ops/cases/stream_mix.hpp"
 #include "ops/sinkhorn.hpp"
 #include "ops/stream_mix.hpp"
 #include "support/gradcheck.hpp"
@@ -40,32 +41,11 @@ HostTensor filled(Shape shape, double value) {
 }  // namespace
 
 TEST_CASE("stream_pre_apply backward matches finite differences", "[cpu][mhc]") {
-  const std::int64_t N = 3, n = 4, C = 5;
-  const HostTensor x = random_tensor(Shape{N, n, C}, "pre.x"), h_pre = random_tensor(Shape{N, n}, "pre.h");
-  const HostTensor du = random_tensor(Shape{N, C}, "pre.du"), u(DType::f64, Shape{N, C});
-  const HostTensor dh_pre = filled(Shape{N, n}, 7.0);  // overwritten
-  ops::stream_pre_apply_backward(dh_pre, du, x);
-  check_gradient("h_pre", h_pre, dh_pre, [&] {
-    ops::stream_pre_apply_forward(u, x, h_pre);
-    return dot(du, u);
-  });
+  mhc::test::check_op_gradients(mhc::test::stream_pre_apply_case(3, 4, 5));
 }
 
 TEST_CASE("stream_post_res backward matches finite differences", "[cpu][mhc]") {
-  const std::int64_t N = 3, n = 4, C = 5;
-  const HostTensor x = random_tensor(Shape{N, n, C}, "post.x"), y = random_tensor(Shape{N, C}, "post.y");
-  const HostTensor h_res = random_tensor(Shape{N, n, n}, "post.hres"), h_post = random_tensor(Shape{N, n}, "post.hp");
-  const HostTensor dx_out = random_tensor(Shape{N, n, C}, "post.dxo"), x_out = like(x);
-  const HostTensor dy = filled(Shape{N, C}, 7.0), dh_res = filled(Shape{N, n, n}, 7.0),
-                   dh_post = filled(Shape{N, n}, 7.0);
-  ops::stream_post_res_backward(dy, dh_res, dh_post, dx_out, x, y, h_post);
-  const auto loss = [&] {
-    ops::stream_post_res_forward(x_out, x, y, h_res, h_post);
-    return dot(dx_out, x_out);
-  };
-  check_gradient("y", y, dy, loss);
-  check_gradient("h_res", h_res, dh_res, loss);
-  check_gradient("h_post", h_post, dh_post, loss);
+  mhc::test::check_op_gradients(mhc::test::stream_post_res_case(3, 4, 5));
 }
 
 TEST_CASE("stream_mix_backward adds the x gradient of post+res, the pre-apply and an x_coef-weighted square",

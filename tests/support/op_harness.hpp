@@ -233,8 +233,10 @@ struct CudaOpRun {
 // [cuda] The case on the GPU against the CPU oracle in `oracle` dtype (f32, or f64 on the same f32 inputs): every
 // output after the forward, then every input gradient after the backward, which is given the oracle's forward
 // outputs so that it is compared on its own. Device outputs start as NaN (an element the op skips fails); accumulated
-// gradients start from the same prior on both sides. `tolerance` names the bound of each output and gradient.
-inline CudaOpRun check_op_cuda(const OpCase& c, DType oracle, const std::map<std::string, OpTolerance>& tolerance) {
+// gradients start from the same prior on both sides. `tolerance` names the bound of each output and gradient. Every
+// device tensor starts `shift` elements past the arena's alignment (shift 1: the kernels' unaligned, scalar paths).
+inline CudaOpRun check_op_cuda(const OpCase& c, DType oracle, const std::map<std::string, OpTolerance>& tolerance,
+                               std::int64_t shift = 0) {
   INFO("op case " << c.op);
   // The oracle twice: `fwd` (the forward alone, what the device forward is compared with) and `ref`, whose forward
   // outputs are rounded to f32 before its backward, the values the device backward gets.
@@ -260,16 +262,22 @@ inline CudaOpRun check_op_cuda(const OpCase& c, DType oracle, const std::map<std
   };
 
   detail::add_inputs(dev_in, c, DType::f32, true);
-  std::int64_t bytes = 0;
-  for (const auto& [name, t] : dev_in.owned) bytes += t.view().bytes();
-  for (const OpTensor& t : c.outputs) bytes += t.shape.numel() * 4;
-  for (const std::string& name : c.differentiable) bytes += c.input(name).shape.numel() * 4;
+  std::int64_t bytes = 0;  // every tensor has 4-byte elements (f32, i32)
+  for (const auto& [name, t] : dev_in.owned) bytes += (t.numel() + shift) * 4;
+  for (const OpTensor& t : c.outputs) bytes += (t.shape.numel() + shift) * 4;
+  for (const std::string& name : c.differentiable) bytes += (c.input(name).shape.numel() + shift) * 4;
   Arena arena = device_arena(bytes);
+  const auto put = [&](const std::string& name, const HostTensor& host) {
+    const Tensor block = arena.alloc(host.view().dtype, Shape{host.numel() + shift}, name);
+    const Tensor d(static_cast<char*>(block.data) + shift * 4, host.view().dtype, host.view().shape, Device::cuda);
+    copy_tensor(d, host);
+    return d;
+  };
   OpTensors dev;
-  for (const auto& [name, t] : dev_in.owned) dev.set(name, upload(arena, t, name));
-  for (const OpTensor& t : c.outputs) dev.set(t.name, upload(arena, nan_tensor(DType::f32, t.shape), t.name));
+  for (const auto& [name, t] : dev_in.owned) dev.set(name, put(name, t));
+  for (const OpTensor& t : c.outputs) dev.set(t.name, put(t.name, nan_tensor(DType::f32, t.shape)));
   for (const std::string& name : c.differentiable)
-    dev.set("d" + name, upload(arena, detail::gradient_start(c, name, DType::f32, std::nan("")), "d" + name));
+    dev.set("d" + name, put("d" + name, detail::gradient_start(c, name, DType::f32, std::nan(""))));
 
   c.forward(dev);
   for (const OpTensor& t : c.outputs) {
