@@ -8,6 +8,7 @@
 #include "cuda/device_support.hpp"
 #include "cuda/f32_inputs.hpp"
 #include "cuda/sum_tolerance.hpp"
+#include "ops/cases/head_merge.hpp"
 #include "ops/head_merge.hpp"
 
 using namespace mhc;
@@ -23,28 +24,20 @@ std::string shape_tag(std::int64_t N, std::int64_t n, std::int64_t C) {
   return "N " + std::to_string(N) + " n " + std::to_string(n) + " C " + std::to_string(C);
 }
 
+// y: n - 1 f32 additions (within the sum tolerance of n terms); dx: copies of f32 values, exact.
 void check_stream_sum(std::int64_t N, std::int64_t n, std::int64_t C) {
-  const std::string tag = shape_tag(N, n, C);
-  INFO(tag);
-  const HostTensor x = random_f32(Shape{N, n, C}, "cuda.sum.x"), dy = random_f32(Shape{N, C}, "cuda.sum.dy");
-  const HostTensor y(DType::f64, Shape{N, C}), dx(DType::f64, Shape{N, n, C});
-  ops::stream_sum_forward(y, f64(x));
-  ops::stream_sum_backward(dx, f64(dy));
-  Arena arena = device_arena(4 * (3 * N * n * C + 3 * N * C));
-  const Tensor g_y = upload(arena, nan_tensor(DType::f32, Shape{N, C}), "y");
-  const Tensor g_dx = upload(arena, nan_tensor(DType::f32, Shape{N, n, C}), "dx");
-  ops::stream_sum_forward(g_y, upload(arena, x, "x"));
-  ops::stream_sum_backward(g_dx, upload(arena, dy, "dy"));
-  // y: n - 1 f32 additions (within the sum tolerance of n terms); dx: copies of f32 values, exact.
-  HostTensor abs_y(DType::f64, Shape{N, C});
-  for (std::int64_t t = 0; t < N; ++t)
-    for (std::int64_t c = 0; c < C; ++c) {
-      double a = 0;
-      for (std::int64_t i = 0; i < n; ++i) a += std::fabs(x.get((t * n + i) * C + c));
-      abs_y.set(t * C + c, a);
-    }
-  check_sum_close("y (" + tag + ")", download(g_y), y, abs_y, static_cast<double>(n));
-  check_close("dx (" + tag + ")", download(g_dx), dx, 0.0, 0.0);
+  const OpTolerance y_bound([=](const OpHostTensors& o) {
+    const HostTensor& x = o.owned.at("x");
+    HostTensor tol(DType::f64, Shape{N, C});
+    for (std::int64_t t = 0; t < N; ++t)
+      for (std::int64_t c = 0; c < C; ++c) {
+        double a = 0;
+        for (std::int64_t i = 0; i < n; ++i) a += std::fabs(x.get((t * n + i) * C + c));
+        tol.set(t * C + c, sum_tolerance(a, static_cast<double>(n)));
+      }
+    return tol;
+  });
+  check_op_cuda(stream_sum_case(N, n, C), DType::f64, {{"y", y_bound}, {"dx", {0.0, 0.0}}});
 }
 
 // One gate's f32 inputs. phi ~ N(0, 1/D) keeps proj ~ N(0, 1) for x ~ N(0, 1) (rstd ~ 1): the sigmoids are not

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ops/elementwise.hpp"
+#include "ops/cases/head_merge.hpp"
 #include "ops/head_merge.hpp"
 #include "ops/mhc_coeffs.hpp"
 #include "support/gradcheck.hpp"
@@ -237,14 +238,7 @@ TEST_CASE("stream sum: forward adds the streams, backward copies dy, and n = 1 i
     }
   }
   // The finite-difference gradient of <dy, sum_i x[i]> is dy in every stream.
-  const Dims d{2, 3, 4};
-  const HostTensor x = random_tensor(Shape{d.N, d.n, d.C}, "x"), dy = random_tensor(Shape{d.N, d.C}, "dy");
-  HostTensor y(DType::f64, Shape{d.N, d.C}), dx(DType::f64, Shape{d.N, d.n, d.C});
-  ops::stream_sum_backward(dx, dy);
-  check_gradient("x", x, dx, [&] {
-    ops::stream_sum_forward(y, x);
-    return dot(dy, y);
-  });
+  test::check_op_gradients(test::stream_sum_case(2, 3, 4));
 }
 
 TEST_CASE("head merge: bad shapes and dtypes throw ShapeError naming the argument", "[cpu][head_merge]") {
