@@ -10,6 +10,7 @@
 #include "cuda/f32_inputs.hpp"
 #include "cuda/sum_tolerance.hpp"
 #include "kernels/matmul_cublaslt.hpp"
+#include "ops/cases/matmul.hpp"
 #include "ops/matmul.hpp"
 
 using namespace mhc;
@@ -117,42 +118,34 @@ TEST_CASE("matmul through cuBLASLt: empty products and unaligned slices", "[cuda
 
 TEST_CASE("linear layers through cuBLASLt match the CPU oracle", "[cuda][matmul]") {
   const std::array<std::array<std::int64_t, 3>, 3> shapes{{{1, 1, 1}, {37, 29, 53}, {256, 384, 96}}};
-  for (const auto& [rows, in, out] : shapes) {
-    const std::string tag = "N " + std::to_string(rows) + " I " + std::to_string(in) + " O " + std::to_string(out);
-    INFO(tag);
-    const HostTensor x = random_f32(Shape{rows, in}, "cuda.lin.x"), w = random_f32(Shape{out, in}, "cuda.lin.w");
-    const HostTensor dy = random_f32(Shape{rows, out}, "cuda.lin.dy");
-    const HostTensor dx0 = random_f32(Shape{rows, in}, "cuda.lin.dx0");
-    const HostTensor dw0 = random_f32(Shape{out, in}, "cuda.lin.dw0");
-
-    const HostTensor y_ref(DType::f64, Shape{rows, out}), y_abs(DType::f64, Shape{rows, out});
-    ops::linear_forward(y_ref, as_f64(x), as_f64(w));
-    ops::linear_forward(y_abs, abs_f64(x), abs_f64(w));
-    const HostTensor dx_ref(DType::f64, Shape{rows, in}), dx_abs(DType::f64, Shape{rows, in});
-    ops::linear_backward_input(dx_ref, as_f64(dy), as_f64(w));
-    ops::linear_backward_input(dx_abs, abs_f64(dy), abs_f64(w));
-    const HostTensor dx_acc_ref = as_f64(dx0), dx_acc_abs = abs_f64(dx0);
-    ops::linear_backward_input(dx_acc_ref, as_f64(dy), as_f64(w), true);
-    ops::linear_backward_input(dx_acc_abs, abs_f64(dy), abs_f64(w), true);
-    const HostTensor dw_ref = as_f64(dw0), dw_abs = abs_f64(dw0);
-    ops::linear_backward_weight(dw_ref, as_f64(dy), as_f64(x));
-    ops::linear_backward_weight(dw_abs, abs_f64(dy), abs_f64(x));
-
-    Arena arena = device_arena(4 * x.view().bytes() + 2 * w.view().bytes() + 2 * dy.view().bytes());
-    const Tensor d_x = upload(arena, x, "x"), d_w = upload(arena, w, "w"), d_dy = upload(arena, dy, "dy");
-    const Tensor d_y = upload(arena, nan_tensor(DType::f32, Shape{rows, out}), "y");
-    const Tensor d_dx = upload(arena, nan_tensor(DType::f32, Shape{rows, in}), "dx");
-    const Tensor d_dx_acc = upload(arena, dx0, "dx_acc"), d_dw = upload(arena, dw0, "dw");
-    ops::linear_forward(d_y, d_x, d_w);
-    ops::linear_backward_input(d_dx, d_dy, d_w);
-    ops::linear_backward_input(d_dx_acc, d_dy, d_w, true);
-    ops::linear_backward_weight(d_dw, d_dy, d_x);
-    check_sum_close("y (" + tag + ")", download(d_y), y_ref, y_abs, static_cast<double>(in + 2));
-    check_sum_close("dx (" + tag + ")", download(d_dx), dx_ref, dx_abs, static_cast<double>(out + 2));
-    check_sum_close("dx accumulated (" + tag + ")", download(d_dx_acc), dx_acc_ref, dx_acc_abs,
-                    static_cast<double>(out + 2));
-    check_sum_close("dw (" + tag + ")", download(d_dw), dw_ref, dw_abs, static_cast<double>(rows + 2));
-  }
+  for (const auto& [rows, in, out] : shapes)
+    for (const bool accumulate_dx : {false, true}) {
+      const OpCase c = linear_case(rows, in, out, accumulate_dx);
+      // Each bound: the same products over the absolute values (plus |prior| for an accumulated gradient).
+      const auto bound = [&c](const std::string& name, double L) {
+        return OpTolerance([&c, name, L](const OpHostTensors& o) {
+          const auto abs_of = [&](const std::string& t) { return abs_f64(o.owned.at(t)); };
+          const auto prior = [&](const std::string& input) { return abs_f64(gradient_prior(c, input)); };
+          HostTensor abs_sum;
+          if (name == "y") {
+            abs_sum = HostTensor(DType::f64, c.output("y").shape);
+            ops::linear_forward(abs_sum, abs_of("x"), abs_of("w"));
+          } else if (name == "dx") {
+            abs_sum = prior("x");
+            ops::linear_backward_input(abs_sum, abs_of("dy"), abs_of("w"), /*accumulate=*/true);
+          } else {
+            abs_sum = prior("w");
+            ops::linear_backward_weight(abs_sum, abs_of("dy"), abs_of("x"));
+          }
+          for (std::int64_t k = 0; k < abs_sum.numel(); ++k) abs_sum.set(k, sum_tolerance(abs_sum.get(k), L));
+          return abs_sum;
+        });
+      };
+      check_op_cuda(c, DType::f64,
+                    {{"y", bound("y", static_cast<double>(in + 2))},
+                     {"dx", bound("dx", static_cast<double>(out + 2))},
+                     {"dw", bound("dw", static_cast<double>(rows + 2))}});
+    }
 }
 
 TEST_CASE("matmul through cuBLASLt repeats its bits", "[cuda][matmul]") {

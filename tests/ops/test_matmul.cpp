@@ -1,6 +1,7 @@
 // Tests of the GEMM entry point and the linear layer: naive products, finite-difference gradients, f32 vs f64.
 #include <catch2/catch.hpp>
 
+#include "ops/cases/matmul.hpp"
 #include "ops/matmul.hpp"
 #include "support/gradcheck.hpp"
 #include "support/op_testing.hpp"
@@ -96,20 +97,11 @@ TEST_CASE("linear layer: forward, B and W gradients with accumulation", "[cpu][m
   HostTensor zero(DType::f64, Shape{N, O});
   CHECK(max_abs_diff(y, naive_matmul(x, w, zero, false, true, 1.0, 0.0)) < 1e-13);
 
-  HostTensor dx = random_tensor(Shape{N, I}, "garbage");  // overwritten
-  ops::linear_backward_input(dx, dy, w);
-  HostTensor dw_prior = random_tensor(Shape{O, I}, "dw_prior");
-  HostTensor dw = clone(dw_prior);
-  ops::linear_backward_weight(dw, dy, x);  // accumulates onto dw_prior
-  HostTensor dw_only(DType::f64, Shape{O, I});
-  for (std::int64_t k = 0; k < dw.numel(); ++k) dw_only.set(k, dw.get(k) - dw_prior.get(k));
-  auto loss = [&] {
-    ops::linear_forward(y, x, w);
-    return dot(dy, y);
-  };
-  check_gradient("x", x, dx, loss);
-  check_gradient("w", w, dw_only, loss);
+  check_op_gradients(linear_case(N, I, O));
+  check_op_gradients(linear_case(N, I, O, /*accumulate_dx=*/true));
 
+  HostTensor dx(DType::f64, Shape{N, I});
+  ops::linear_backward_input(dx, dy, w);
   HostTensor dx_acc = clone(dx);
   ops::linear_backward_input(dx_acc, dy, w, /*accumulate=*/true);
   for (std::int64_t k = 0; k < dx.numel(); ++k) CHECK(dx_acc.get(k) == Approx(2 * dx.get(k)).epsilon(1e-14));

@@ -163,6 +163,13 @@ inline HostTensor gradient_start(const OpCase& c, const std::string& name, DType
 
 }  // namespace detail
 
+// The value the gradient of `input` starts from in the harness's runs, in f64: the shared prior of an accumulated
+// gradient, zeros for an overwritten one (e.g. for an error bound that includes |prior|).
+inline HostTensor gradient_prior(const OpCase& c, const std::string& input) {
+  if (c.accumulated.count(input) != 0) return detail::gradient_start(c, input, DType::f64, 0.0);
+  return HostTensor(DType::f64, c.input(input).shape);
+}
+
 // The analytic gradient of every differentiable input against central differences of the loss, in f64 on the CPU.
 inline void check_op_gradients(const OpCase& c, GradTolerance tol = {}) {
   INFO("op case " << c.op);
