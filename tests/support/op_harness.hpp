@@ -1,8 +1,8 @@
 // The generic op test harness: one description of an op's forward and backward (OpCase) gives its CPU gradient
 // test against central finite differences in f64 (check_op_gradients), the agreement of its CPU f32 and f64 paths
 // (check_op_f32_vs_f64) and its CUDA test against the CPU oracle (check_op_cuda, a [cuda] test that runs on a GPU
-// or under the CUDA simulator). Op-specific checks (values
-// against a definition, aliasing, errors, determinism) stay in the op's own test file.
+// or under the CUDA simulator). Op-specific checks (values against a definition, aliasing, errors, determinism) stay
+// in the op's own test file; the cases live in tests/ops/cases/<op>.hpp.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -189,7 +189,7 @@ inline void check_op_gradients(const OpCase& c, GradTolerance tol = {}) {
   for (const std::string& name : c.differentiable) {
     HostTensor& g = set.owned.at("d" + name);
     if (c.accumulated.count(name) != 0) {  // the gradient is what backward added to the prior
-      const HostTensor prior = detail::gradient_start(c, name, DType::f64, 0.0);
+      const HostTensor prior = gradient_prior(c, name);
       for (std::int64_t k = 0; k < g.numel(); ++k) g.set(k, g.get(k) - prior.get(k));
     }
     check_gradient(name, set.owned.at(name), g, loss, tol);
