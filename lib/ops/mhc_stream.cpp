@@ -20,10 +20,11 @@ struct Arg {
   const char* name;
 };
 
-// Checks the stream tensor x and every argument against it; returns the extents.
+// Checks every argument against the stream tensor x (already checked, with extents e) and the iteration count;
+// returns the extents.
 template <std::size_t kArgs>
-cpu::MhcDims check_args(const Tensor& x, const Arg (&args)[kArgs], int sinkhorn_iters, const char* op) {
-  const StreamExtents e = expect_stream_tensor(x, op, "x", /*allow_cuda=*/true);
+cpu::MhcDims check_args(const Tensor& x, const StreamExtents& e, const Arg (&args)[kArgs], int sinkhorn_iters,
+                        const char* op) {
   MHC_CHECK(sinkhorn_iters >= 1, ShapeError, op, ": sinkhorn_iters must be >= 1, got ", sinkhorn_iters);
   for (const Arg& arg : args) expect_stream_arg(arg.t, arg.shape, x, "x", op, arg.name);
   return {e.N, e.n, e.C};
@@ -42,7 +43,7 @@ cpu::MhcDims check(const MhcStreamForward& a, int sinkhorn_iters, const char* op
                       {a.phi, {n * C, K}, "phi"},
                       {a.alpha, {3}, "alpha"},
                       {a.bias, {K}, "bias"}};
-  return check_args(a.x, args, sinkhorn_iters, op);
+  return check_args(a.x, e, args, sinkhorn_iters, op);
 }
 
 cpu::MhcDims check(const MhcStreamBackward& a, int sinkhorn_iters, const char* op) {
@@ -66,7 +67,7 @@ cpu::MhcDims check(const MhcStreamBackward& a, int sinkhorn_iters, const char* o
                       {a.rstd, {N}, "rstd"},
                       {a.phi, {n * C, K}, "phi"},
                       {a.alpha, {3}, "alpha"}};
-  const cpu::MhcDims d = check_args(a.x, args, sinkhorn_iters, op);
+  const cpu::MhcDims d = check_args(a.x, e, args, sinkhorn_iters, op);
   MHC_CHECK(a.dx.data != a.dx_out.data || a.x.numel() == 0, ShapeError, op, ": dx must not alias dx_out");
   return d;
 }

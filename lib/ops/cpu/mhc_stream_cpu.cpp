@@ -45,7 +45,7 @@ MHC_INLINE void forward_group(const MhcStreamForwardArrays<T>& a, std::int64_t t
                                              sinkhorn_eps);
   }
   for (std::int64_t t = t0; t < t0 + count; ++t)
-    stream_token::pre_apply_token<T, kN>(a.u + t * C, a.x + t * s, a.h_pre + t * n, n, C);
+    stream_token::stream_weighted_sum<T, kN>(a.u + t * C, a.x + t * s, a.h_pre + t * n, n, C);
 }
 
 // The backward of the count tokens from t0 (one group); dproj (N, K) receives the projection gradient rows, its is

@@ -31,53 +31,40 @@ inline void shifted_exp(T* out, const T* logits, int n) {
   for (int k = 0; k < n * n; ++k) out[k] = std::exp(logits[k] - max);
 }
 
-// Column j of `in` divided by (its sum + eps), written to `out`; out may equal in.
-template <typename T>
-inline void normalise_columns(T* out, const T* in, int n, T eps) {
-  for (int j = 0; j < n; ++j) {
-    T sum = 0;
-    for (int i = 0; i < n; ++i) sum += in[i * n + j];
-    const T denom = sum + eps;
-    for (int i = 0; i < n; ++i) out[i * n + j] = in[i * n + j] / denom;
+// The lines of an n x n matrix: the columns (kColumns), element (i, j) with j the line and i the position in it,
+// or the rows. Index of position b in line a.
+template <bool kColumns>
+MHC_INLINE int line_index(int a, int b, int n) {
+  return kColumns ? b * n + a : a * n + b;
+}
+
+// Each line (column or row) of `in` divided by (its sum + eps), written to `out`; out may equal in. V is T for one
+// matrix or Lanes<T> for a group of matrices side by side in vector lanes (the same operations per lane).
+template <bool kColumns, typename V, typename T>
+MHC_INLINE void normalise(V* out, const V* in, int n, T eps) {
+  for (int a = 0; a < n; ++a) {
+    V sum = {};
+    for (int b = 0; b < n; ++b) sum += in[line_index<kColumns>(a, b, n)];
+    const V denom = sum + eps;
+    for (int b = 0; b < n; ++b) out[line_index<kColumns>(a, b, n)] = in[line_index<kColumns>(a, b, n)] / denom;
   }
 }
 
-// Row i of `in` divided by (its sum + eps), written to `out`; out may equal in.
-template <typename T>
-inline void normalise_rows(T* out, const T* in, int n, T eps) {
-  for (int i = 0; i < n; ++i) {
-    T sum = 0;
-    for (int j = 0; j < n; ++j) sum += in[i * n + j];
-    const T denom = sum + eps;
-    for (int j = 0; j < n; ++j) out[i * n + j] = in[i * n + j] / denom;
-  }
-}
-
-// Backward of y = m / (colsum(m) + eps) column-wise, in place on g: dy -> dm = (dy - sum_i dy*y) / (colsum + eps).
-template <typename T>
-inline void normalise_columns_backward(T* g, const T* y, const T* m, int n, T eps) {
-  for (int j = 0; j < n; ++j) {
-    T sum = 0, dot = 0;
-    for (int i = 0; i < n; ++i) {
-      sum += m[i * n + j];
-      dot += g[i * n + j] * y[i * n + j];
+// Backward of y = m / (line sum(m) + eps) per line, in place on g: dy -> dm = (dy - sum dy*y) / (line sum + eps).
+template <bool kColumns, typename V, typename T>
+MHC_INLINE void normalise_backward(V* g, const V* y, const V* m, int n, T eps) {
+  for (int a = 0; a < n; ++a) {
+    V sum = {}, dot = {};
+    for (int b = 0; b < n; ++b) {
+      const int k = line_index<kColumns>(a, b, n);
+      sum += m[k];
+      dot += g[k] * y[k];
     }
-    const T denom = sum + eps;
-    for (int i = 0; i < n; ++i) g[i * n + j] = (g[i * n + j] - dot) / denom;
-  }
-}
-
-// Row-wise counterpart of normalise_columns_backward.
-template <typename T>
-inline void normalise_rows_backward(T* g, const T* y, const T* m, int n, T eps) {
-  for (int i = 0; i < n; ++i) {
-    T sum = 0, dot = 0;
-    for (int j = 0; j < n; ++j) {
-      sum += m[i * n + j];
-      dot += g[i * n + j] * y[i * n + j];
+    const V denom = sum + eps;
+    for (int b = 0; b < n; ++b) {
+      const int k = line_index<kColumns>(a, b, n);
+      g[k] = (g[k] - dot) / denom;
     }
-    const T denom = sum + eps;
-    for (int j = 0; j < n; ++j) g[i * n + j] = (g[i * n + j] - dot) / denom;
   }
 }
 
@@ -86,8 +73,8 @@ template <typename T>
 inline void sinkhorn_forward_token(T* h, const T* logits, int n, int iters, T eps) {
   shifted_exp(h, logits, n);
   for (int it = 0; it < iters; ++it) {
-    normalise_columns(h, h, n, eps);
-    normalise_rows(h, h, n, eps);
+    normalise<true>(h, h, n, eps);
+    normalise<false>(h, h, n, eps);
   }
 }
 
@@ -99,16 +86,16 @@ inline void sinkhorn_backward_token(T* dlogits, const T* dh, const T* logits, T*
   shifted_exp(its, l, n);
   for (int it = 0; it < iters; ++it) {
     T* before = its + 2 * it * nn;
-    normalise_columns(before + nn, before, n, eps);
-    normalise_rows(before + 2 * nn, before + nn, n, eps);
+    normalise<true>(before + nn, before, n, eps);
+    normalise<false>(before + 2 * nn, before + nn, n, eps);
   }
 
   T* g = dlogits;  // gradient w.r.t. the current iterate, walked back to the logits in place
   for (int k = 0; k < nn; ++k) g[k] = dh[k];
   for (int it = iters - 1; it >= 0; --it) {
     const T* before = its + 2 * it * nn;
-    normalise_rows_backward(g, before + 2 * nn, before + nn, n, eps);
-    normalise_columns_backward(g, before + nn, before, n, eps);
+    normalise_backward<false>(g, before + 2 * nn, before + nn, n, eps);
+    normalise_backward<true>(g, before + nn, before, n, eps);
   }
   // Through M = exp(l - max l): dl = dM * M, and the max (the first argmax) gets -sum(dM * M).
   // The shift cancels except in the eps terms, so this last part is tiny but makes the gradient exact.
@@ -121,7 +108,6 @@ inline void sinkhorn_backward_token(T* dlogits, const T* dh, const T* logits, T*
 }
 
 // m[k] lane l = exp(logits of token t0 + l - their max), for the count <= kLanes tokens of the group (other lanes 1).
-// m[k] lane l = exp(logits of token t0 + l - their max), for the count <= kLanes tokens of the group (other lanes 1).
 template <typename T, int kN>
 MHC_INLINE void shifted_exp_group(Lanes<T>* m, const T* logits, int count) {
   constexpr int nn = kN * kN;
@@ -133,52 +119,6 @@ MHC_INLINE void shifted_exp_group(Lanes<T>* m, const T* logits, int count) {
   }
 }
 
-template <typename T, int kN>
-MHC_INLINE void normalise_columns_group(Lanes<T>* out, const Lanes<T>* in, T eps) {
-  for (int j = 0; j < kN; ++j) {
-    Lanes<T> sum = {};
-    for (int i = 0; i < kN; ++i) sum += in[i * kN + j];
-    const Lanes<T> denom = sum + eps;
-    for (int i = 0; i < kN; ++i) out[i * kN + j] = in[i * kN + j] / denom;
-  }
-}
-
-template <typename T, int kN>
-MHC_INLINE void normalise_rows_group(Lanes<T>* out, const Lanes<T>* in, T eps) {
-  for (int i = 0; i < kN; ++i) {
-    Lanes<T> sum = {};
-    for (int j = 0; j < kN; ++j) sum += in[i * kN + j];
-    const Lanes<T> denom = sum + eps;
-    for (int j = 0; j < kN; ++j) out[i * kN + j] = in[i * kN + j] / denom;
-  }
-}
-
-template <typename T, int kN>
-MHC_INLINE void normalise_columns_backward_group(Lanes<T>* g, const Lanes<T>* y, const Lanes<T>* m, T eps) {
-  for (int j = 0; j < kN; ++j) {
-    Lanes<T> sum = {}, dot = {};
-    for (int i = 0; i < kN; ++i) {
-      sum += m[i * kN + j];
-      dot += g[i * kN + j] * y[i * kN + j];
-    }
-    const Lanes<T> denom = sum + eps;
-    for (int i = 0; i < kN; ++i) g[i * kN + j] = (g[i * kN + j] - dot) / denom;
-  }
-}
-
-template <typename T, int kN>
-MHC_INLINE void normalise_rows_backward_group(Lanes<T>* g, const Lanes<T>* y, const Lanes<T>* m, T eps) {
-  for (int i = 0; i < kN; ++i) {
-    Lanes<T> sum = {}, dot = {};
-    for (int j = 0; j < kN; ++j) {
-      sum += m[i * kN + j];
-      dot += g[i * kN + j] * y[i * kN + j];
-    }
-    const Lanes<T> denom = sum + eps;
-    for (int j = 0; j < kN; ++j) g[i * kN + j] = (g[i * kN + j] - dot) / denom;
-  }
-}
-
 // sinkhorn_forward for the count tokens of one group.
 template <typename T, int kN>
 MHC_INLINE void sinkhorn_forward_group(T* h, const T* logits, int count, int iters, T eps) {
@@ -186,8 +126,8 @@ MHC_INLINE void sinkhorn_forward_group(T* h, const T* logits, int count, int ite
   Lanes<T> m[nn];
   shifted_exp_group<T, kN>(m, logits, count);
   for (int it = 0; it < iters; ++it) {
-    normalise_columns_group<T, kN>(m, m, eps);
-    normalise_rows_group<T, kN>(m, m, eps);
+    normalise<true>(m, m, kN, eps);
+    normalise<false>(m, m, kN, eps);
   }
   for (int l = 0; l < count; ++l)
     for (int k = 0; k < nn; ++k) h[l * nn + k] = m[k][l];
@@ -201,8 +141,8 @@ MHC_INLINE void sinkhorn_backward_group(T* dlogits, const T* dh, const T* logits
   shifted_exp_group<T, kN>(its, logits, count);
   for (int it = 0; it < iters; ++it) {
     Lanes<T>* before = its + 2 * it * nn;
-    normalise_columns_group<T, kN>(before + nn, before, eps);
-    normalise_rows_group<T, kN>(before + 2 * nn, before + nn, eps);
+    normalise<true>(before + nn, before, kN, eps);
+    normalise<false>(before + 2 * nn, before + nn, kN, eps);
   }
   Lanes<T> g[nn];
   for (int k = 0; k < nn; ++k) g[k] = Lanes<T>{};
@@ -210,8 +150,8 @@ MHC_INLINE void sinkhorn_backward_group(T* dlogits, const T* dh, const T* logits
     for (int k = 0; k < nn; ++k) g[k][l] = dh[l * nn + k];
   for (int it = iters - 1; it >= 0; --it) {
     const Lanes<T>* before = its + 2 * it * nn;
-    normalise_rows_backward_group<T, kN>(g, before + 2 * nn, before + nn, eps);
-    normalise_columns_backward_group<T, kN>(g, before + nn, before, eps);
+    normalise_backward<false>(g, before + 2 * nn, before + nn, kN, eps);
+    normalise_backward<true>(g, before + nn, before, kN, eps);
   }
   Lanes<T> shift_grad = {};
   for (int k = 0; k < nn; ++k) {

@@ -16,13 +16,12 @@ namespace mhc::ops::cpu {
 namespace {
 
 using simd::for_column_groups;
-using simd::Lanes;
 using simd::load;
 using simd::store;
 using stream_token::mix_token_backward;
 using stream_token::post_res_token_coeffs;
-using stream_token::pre_apply_token;
 using stream_token::pre_apply_token_backward;
+using stream_token::stream_weighted_sum;
 using stream_token::with_stream_count;
 
 // body(t) for every token t in [0, N), split over OpenMP threads in blocks of 16 tokens.
@@ -61,27 +60,6 @@ MHC_INLINE void post_res_token(T* out, const T* x, const T* y, const T* h_res, c
   }
 }
 
-// dy = sum_i h_post[i] g[i] for one token (ascending i).
-template <typename T, int kN>
-MHC_INLINE void post_res_token_dy(T* dy, const T* g, const T* h_post, std::int64_t n_rt, std::int64_t C) {
-  if constexpr (kN > 0) {
-    T hp[kN];
-    for (int i = 0; i < kN; ++i) hp[i] = h_post[i];
-    for_column_groups<T>(C, [&](auto tag, std::int64_t c) __attribute__((always_inline)) {
-      using U = decltype(tag);
-      U acc = hp[0] * load<U>(g + c);
-      for (int i = 1; i < kN; ++i) acc += hp[i] * load<U>(g + i * C + c);
-      store(dy + c, acc);
-    });
-  } else {
-    for (std::int64_t c = 0; c < C; ++c) {
-      T acc = h_post[0] * g[c];
-      for (std::int64_t i = 1; i < n_rt; ++i) acc += h_post[i] * g[i * C + c];
-      dy[c] = acc;
-    }
-  }
-}
-
 }  // namespace
 
 template <typename T>
@@ -89,7 +67,7 @@ void stream_pre_apply_forward(T* u, const T* x, const T* h_pre, std::int64_t N, 
   with_stream_count(n, [&](auto kn) {
     constexpr int kN = decltype(kn)::value;
     for_each_token(N, [&](std::int64_t t) __attribute__((always_inline)) {
-      pre_apply_token<T, kN>(u + t * C, x + t * n * C, h_pre + t * n, n, C);
+      stream_weighted_sum<T, kN>(u + t * C, x + t * n * C, h_pre + t * n, n, C);
     });
   });
 }
@@ -123,7 +101,7 @@ void stream_post_res_backward(T* dy, T* dh_res, T* dh_post, const T* dx_out, con
     for_each_token(N, [&](std::int64_t t) __attribute__((always_inline)) {
       const T* g = dx_out + t * n * C;
       const T* x_t = x + t * n * C;
-      if (dy != nullptr) post_res_token_dy<T, kN>(dy + t * C, g, h_post + t * n, n, C);
+      if (dy != nullptr) stream_weighted_sum<T, kN>(dy + t * C, g, h_post + t * n, n, C);
       // The token's block is still in cache for the coefficient gradients.
       if (dh_res != nullptr) post_res_token_coeffs<T, kN>(dh_res + t * n * n, dh_post + t * n, g, x_t, y + t * C, n, C);
     });

@@ -32,9 +32,10 @@ inline void with_stream_count(std::int64_t n, Fn&& fn) {
   }
 }
 
-// u = sum_i h[i] x[i] for one token (ascending i).
+// u = sum_i h[i] x[i] for one token (ascending i): the pre-apply u = H_pre x, and the post + res backward's
+// dy = sum_i h_post[i] dx_out[i].
 template <typename T, int kN>
-MHC_INLINE void pre_apply_token(T* u, const T* x, const T* h, std::int64_t n_rt, std::int64_t C) {
+MHC_INLINE void stream_weighted_sum(T* u, const T* x, const T* h, std::int64_t n_rt, std::int64_t C) {
   if constexpr (kN > 0) {
     T hv[kN];
     for (int i = 0; i < kN; ++i) hv[i] = h[i];
