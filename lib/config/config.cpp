@@ -29,7 +29,6 @@ std::vector<std::int64_t> resolved_layout(const Config& c) {
   return layout;
 }
 
-std::string to_string(ResidualType v) { return detail::enum_name(v); }
 std::string to_string(ops::MhcInit::Bias v) { return detail::enum_name(v); }
 std::string to_string(HeadMerge v) { return detail::enum_name(v); }
 std::string to_string(ops::MhcInit::Phi v) { return detail::enum_name(v); }

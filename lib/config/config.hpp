@@ -8,6 +8,7 @@
 
 #include "core/dtype.hpp"
 #include "dist/schedule.hpp"
+#include "model/connection_kind.hpp"
 #include "ops/mhc_coeffs.hpp"
 #include "train/lr_schedule.hpp"
 
@@ -16,8 +17,8 @@ namespace mhc::config {
 // Enum values are written in JSON as the enumerator names, except dist::ScheduleKind::one_f_one_b = "1f1b" (the
 // spelling of dist::to_string). The enums of the layers that act on a value are used here directly: the mHC
 // initialisation (ops::MhcInit), the learning-rate schedule (train::LrScheduleKind), the pipeline schedule
-// (dist::ScheduleKind) and the device (Device).
-enum class ResidualType { residual, hc, mhc };
+// (dist::ScheduleKind) and the device (Device). residual.type holds a registered connection kind
+// (model/connection_kind.hpp), written in JSON as its name.
 enum class HeadMerge { sum, gate };
 enum class DataSource { synthetic, text, tokens };
 enum class MatmulPrecision { fp32, tf32 };
@@ -39,8 +40,8 @@ struct ModelConfig {
 };
 
 struct ResidualConfig {
-  ResidualType type = ResidualType::mhc;
-  std::int64_t n_streams = 4;  // when absent from the JSON: 1 for type residual, 4 for hc and mhc
+  model::ConnectionType type = model::connection_kind("mhc");  // a registered kind (model/connection_kind.hpp)
+  std::int64_t n_streams = 4;  // when absent from the JSON: the type's default_streams() (1 for residual, else 4)
   std::int64_t sinkhorn_iters = 20;
   double alpha_init = 0.01;
   ops::MhcInit::Bias bias_init = ops::MhcInit::Bias::identity;
@@ -136,7 +137,6 @@ nlohmann::json to_json(const Config& c);
 std::vector<std::int64_t> resolved_layout(const Config& c);
 
 // The JSON spelling of each enum value (dist::to_string and device_name spell the schedule and the device).
-std::string to_string(ResidualType v);
 std::string to_string(ops::MhcInit::Bias v);
 std::string to_string(HeadMerge v);
 std::string to_string(ops::MhcInit::Phi v);

@@ -16,12 +16,6 @@ template <typename E>
 const EnumNames<E>& enum_names();
 
 template <>
-inline const EnumNames<ResidualType>& enum_names() {
-  static const EnumNames<ResidualType> names{
-      {ResidualType::residual, "residual"}, {ResidualType::hc, "hc"}, {ResidualType::mhc, "mhc"}};
-  return names;
-}
-template <>
 inline const EnumNames<ops::MhcInit::Bias>& enum_names() {
   using B = ops::MhcInit::Bias;
   static const EnumNames<B> names{{B::identity, "identity"}, {B::zero, "zero"}};

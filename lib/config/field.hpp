@@ -136,6 +136,8 @@ struct Field {
     const T& value = s.*member;
     if constexpr (std::is_enum_v<T>) {
       return enum_name(value);
+    } else if constexpr (std::is_same_v<T, model::ConnectionType>) {
+      return json(std::string(value->name()));
     } else if constexpr (std::is_same_v<T, std::string>) {
       return text_form == TextForm::auto_stage_or_integer ? auto_stage_or_integer_json(value) : json(value);
     } else {
@@ -170,8 +172,11 @@ struct Field {
                                                           : reader.string(key, fallback);
     } else if constexpr (std::is_same_v<T, std::vector<std::int64_t>>) {
       return reader.integer_list(key, fallback);
+    } else if constexpr (std::is_same_v<T, model::ConnectionType>) {
+      return reader.connection_type(key, fallback);
     } else {
-      static_assert(std::is_enum_v<T>, "a config key holds an integer, number, bool, text, integer list or enum");
+      static_assert(std::is_enum_v<T>,
+                    "a config key holds an integer, number, bool, text, integer list, connection type or enum");
       return reader.choice(key, fallback);
     }
   }

@@ -9,7 +9,7 @@ namespace mhc::config {
 namespace detail {
 
 std::int64_t n_streams_for_type(const ResidualConfig& r) {
-  return r.type == ResidualType::residual ? 1 : ResidualConfig{}.n_streams;
+  return r.type->default_streams();
 }
 
 // Rounded to 15 significant digits, so that the default prints as typed: lr 3e-3 gives 0.0003.

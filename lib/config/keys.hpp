@@ -14,7 +14,7 @@
 namespace mhc::config::detail {
 
 // Defaults that follow a key read before them.
-std::int64_t n_streams_for_type(const ResidualConfig& r);  // 1 for type residual, else the member initialiser (4)
+std::int64_t n_streams_for_type(const ResidualConfig& r);  // the type's default_streams()
 double tenth_of_lr(const TrainConfig& t);                 // lr / 10, rounded to 15 significant digits
 std::int64_t tenth_of_steps(const TrainConfig& t);        // steps / 10, rounded down
 

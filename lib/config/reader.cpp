@@ -148,4 +148,13 @@ std::string SectionReader::block_layers(const std::string& key, const std::strin
   fail(origins_, path(key), "must be \"auto\", \"stage\" or a positive integer, got " + show(*v));
 }
 
+model::ConnectionType SectionReader::connection_type(const std::string& key, model::ConnectionType fallback) const {
+  const json* v = find(key);
+  if (v == nullptr) return fallback;
+  if (v->is_string()) {
+    if (const model::ConnectionType kind = model::find_connection_kind(v->get_ref<const std::string&>())) return kind;
+  }
+  fail(origins_, path(key), "must be one of " + model::connection_kind_choices() + ", got " + show(*v));
+}
+
 }  // namespace mhc::config::detail

@@ -56,6 +56,8 @@ class SectionReader {
   std::vector<std::int64_t> integer_list(const std::string& key, const std::vector<std::int64_t>& fallback) const;
   // "auto", "stage", or a positive integer given as a JSON integer or as text; returned as canonical text.
   std::string block_layers(const std::string& key, const std::string& fallback) const;
+  // The registered connection kind a JSON string names (model::connection_kinds).
+  model::ConnectionType connection_type(const std::string& key, model::ConnectionType fallback) const;
 
   template <typename E>
   E choice(const std::string& key, E fallback) const {

@@ -10,36 +10,15 @@
 #include "config/validate.hpp"
 #include "core/device_runtime.hpp"
 #include "core/error.hpp"
+#include "core/saturating.hpp"
 
 namespace mhc::config {
 
 namespace {
 
-constexpr std::int64_t kSaturated = std::numeric_limits<std::int64_t>::max();
-
 // a * b and a + b for non-negative values, saturating at kSaturated instead of overflowing.
-std::int64_t mul(std::int64_t a, std::int64_t b) {
-  std::int64_t r = 0;
-  return __builtin_mul_overflow(a, b, &r) ? kSaturated : r;
-}
-std::int64_t add(std::int64_t a, std::int64_t b) {
-  std::int64_t r = 0;
-  return __builtin_add_overflow(a, b, &r) ? kSaturated : r;
-}
-
-// Parameters of one connection (residual layer), as model/param_specs.cpp lays them out.
-std::int64_t connection_parameters(const Config& c) {
-  const std::int64_t n = c.residual.n_streams, C = c.model.d_model;
-  switch (c.residual.type) {
-    case ResidualType::residual: return 0;
-    case ResidualType::mhc: {
-      const std::int64_t K = n * n + 2 * n;
-      return add(mul(mul(n, C), K), 3 + K);
-    }
-    case ResidualType::hc: return add(add(C, mul(C, n + 2)), 2 + n + n * n + n);
-  }
-  return 0;
-}
+std::int64_t mul(std::int64_t a, std::int64_t b) { return saturating_mul(a, b); }
+std::int64_t add(std::int64_t a, std::int64_t b) { return saturating_add(a, b); }
 
 std::string gib(std::int64_t bytes) {
   char buf[32];
@@ -51,7 +30,7 @@ std::string gib(std::int64_t bytes) {
 
 std::int64_t parameter_count(const Config& c) {
   const std::int64_t C = c.model.d_model, V = c.model.vocab_size, F = c.model.ffn_hidden, n = c.residual.n_streams;
-  const std::int64_t conn = connection_parameters(c);
+  const std::int64_t conn = c.residual.type->parameter_count(n, C);  // per connection (residual layer)
   // Per block: two norms, Wq Wk Wv Wo, W_gate W_up W_down, two connections.
   const std::int64_t block = add(add(mul(2, C), mul(4, mul(C, C))), add(mul(3, mul(F, C)), mul(2, conn)));
   std::int64_t total = add(mul(V, C), mul(c.model.n_blocks, block));

@@ -39,11 +39,7 @@ void check_model(const Config& c, const Origins& o) {
 
 void check_residual(const Config& c, const Origins& o) {
   const ResidualConfig& r = c.residual;
-  if (r.type == ResidualType::residual && r.n_streams != 1) {
-    conflict(o, {"residual.type", "residual.n_streams"},
-             "residual.type \"residual\" needs residual.n_streams = 1, got " + text(r.n_streams) +
-                 "; set residual.n_streams to 1 or residual.type to \"hc\" or \"mhc\"");
-  }
+  for (const model::ConfigProblem& p : r.type->check(c)) conflict(o, p.keys, p.message);
   if (r.head_merge == HeadMerge::gate && r.n_streams == 1) {
     conflict(o, {"residual.head_merge", "residual.n_streams", "residual.type"},
              "residual.head_merge \"gate\" needs residual.n_streams > 1, got 1; use residual.head_merge \"sum\"");
@@ -146,10 +142,10 @@ void check_parallel(const Config& c, const Origins& o) {
 }
 
 void check_recompute(const Config& c, const Origins& o) {
-  if (c.recompute.mhc && c.residual.type == ResidualType::residual) {
+  if (c.recompute.mhc && !c.residual.type->keeps_streams()) {
     conflict(o, {"recompute.mhc", "residual.type"},
-             "recompute.mhc is true but residual.type \"residual\" has nothing to recompute; set recompute.mhc to "
-             "false");
+             "recompute.mhc is true but residual.type \"" + std::string(c.residual.type->name()) +
+                 "\" has nothing to recompute; set recompute.mhc to false");
   }
 }
 

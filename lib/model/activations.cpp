@@ -45,6 +45,10 @@ Tensor ActivationContext::operator[](const std::string& name) const {
   return it->second;
 }
 
+void append_specs(std::vector<TensorSpec>& specs, DType dtype, Shape shape, std::initializer_list<const char*> names) {
+  for (const char* name : names) specs.push_back({name, dtype, shape});
+}
+
 std::vector<TensorSpec> specs_without(const std::vector<TensorSpec>& specs, const std::vector<std::string>& names) {
   std::vector<TensorSpec> kept;
   for (const auto& s : specs)

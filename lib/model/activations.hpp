@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -38,6 +39,8 @@ class ActivationContext {
   TensorViews tensors_;
 };
 
+// Appends one entry of `dtype` and `shape` per name to specs.
+void append_specs(std::vector<TensorSpec>& specs, DType dtype, Shape shape, std::initializer_list<const char*> names);
 // The entries of `specs` whose names are not in `names`, in order.
 std::vector<TensorSpec> specs_without(const std::vector<TensorSpec>& specs, const std::vector<std::string>& names);
 // The entries of `specs` whose names are in `names`, in order.

@@ -1,4 +1,5 @@
-// Residual connections (spec section 2): residual, dynamic Hyper-Connections and mHC around any sublayer F.
+// The interface of a residual connection around any sublayer F (spec section 2), and the base of the mixing ones.
+// The types themselves: lib/model/connections/, one file each, registered in connection_registry.cpp.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "model/activations.hpp"
+#include "model/connection_kind.hpp"
 #include "model/parameters.hpp"
 #include "model/sublayer.hpp"
 
@@ -50,24 +52,10 @@ class Connection {
   Device device_;
 };
 
-// residual (n = 1): x_out = x_in + F(x_in). Keeps nothing: F saves its own input, so there is nothing to recompute
-// (forward_from_f_output throws ConfigError; Model keeps residual layers as they are when recompute is on).
-class ResidualConnection final : public Connection {
- public:
-  ResidualConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
-  std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
-  void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
-  void backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
-  void backward_weight(const LayerContext& ctx, Sublayer& f) override;
-  void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override;
-
- private:
-  DType dtype_;
-};
-
-// hc and mhc: x_out = H_res x + H_post^T F(H_pre x) with coefficients computed from x. The update, the checks of
-// the backward and the recompute are shared here; subclasses supply the coefficient math and the order of their
-// backward.
+// The n-stream connections (hc, mhc, mhc_static): x_out = H_res x + H_post^T F(H_pre x) with coefficients
+// computed by the subclass. The update, the checks of the backward and the recompute are shared here; subclasses
+// supply the coefficient math and the order of their backward. Their contexts hold "x", "y", "h_pre", "h_post" and
+// "h_res" (ConnectionKind::keeps_streams).
 class MixingConnection : public Connection {
  public:
   void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) final;
@@ -76,6 +64,7 @@ class MixingConnection : public Connection {
   void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) final;
 
  protected:
+  // kind: the type's name, for messages.
   MixingConnection(const config::Config& cfg, const ParameterStore& store, std::string prefix, const char* kind);
   // From x (B*T, n, C) (x_in or its saved copy c["x"]): h_pre, h_post, h_res and whatever the backward needs, and
   // F's input u (B*T, C) = sum_i h_pre[i] x[i].
@@ -94,45 +83,7 @@ class MixingConnection : public Connection {
   // Checks x_in and x_out (when defined), saves x_in into c["x"] if `save` (unless it is that tensor) and computes
   // the coefficients and u = H_pre x into F's input slot of ctx.
   void prepare_forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, bool save, const char* phase);
-  std::string kind_;  // "hc" or "mhc", for messages
+  std::string kind_;  // e.g. "mhc", for messages
 };
-
-// hc (spec 2.2): xb_i = RMSNorm(x_i) with the shared weight <prefix>.norm.weight, coefficients by hc_coeffs from
-// <prefix>.w .s .am .ar .bb.
-class HcConnection final : public MixingConnection {
- public:
-  HcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
-  std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
-
- private:
-  void coefficients_forward(const ActivationContext& c, Tensor x, Tensor u) override;
-  void streams_backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
-  void coefficients_backward_weight(const ActivationContext& c) override;
-};
-
-// mhc (spec 2.3-2.4): coefficients by mhc_coeffs from <prefix>.phi .alpha .bias, H_res = Sinkhorn(res logits)
-// with residual.sinkhorn_iters iterations.
-class MhcConnection final : public MixingConnection {
- public:
-  MhcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
-  std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
-
- private:
-  void coefficients_forward(const ActivationContext& c, Tensor x, Tensor u) override;
-  void streams_backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override;
-  void coefficients_backward_weight(const ActivationContext& c) override;
-  int sinkhorn_iters_;
-};
-
-// The tensors one connection of cfg.residual.type keeps for a micro-batch of `batch` sequences, without building
-// it (the `plan` prediction); equal to make_connection(cfg, ...)->activation_specs(batch) for a store of `dtype`.
-std::vector<TensorSpec> connection_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch);
-// The entries of those that backward_input alone writes and reads (free again once it returns): layers whose
-// backwards run one after another may share them (selective recomputation does).
-std::vector<std::string> connection_transient_entries(const config::Config& cfg);
-
-// The connection of cfg.residual.type for the layer whose parameters live under `prefix` (e.g. "blocks.3.attn.conn").
-std::unique_ptr<Connection> make_connection(const config::Config& cfg, const ParameterStore& store,
-                                            const std::string& prefix);
 
 }  // namespace mhc::model

@@ -1,5 +1,7 @@
-// GEMM shapes of a training step, written out from the layer code (sublayer.cpp, model.cpp, ops/cpu/*coeffs*).
+// GEMM shapes of a training step, written out from the layer code (sublayer.cpp, model.cpp, the connection kinds).
 #include "model/gemm_shapes.hpp"
+
+#include "model/connection_kind.hpp"
 
 namespace mhc::model {
 
@@ -26,24 +28,7 @@ std::vector<GemmShape> step_gemm_shapes(const config::Config& cfg) {
   add_linear(out, "mlp w_gate/w_up", N, F, C, 2 * L);
   add_linear(out, "mlp w_down", N, C, F, L);
   add_linear(out, "lm_head", N, V, C, 1);
-  switch (cfg.residual.type) {
-    case config::ResidualType::residual: break;
-    case config::ResidualType::mhc: {
-      // The forward projection is the fused RMS + projection kernel (no GEMM); its backward is two GEMMs per
-      // residual layer (rms_projection_cpu.cpp).
-      const std::int64_t K = n * n + 2 * n;
-      out.push_back({"mhc coeffs dX", N, n * C, K, false, true, 2 * L});
-      out.push_back({"mhc coeffs dphi", n * C, K, N, true, false, 2 * L});
-      break;
-    }
-    case config::ResidualType::hc: {
-      const std::int64_t P = n + 2;  // hc_coeffs_cpu.cpp: (N n, C) x (C, P)
-      out.push_back({"hc coeffs fwd", N * n, P, C, false, false, 2 * L});
-      out.push_back({"hc coeffs dX", N * n, C, P, false, true, 2 * L});
-      out.push_back({"hc coeffs dW", C, P, N * n, true, false, 2 * L});
-      break;
-    }
-  }
+  cfg.residual.type->add_gemm_shapes(out, cfg, N, 2 * L);
   if (cfg.residual.head_merge == config::HeadMerge::gate) {  // head_merge.cpp: (N, n C) x (n C, n)
     out.push_back({"head merge fwd", N, n, n * C, false, false, 1});
     out.push_back({"head merge dX", N, n * C, n, false, true, 1});

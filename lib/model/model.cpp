@@ -59,8 +59,8 @@ std::vector<TensorSpec> saved_specs(const config::Config& cfg, DType t, std::int
 std::vector<std::pair<std::string, std::vector<TensorSpec>>> shared_tables(const config::Config& cfg, DType t,
                                                                            std::int64_t batch,
                                                                            std::int64_t block_layers) {
-  const std::vector<TensorSpec> conn = connection_activation_specs(cfg, t, batch);
-  const std::vector<std::string> transient = connection_transient_entries(cfg);
+  const std::vector<TensorSpec> conn = cfg.residual.type->activation_specs(cfg, t, batch);
+  const std::vector<std::string> transient = cfg.residual.type->transient_entries();
   std::vector<std::pair<std::string, std::vector<TensorSpec>>> tables;
   for (std::int64_t j = 0; j < block_layers; ++j) {
     std::vector<std::string> elsewhere = transient;
@@ -96,7 +96,7 @@ void upload_ids(Tensor dst, const std::int32_t* ids) {
 }  // namespace
 
 bool recompute_on(const config::Config& cfg) {
-  return cfg.recompute.mhc && cfg.residual.type != config::ResidualType::residual;
+  return cfg.recompute.mhc && cfg.residual.type->keeps_streams();
 }
 
 StagePart StagePart::whole(const config::Config& cfg) { return StagePart{0, layer_count(cfg), true, true}; }
@@ -208,7 +208,7 @@ std::int64_t Model::predicted_activation_bytes(const config::Config& cfg, DType 
   c.recompute.mhc = recompute;
   if (!recompute_on(c) || L == 0)
     return buffers + L / 2 * (Arena::bytes_needed(attn) + Arena::bytes_needed(mlp)) +
-           L * Arena::bytes_needed(connection_activation_specs(cfg, dtype, batch));
+           L * Arena::bytes_needed(cfg.residual.type->activation_specs(cfg, dtype, batch));
   // F's input entries live in the shared tables.
   const std::vector<std::string>& input = Sublayer::input_entries();
   std::int64_t total =
@@ -224,7 +224,7 @@ void Model::check_part(bool embedding, bool head, const char* call) const {
 }
 
 Tensor Model::saved_input_slot(std::size_t l) const {
-  if (l >= contexts_.size() || !contexts_[l].saves_input || cfg_.residual.type == config::ResidualType::residual)
+  if (l >= contexts_.size() || !contexts_[l].saves_input || !cfg_.residual.type->keeps_streams())
     return Tensor();
   return contexts_[l].connection["x"];
 }
@@ -399,8 +399,8 @@ void Model::recompute_block(std::int64_t b) {
 }
 
 std::vector<Tensor> Model::layer_inputs(std::int64_t block) {
-  MHC_CHECK(cfg_.residual.type != config::ResidualType::residual, ConfigError,
-            "layer_inputs: residual.type \"residual\" keeps no stream state x_l");
+  MHC_CHECK(cfg_.residual.type->keeps_streams(), ConfigError, "layer_inputs: residual.type \"",
+            std::string(cfg_.residual.type->name()), "\" keeps no stream state x_l");
   const std::int64_t L = static_cast<std::int64_t>(layers_.size());
   MHC_CHECK(block >= 0 && block < block_count(L, block_layers_), ShapeError, "layer_inputs: block ", block,
             " out of range [0, ", block_count(L, block_layers_), ")");
@@ -413,7 +413,7 @@ std::vector<Tensor> Model::layer_inputs(std::int64_t block) {
 
 std::vector<Tensor> Model::last_h_res() {
   std::vector<Tensor> h;
-  if (cfg_.residual.type == config::ResidualType::residual) return h;
+  if (!cfg_.residual.type->keeps_streams()) return h;
   if (!recompute_) {
     for (const auto& ctx : contexts_) h.push_back(ctx.connection["h_res"]);
     return h;

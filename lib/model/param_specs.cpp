@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "model/connection_kind.hpp"
+
 namespace mhc::model {
 
 std::string_view component_name(Component c) {
@@ -21,33 +23,6 @@ namespace {
 
 constexpr double kInitStd = 0.02;
 
-// Connection parameters of residual layer `layer` under `prefix` (e.g. "blocks.0.attn.conn").
-void add_connection(std::vector<ParamSpec>& out, const config::Config& cfg, const std::string& prefix,
-                    std::int64_t block, std::int64_t layer) {
-  const std::int64_t n = cfg.residual.n_streams, C = cfg.model.d_model;
-  auto add = [&](const std::string& leaf, Shape shape, InitKind init, bool decay) {
-    out.push_back(ParamSpec{prefix + "." + leaf, shape, Component::connection, init, 0.0, decay, block, layer});
-  };
-  switch (cfg.residual.type) {
-    case config::ResidualType::residual: return;
-    case config::ResidualType::mhc: {
-      const std::int64_t K = n * n + 2 * n;
-      add("phi", Shape{n * C, K}, InitKind::mhc_phi, true);
-      add("alpha", Shape{3}, InitKind::mhc_alpha, false);
-      add("bias", Shape{K}, InitKind::mhc_bias, false);
-      return;
-    }
-    case config::ResidualType::hc:
-      add("norm.weight", Shape{C}, InitKind::ones, false);
-      add("w", Shape{C, n + 2}, InitKind::zeros, true);
-      add("s", Shape{2}, InitKind::hc_scale, false);
-      add("am", Shape{n}, InitKind::hc_am, false);
-      add("ar", Shape{n, n}, InitKind::hc_ar, false);
-      add("bb", Shape{n}, InitKind::hc_bb, false);
-      return;
-  }
-}
-
 }  // namespace
 
 std::vector<ParamSpec> model_parameter_specs(const config::Config& cfg) {
@@ -55,6 +30,9 @@ std::vector<ParamSpec> model_parameter_specs(const config::Config& cfg) {
   const std::int64_t C = m.d_model, V = m.vocab_size, F = m.ffn_hidden, n = cfg.residual.n_streams;
   const double out_std = kInitStd / std::sqrt(2.0 * static_cast<double>(m.n_blocks));  // Wo, Wdown (GPT-2)
   std::vector<ParamSpec> specs;
+  const auto append_connection = [&](const std::string& prefix, std::int64_t block, std::int64_t layer) {
+    for (ParamSpec& s : cfg.residual.type->parameter_specs(cfg, prefix, block, layer)) specs.push_back(std::move(s));
+  };
   specs.push_back({"embed.weight", Shape{V, C}, Component::embedding, InitKind::normal, kInitStd, true, -1, -1});
   for (std::int64_t b = 0; b < m.n_blocks; ++b) {
     const std::string blk = "blocks." + std::to_string(b);
@@ -63,22 +41,45 @@ std::vector<ParamSpec> model_parameter_specs(const config::Config& cfg) {
     for (const char* w : {"wq", "wk", "wv"})
       specs.push_back({blk + ".attn." + w, Shape{C, C}, Component::attention, InitKind::normal, kInitStd, true, b, attn});
     specs.push_back({blk + ".attn.wo", Shape{C, C}, Component::attention, InitKind::normal, out_std, true, b, attn});
-    add_connection(specs, cfg, blk + ".attn.conn", b, attn);
+    append_connection(blk + ".attn.conn", b, attn);
     specs.push_back({blk + ".mlp.norm.weight", Shape{C}, Component::norm, InitKind::ones, 0.0, false, b, mlp});
     specs.push_back({blk + ".mlp.w_gate", Shape{F, C}, Component::mlp, InitKind::normal, kInitStd, true, b, mlp});
     specs.push_back({blk + ".mlp.w_up", Shape{F, C}, Component::mlp, InitKind::normal, kInitStd, true, b, mlp});
     specs.push_back({blk + ".mlp.w_down", Shape{C, F}, Component::mlp, InitKind::normal, out_std, true, b, mlp});
-    add_connection(specs, cfg, blk + ".mlp.conn", b, mlp);
+    append_connection(blk + ".mlp.conn", b, mlp);
   }
   if (cfg.residual.head_merge == config::HeadMerge::gate) {
-    specs.push_back({"head_merge.phi", Shape{n * C, n}, Component::connection, InitKind::mhc_phi, 0.0, true, -1, -1});
-    specs.push_back({"head_merge.alpha", Shape{1}, Component::connection, InitKind::mhc_alpha, 0.0, false, -1, -1});
+    specs.push_back({"head_merge.phi", Shape{n * C, n}, Component::connection, InitKind::gate_phi, 0.0, true, -1, -1});
+    specs.push_back({"head_merge.alpha", Shape{1}, Component::connection, InitKind::gate_alpha, 0.0, false, -1, -1});
     specs.push_back({"head_merge.bias", Shape{n}, Component::connection, InitKind::zeros, 0.0, false, -1, -1});
   }
   specs.push_back({"final_norm.weight", Shape{C}, Component::norm, InitKind::ones, 0.0, false, -1, -1});
   if (!m.tie_embeddings)
     specs.push_back({"lm_head.weight", Shape{V, C}, Component::head, InitKind::normal, kInitStd, true, -1, -1});
   return specs;
+}
+
+ParamSpec connection_param(const std::string& prefix, const std::string& leaf, Shape shape, bool weight_decay,
+                           std::int64_t block, std::int64_t layer) {
+  return ParamSpec{prefix + "." + leaf, shape, Component::connection, InitKind::connection, 0.0, weight_decay, block,
+                   layer};
+}
+
+bool has_leaf(const ParamSpec& spec, std::string_view leaf) {
+  const std::string_view name = spec.name;
+  return name.size() > leaf.size() && name.substr(name.size() - leaf.size()) == leaf &&
+         name[name.size() - leaf.size() - 1] == '.';
+}
+
+std::string parent_name(const std::string& name) { return name.substr(0, name.rfind('.')); }
+
+ops::MhcInit mhc_init_of(const config::Config& cfg) {
+  ops::MhcInit init;
+  init.n = static_cast<int>(cfg.residual.n_streams);
+  init.alpha_init = cfg.residual.alpha_init;
+  init.bias = cfg.residual.bias_init;
+  init.phi = cfg.residual.phi_init;
+  return init;
 }
 
 std::int64_t count_parameters(const std::vector<ParamSpec>& specs, Component c) {

@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "core/tensor.hpp"
+#include "ops/mhc_coeffs.hpp"
 
 namespace mhc::model {
 
@@ -15,8 +16,10 @@ namespace mhc::model {
 enum class Component : std::uint8_t { embedding, attention, mlp, norm, connection, head };
 std::string_view component_name(Component c);
 
-// How a tensor is initialised (spec section 1 and 2); the scale of `normal` is in ParamSpec::init_std.
-enum class InitKind : std::uint8_t { normal, ones, zeros, mhc_phi, mhc_alpha, mhc_bias, hc_scale, hc_am, hc_ar, hc_bb };
+// How a tensor is initialised (spec section 1 and 2); the scale of `normal` is in ParamSpec::init_std. connection:
+// by the connection kind of the config (ConnectionKind::init_parameter). gate_phi / gate_alpha: the head-merge gate's
+// phi (Xavier uniform, or 0 with residual.phi_init "zero") and alpha (residual.alpha_init).
+enum class InitKind : std::uint8_t { normal, ones, zeros, connection, gate_phi, gate_alpha };
 
 struct ParamSpec {
   std::string name;      // e.g. "blocks.3.attn.wq"
@@ -28,6 +31,17 @@ struct ParamSpec {
   std::int64_t block;     // transformer block index, -1 for embedding / final norm / head
   std::int64_t layer;     // global residual layer index (2 * block + {0: attention, 1: MLP}), -1 outside blocks
 };
+
+// A parameter `leaf` (e.g. "phi") of the connection under `prefix` (e.g. "blocks.3.attn.conn"): component connection,
+// init InitKind::connection.
+ParamSpec connection_param(const std::string& prefix, const std::string& leaf, Shape shape, bool weight_decay,
+                           std::int64_t block, std::int64_t layer);
+// Whether spec's name ends in "." + leaf.
+bool has_leaf(const ParamSpec& spec, std::string_view leaf);
+// "blocks.3.attn.conn.phi" -> "blocks.3.attn.conn".
+std::string parent_name(const std::string& name);
+// The mHC initialisation rules of the residual section (n, alpha_init, bias_init, phi_init).
+ops::MhcInit mhc_init_of(const config::Config& cfg);
 
 // Every parameter of the model described by `cfg`, in a fixed order (embedding, blocks, head).
 std::vector<ParamSpec> model_parameter_specs(const config::Config& cfg);

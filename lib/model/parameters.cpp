@@ -7,8 +7,7 @@
 #include "core/copy.hpp"
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
-#include "ops/hc_coeffs.hpp"
-#include "ops/mhc_coeffs.hpp"
+#include "model/connection_kind.hpp"
 
 namespace mhc::model {
 
@@ -19,18 +18,6 @@ std::vector<TensorSpec> arena_layout(const std::vector<ParamSpec>& specs, DType 
   layout.reserve(specs.size());
   for (const auto& s : specs) layout.push_back(TensorSpec{s.name, dtype, s.shape});
   return layout;
-}
-
-// "blocks.3.attn.conn.phi" -> "blocks.3.attn.conn"
-std::string parent_name(const std::string& name) { return name.substr(0, name.rfind('.')); }
-
-ops::MhcInit mhc_init_of(const config::Config& cfg) {
-  ops::MhcInit init;
-  init.n = static_cast<int>(cfg.residual.n_streams);
-  init.alpha_init = cfg.residual.alpha_init;
-  init.bias = cfg.residual.bias_init;
-  init.phi = cfg.residual.phi_init;
-  return init;
 }
 
 }  // namespace
@@ -79,56 +66,30 @@ Tensor ParameterStore::grad(const std::string& name) const {
   return it->second;
 }
 
-// Each tensor is initialised on its own: the ops that initialise a group (mHC phi/alpha/bias, the HC statics) are
-// called with scratch tensors for the other members, so the result depends only on (seed, name, config).
+// Each tensor is initialised on its own: the connection kinds initialise a group (mHC phi/alpha/bias, the HC
+// statics) with scratch tensors for the other members, so the result depends only on (seed, name, config).
 void ParameterStore::init_parameter(const ParamSpec& spec, Tensor t, const config::Config& cfg, std::uint64_t seed) {
-  const std::int64_t n = cfg.residual.n_streams, C = cfg.model.d_model, K = n * n + 2 * n;
-  const std::string prefix = parent_name(spec.name);
   switch (spec.init) {
     case InitKind::normal: fill_normal(t, seed, spec.name, 0.0, spec.init_std); return;
     case InitKind::ones: fill_constant(t, 1.0); return;
     case InitKind::zeros: fill_constant(t, 0.0); return;
-    case InitKind::mhc_phi:
-    case InitKind::mhc_alpha:
-    case InitKind::mhc_bias: {
-      const ops::MhcInit init = mhc_init_of(cfg);
-      if (spec.layer < 0) {  // the gate of head_merge (not a residual layer): Xavier phi / alpha_init
-        if (spec.init == InitKind::mhc_phi && init.phi == ops::MhcInit::Phi::xavier) {
-          const double a = std::sqrt(6.0 / static_cast<double>(t.dim(0) + t.dim(1)));
-          fill_uniform(t, seed, spec.name, -a, a);
-        } else {
-          fill_constant(t, spec.init == InitKind::mhc_alpha ? init.alpha_init : 0.0);
-        }
-        return;
+    case InitKind::connection: cfg.residual.type->init_parameter(spec, t, cfg, seed); return;
+    case InitKind::gate_phi:
+      if (cfg.residual.phi_init == ops::MhcInit::Phi::xavier) {
+        const double a = std::sqrt(6.0 / static_cast<double>(t.dim(0) + t.dim(1)));
+        fill_uniform(t, seed, spec.name, -a, a);
+      } else {
+        fill_constant(t, 0.0);
       }
-      const bool is_phi = spec.init == InitKind::mhc_phi, is_alpha = spec.init == InitKind::mhc_alpha;
-      HostTensor phi = is_phi ? HostTensor() : HostTensor(dtype_, Shape{n * C, K});
-      HostTensor alpha = is_alpha ? HostTensor() : HostTensor(dtype_, Shape{3});
-      HostTensor bias = spec.init == InitKind::mhc_bias ? HostTensor() : HostTensor(dtype_, Shape{K});
-      ops::MhcInit scratch_init = init;
-      if (!is_phi) scratch_init.phi = ops::MhcInit::Phi::zero;  // skip drawing a phi nobody keeps
-      ops::mhc_init_parameters(is_phi ? t : phi.view(), is_alpha ? t : alpha.view(),
-                               spec.init == InitKind::mhc_bias ? t : bias.view(), static_cast<int>(spec.layer),
-                               scratch_init, seed, prefix);
       return;
-    }
-    case InitKind::hc_scale:
-    case InitKind::hc_am:
-    case InitKind::hc_ar:
-    case InitKind::hc_bb: {
-      HostTensor w(dtype_, Shape{C, n + 2}), s(dtype_, Shape{2}), am(dtype_, Shape{n}), ar(dtype_, Shape{n, n}),
-          bb(dtype_, Shape{n});
-      ops::hc_init_parameters(w, s, am, ar, bb, static_cast<int>(spec.layer));
-      const HostTensor& src = spec.init == InitKind::hc_scale ? s
-                              : spec.init == InitKind::hc_am  ? am
-                              : spec.init == InitKind::hc_ar  ? ar
-                                                              : bb;
-      MHC_CHECK(src.view().shape == t.shape, ShapeError, "ParameterStore: ", spec.name, " has shape ",
-                t.shape.str(), ", the HC init expects ", src.view().shape.str());
-      std::copy_n(static_cast<const std::byte*>(src.view().data), t.bytes(), static_cast<std::byte*>(t.data));
-      return;
-    }
+    case InitKind::gate_alpha: fill_constant(t, cfg.residual.alpha_init); return;
   }
+}
+
+void set_initial_value(Tensor t, Tensor value, const std::string& name) {
+  MHC_CHECK(value.shape == t.shape && value.dtype == t.dtype, ShapeError, "ParameterStore: ", name, " is ",
+            t.describe(), ", its initial value ", value.describe());
+  std::copy_n(static_cast<const std::byte*>(value.data), t.bytes(), static_cast<std::byte*>(t.data));
 }
 
 std::vector<ParamSpec> block_parameter_specs(const std::vector<ParamSpec>& all, std::int64_t first,

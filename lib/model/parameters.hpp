@@ -49,6 +49,10 @@ class ParameterStore {
   std::map<std::string, Tensor> grads_;
 };
 
+// Copies `value` (a CPU tensor) into the CPU tensor t of the same shape and dtype (ShapeError naming the parameter
+// `name` otherwise): for initialisers that draw a parameter group and keep one member.
+void set_initial_value(Tensor t, Tensor value, const std::string& name);
+
 // The specs of `all` that belong to the transformer blocks [first, last) (no embedding, final norm or head).
 std::vector<ParamSpec> block_parameter_specs(const std::vector<ParamSpec>& all, std::int64_t first,
                                              std::int64_t last);

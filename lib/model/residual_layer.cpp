@@ -12,7 +12,7 @@ ResidualLayer::ResidualLayer(const config::Config& cfg, const ParameterStore& st
   } else {
     f_ = std::make_unique<MlpSublayer>(cfg, store, prefix_);
   }
-  connection_ = make_connection(cfg, store, prefix_ + ".conn");
+  connection_ = cfg.residual.type->make(cfg, store, prefix_ + ".conn");
 }
 
 LayerContext ResidualLayer::make_context(std::int64_t batch) const {

@@ -275,7 +275,7 @@ double PipelineExecutor::forward_loss(const std::int32_t* rows) {
 
 std::vector<HostTensor> PipelineExecutor::gather_h_res() {
   std::vector<HostTensor> out;
-  if (cfg_.residual.type == config::ResidualType::residual) return out;
+  if (!cfg_.residual.type->keeps_streams()) return out;
   const std::int64_t N = cfg_.train.micro_batch * cfg_.model.seq_len, n = cfg_.residual.n_streams;
   for (int stage = 0; stage < stages_; ++stage) {
     const int holder = dist::rank_of_stage(kind_, ranks_, micro_batches_, 0, stage);

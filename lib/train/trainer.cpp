@@ -178,7 +178,7 @@ nlohmann::json Trainer::diagnostics() {
   const std::vector<HostTensor> h_res = pipeline_->gather_h_res();
   nlohmann::json rec = nlohmann::json::object();
   if (pipe_->rank() != 0) return rec;
-  if (cfg_.residual.type == config::ResidualType::residual) {  // H_res = 1 in every layer
+  if (!cfg_.residual.type->keeps_streams()) {  // H_res = 1 in every layer
     rec["amax_fwd"] = rec["amax_bwd"] = rec["amax_fwd_max"] = rec["amax_bwd_max"] = 1.0;
     rec["hres_dist_identity"] = 0.0;
     return rec;

@@ -60,7 +60,7 @@ TEST_CASE("--set overrides of every type", "[config]") {
   CHECK(c.train.lr == 1e-3);
   CHECK(c.train.min_lr == 1e-4);
   CHECK(c.model.tie_embeddings);
-  CHECK(c.residual.type == ResidualType::hc);
+  CHECK(c.residual.type == mhc::model::connection_kind("hc"));
   CHECK(c.residual.bias_init == mhc::ops::MhcInit::Bias::zero);
   CHECK(c.parallel.layout == std::vector<std::int64_t>{1, 3});
   CHECK(c.data.seed == 18446744073709551615ULL);
@@ -77,7 +77,7 @@ TEST_CASE("--set overrides of every type", "[config]") {
   // residual needs n_streams 1: its default is resolved after the override of the type.
   CHECK(load_config("", {"residual.type=residual"}).residual.n_streams == 1);
   CHECK(load_config("", {"residual.type=residual", "recompute.block_layers=auto"}).residual.type ==
-        ResidualType::residual);
+        mhc::model::connection_kind("residual"));
 }
 
 TEST_CASE("--set errors name the override", "[config]") {
@@ -97,7 +97,8 @@ TEST_CASE("--set errors name the override", "[config]") {
   CHECK(set_error({"train.steps=3.5"}) == "--set train.steps=3.5: train.steps must be an integer, got 3.5");
   CHECK(set_error({"train.steps=\"3\""}) == R"(--set train.steps="3": train.steps must be an integer, got "3")");
   CHECK(set_error({"residual.type=foo"}) ==
-        R"(--set residual.type=foo: residual.type must be one of "residual", "hc", "mhc", got "foo")");
+        "--set residual.type=foo: residual.type must be one of " + mhc::model::connection_kind_choices() +
+            R"(, got "foo")");
   CHECK(set_error({"parallel.layout=2,2"}) ==
         R"(--set parallel.layout=2,2: parallel.layout must be a list of integers, got "2,2")");
   CHECK(set_error({"model.tie_embeddings=yes"}) ==
@@ -116,7 +117,7 @@ TEST_CASE("config files: valid, with comments, overrides, syntax errors and miss
   "train": {"steps": 100, "lr": 1e-3} /* the rest is default */
 })");
   const Config c = load_config(good, {});
-  CHECK(c.residual.type == ResidualType::hc);
+  CHECK(c.residual.type == mhc::model::connection_kind("hc"));
   CHECK(c.residual.n_streams == 2);
   CHECK(c.train.steps == 100);
   CHECK(c.train.warmup == 10);
@@ -133,7 +134,7 @@ TEST_CASE("config files: valid, with comments, overrides, syntax errors and miss
         "unknown key 'residual.n_stream' in " + typo + "; did you mean 'residual.n_streams'?");
   CHECK(config_error([&] { load_config(good, {"residual.type=residual"}); }) ==
         R"(--set residual.type=residual: residual.type "residual" needs residual.n_streams = 1, got 2; set )"
-        R"(residual.n_streams to 1 or residual.type to "hc" or "mhc")");
+        R"(residual.n_streams to 1 or residual.type to an n-stream type such as "mhc")");
   const std::string bad_lr = dir.write("bad_lr.json", R"({"train": {"lr": "abc"}})");
   CHECK(config_error([&] { load_config(bad_lr, {}); }) == bad_lr + R"(: train.lr must be a number, got "abc")");
   CHECK_NOTHROW(load_config(bad_lr, {"train.lr=0.01"}));

@@ -159,24 +159,27 @@ void compare_step(const config::Config& cfg) {
 
 }  // namespace
 
+// Every registered connection kind on configs/tiny-mhc.json (tiny-residual.json and tiny-hc.json are that file
+// with another residual.type), with and without selective recomputation where the kind has state to recompute.
 TEST_CASE("one training step of the tiny configs matches the CPU step", "[cuda][step]") {
-  SECTION("residual") { compare_step(step_config("tiny-residual.json", {})); }
-  for (const char* file : {"tiny-hc.json", "tiny-mhc.json"}) {
+  for (const model::ConnectionType kind : model::connection_kinds()) {
+    const std::string type = "residual.type=" + std::string(kind->name());
+    const std::string streams = "residual.n_streams=" + std::to_string(kind->default_streams());
     for (const char* recompute : {"false", "true"}) {
-      SECTION(std::string(file) + " recompute " + recompute) {
-        compare_step(step_config(file, {std::string("recompute.mhc=") + recompute}));
+      if (!kind->keeps_streams() && std::string(recompute) == "true") continue;
+      SECTION(std::string(kind->name()) + " recompute " + recompute) {
+        compare_step(step_config("tiny-mhc.json", {type, streams, std::string("recompute.mhc=") + recompute}));
       }
     }
   }
 }
 
 TEST_CASE("one training step of gpt2-124m matches the CPU step", "[cuda][step][gpt2]") {
-  for (const char* type : {"residual", "hc", "mhc"}) {
-    SECTION(type) {
+  for (const model::ConnectionType kind : model::connection_kinds()) {
+    SECTION(std::string(kind->name())) {
       // 32 tokens keep the CPU oracle's step to seconds; the widths, vocabulary and depth are gpt2-124m's.
-      compare_step(step_config("gpt2-124m-mhc.json", {std::string("residual.type=") + type,
-                                                      std::string("residual.n_streams=") +
-                                                          (std::string(type) == "residual" ? "1" : "4"),
+      compare_step(step_config("gpt2-124m-mhc.json", {"residual.type=" + std::string(kind->name()),
+                                                      "residual.n_streams=" + std::to_string(kind->default_streams()),
                                                       "model.seq_len=32", "train.micro_batch=1",
                                                       "data.source=synthetic", "data.path=", "parallel.device=cpu"}));
     }

@@ -9,7 +9,7 @@
 namespace mhc::test {
 
 // B = 2 sequences of T = 3 tokens, C = 8, 2 heads, F = 12.
-inline config::Config tiny_config(config::ResidualType type, std::int64_t n_streams, std::int64_t n_blocks = 1) {
+inline config::Config tiny_config(model::ConnectionType type, std::int64_t n_streams, std::int64_t n_blocks = 1) {
   config::Config cfg;
   cfg.model.vocab_size = 16;
   cfg.model.d_model = 8;

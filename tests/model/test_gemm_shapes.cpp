@@ -9,18 +9,17 @@
 using namespace mhc;
 
 TEST_CASE("the step GEMM shapes carry 6 x the matrix parameters' FLOPs per token", "[model]") {
-  using RT = config::ResidualType;
-  for (const auto type : {RT::residual, RT::hc, RT::mhc}) {
+  for (const auto type : model::connection_kinds()) {
     for (const auto merge : {config::HeadMerge::sum, config::HeadMerge::gate}) {
-      if (type == RT::residual && merge == config::HeadMerge::gate) continue;
-      config::Config cfg = test::tiny_config(type, type == RT::residual ? 1 : 4, 3);
+      if (type == model::connection_kind("residual") && merge == config::HeadMerge::gate) continue;
+      config::Config cfg = test::tiny_config(type, type->default_streams(), 3);
       cfg.residual.head_merge = merge;
-      INFO(config::to_string(type) << " head_merge " << config::to_string(merge));
+      INFO(type->name() << " head_merge " << config::to_string(merge));
       const auto& m = cfg.model;
       const double tokens = static_cast<double>(cfg.train.micro_batch * m.seq_len);
       double gemm = 0;
       for (const auto& g : model::step_gemm_shapes(cfg)) gemm += g.flops() * static_cast<double>(g.count);
-      if (type == RT::mhc) {  // the forward projection is the fused RMS + projection kernel, not a GEMM
+      if (type == model::connection_kind("mhc")) {  // the forward projection is the fused RMS + projection kernel
         const double n = static_cast<double>(cfg.residual.n_streams), K = n * n + 2 * n;
         gemm += 2.0 * tokens * n * static_cast<double>(m.d_model) * K * 2.0 * static_cast<double>(m.n_blocks);
       }

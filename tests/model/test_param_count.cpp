@@ -10,15 +10,14 @@
 using namespace mhc;
 
 TEST_CASE("config::parameter_count equals the model's parameter table for every connection and head", "[model]") {
-  using RT = config::ResidualType;
-  for (const auto type : {RT::residual, RT::hc, RT::mhc}) {
+  for (const auto type : model::connection_kinds()) {
     for (const std::int64_t n : {std::int64_t{1}, std::int64_t{3}}) {
-      if (type == RT::residual && n != 1) continue;
+      if (type == model::connection_kind("residual") && n != 1) continue;
       for (const bool tied : {false, true}) {
         config::Config cfg = test::tiny_config(type, n, 3);
         cfg.model.tie_embeddings = tied;
         if (n > 1) cfg.residual.head_merge = tied ? config::HeadMerge::gate : config::HeadMerge::sum;
-        INFO(config::to_string(type) << " n " << n << " tied " << tied);
+        INFO(type->name() << " n " << n << " tied " << tied);
         CHECK(config::parameter_count(cfg) == model::count_parameters(model::model_parameter_specs(cfg)));
       }
     }
@@ -26,18 +25,17 @@ TEST_CASE("config::parameter_count equals the model's parameter table for every 
 }
 
 TEST_CASE("config::min_run_bytes is at most what the model holds, with and without recomputation", "[model]") {
-  using RT = config::ResidualType;
-  for (const auto type : {RT::residual, RT::hc, RT::mhc}) {
+  for (const auto type : model::connection_kinds()) {
     for (const bool recompute : {false, true}) {
-      if (type == RT::residual && recompute) continue;
-      config::Config cfg = test::tiny_config(type, type == RT::residual ? 1 : 4, 4);
+      if (type == model::connection_kind("residual") && recompute) continue;
+      config::Config cfg = test::tiny_config(type, type->default_streams(), 4);
       cfg.recompute.mhc = recompute;
       cfg.recompute.block_layers = "stage";  // the fewest saved states
       const std::int64_t batch = 3;
       const std::int64_t params = model::count_parameters(model::model_parameter_specs(cfg));
       const std::int64_t held =
           16 * params + model::Model::predicted_activation_bytes(cfg, DType::f32, batch, recompute);
-      INFO(config::to_string(type) << " recompute " << recompute);
+      INFO(type->name() << " recompute " << recompute);
       CHECK(config::min_run_bytes(cfg, 16, batch) <= held);
       CHECK(config::min_run_bytes(cfg, 16, batch) > 16 * params);
     }

@@ -8,9 +8,8 @@ using namespace mhc;
 using namespace mhc::model;
 
 TEST_CASE("ParameterStore init depends only on (seed, name): a pipeline subset has identical values", "[model]") {
-  using RT = config::ResidualType;
-  for (const auto type : {RT::residual, RT::hc, RT::mhc}) {
-    const config::Config cfg = test::tiny_config(type, type == RT::residual ? 1 : 4, 3);
+  for (const auto type : model::connection_kinds()) {
+    const config::Config cfg = test::tiny_config(type, type->default_streams(), 3);
     const auto all = model_parameter_specs(cfg);
     for (const DType dtype : {DType::f32, DType::f64}) {
       ParameterStore full(all, cfg, dtype, 11);
@@ -23,7 +22,7 @@ TEST_CASE("ParameterStore init depends only on (seed, name): a pipeline subset h
         INFO(s.name);
         CHECK(test::bitwise_equal(full.param(s.name), again.param(s.name)));
         if (stage.contains(s.name)) CHECK(test::bitwise_equal(full.param(s.name), stage.param(s.name)));
-        if (s.init == InitKind::normal || s.init == InitKind::mhc_phi)
+        if (s.init == InitKind::normal || (s.init == InitKind::connection && has_leaf(s, "phi")))
           CHECK_FALSE(test::bitwise_equal(full.param(s.name), other_seed.param(s.name)));
         const HostTensor g = test::host_copy(full.grad(s.name));
         for (std::int64_t k = 0; k < g.numel(); ++k) REQUIRE(g.get(k) == 0.0);
@@ -35,7 +34,7 @@ TEST_CASE("ParameterStore init depends only on (seed, name): a pipeline subset h
 }
 
 TEST_CASE("ParameterStore applies the init rules of the spec", "[model]") {
-  config::Config cfg = test::tiny_config(config::ResidualType::mhc, 4, 2);
+  config::Config cfg = test::tiny_config(model::connection_kind("mhc"), 4, 2);
   ParameterStore mhc(model_parameter_specs(cfg), cfg, DType::f64, 3);
   // layer 3 = block 1 MLP: home stream 3, b_pre = -3 except +3 there, b_post = 0, b_res = 6I - 3.
   const HostTensor bias = test::host_copy(mhc.param("blocks.1.mlp.conn.bias"));
@@ -50,7 +49,7 @@ TEST_CASE("ParameterStore applies the init rules of the spec", "[model]") {
   CHECK_THROWS_AS(mhc.param("blocks.9.attn.wq"), ConfigError);
   CHECK_THROWS_AS(mhc.grad("nope"), ConfigError);
 
-  cfg = test::tiny_config(config::ResidualType::hc, 4, 2);
+  cfg = test::tiny_config(model::connection_kind("hc"), 4, 2);
   ParameterStore hc(model_parameter_specs(cfg), cfg, DType::f32, 3);
   const HostTensor am = test::host_copy(hc.param("blocks.1.attn.conn.am"));  // layer 2: one-hot at stream 2
   for (std::int64_t i = 0; i < 4; ++i) CHECK(am.get(i) == (i == 2 ? 1.0 : 0.0));
@@ -61,7 +60,7 @@ TEST_CASE("ParameterStore applies the init rules of the spec", "[model]") {
 }
 
 TEST_CASE("ParameterStore holds only f32 parameters on the GPU", "[model]") {
-  const config::Config cfg = test::tiny_config(config::ResidualType::mhc, 4, 2);
+  const config::Config cfg = test::tiny_config(model::connection_kind("mhc"), 4, 2);
   // Refused before any device memory is asked for, so this runs without a GPU.
   CHECK_THROWS_WITH(ParameterStore(model_parameter_specs(cfg), cfg, DType::f64, 3, Device::cuda),
                     Catch::Contains("the CUDA backend holds f32 parameters, got f64"));

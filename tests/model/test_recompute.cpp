@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "support/connection_kinds.hpp"
 #include "core/rng.hpp"
 #include "model/model.hpp"
 #include "model_test_util.hpp"
@@ -11,14 +12,13 @@
 
 using namespace mhc;
 using namespace mhc::model;
-using RT = config::ResidualType;
 
 namespace {
 
 constexpr std::int64_t kBatch = 2;
 
-config::Config recompute_config(RT type, bool on, const std::string& block_layers) {
-  config::Config cfg = test::tiny_config(type, type == RT::residual ? 1 : 4, 3);  // L = 6 residual layers
+config::Config recompute_config(model::ConnectionType type, bool on, const std::string& block_layers) {
+  config::Config cfg = test::tiny_config(type, type->default_streams(), 3);  // L = 6 residual layers
   cfg.recompute.mhc = on;
   cfg.recompute.block_layers = block_layers;
   return cfg;
@@ -45,12 +45,12 @@ void sgd_step(Model& m) {
 }  // namespace
 
 TEST_CASE("recompute on and off give bitwise-equal losses and gradients over several steps", "[recompute][model]") {
-  for (const RT type : {RT::residual, RT::hc, RT::mhc}) {
+  for (const model::ConnectionType type : model::connection_kinds()) {
     for (const std::string lr : {"1", "2", "4", "auto", "stage"}) {
-      INFO("type " << config::to_string(type) << ", block_layers " << lr);
+      INFO("type " << type->name() << ", block_layers " << lr);
       Model off(recompute_config(type, false, lr), DType::f32, 5, kBatch);
       Model on(recompute_config(type, true, lr), DType::f32, 5, kBatch);
-      CHECK(on.recompute() == (type != RT::residual));
+      CHECK(on.recompute() == (type != model::connection_kind("residual")));
       CHECK_FALSE(off.recompute());
       for (std::int64_t step = 0; step < 3; ++step) {
         off.store().zero_grads();
@@ -74,7 +74,7 @@ TEST_CASE("recompute on and off give bitwise-equal losses and gradients over sev
 }
 
 TEST_CASE("auto and stage resolve L_r as spec 5 says", "[recompute][model]") {
-  config::Config cfg = recompute_config(RT::mhc, true, "auto");
+  config::Config cfg = recompute_config(model::connection_kind("mhc"), true, "auto");
   CHECK(Model::resolve_block_layers(cfg) == 2);  // round(sqrt(4 * 6 / 6))
   cfg.model.n_blocks = 24;                        // L = 48: sqrt(32) = 5.66
   CHECK(Model::resolve_block_layers(cfg) == 6);
@@ -87,9 +87,9 @@ TEST_CASE("auto and stage resolve L_r as spec 5 says", "[recompute][model]") {
 }
 
 TEST_CASE("the recomputed x_l and H_res equal the forward's bitwise", "[recompute][model]") {
-  for (const RT type : {RT::hc, RT::mhc}) {
+  for (const model::ConnectionType type : test::stream_kinds()) {
     for (const std::string lr : {"1", "2", "4", "stage"}) {
-      INFO("type " << config::to_string(type) << ", block_layers " << lr);
+      INFO("type " << type->name() << ", block_layers " << lr);
       const config::Config cfg_off = recompute_config(type, false, lr), cfg_on = recompute_config(type, true, lr);
       Model off(cfg_off, DType::f32, 9, kBatch);
       Model on(cfg_on, DType::f32, 9, kBatch);
@@ -115,10 +115,10 @@ TEST_CASE("the recomputed x_l and H_res equal the forward's bitwise", "[recomput
 }
 
 TEST_CASE("measured activation bytes per micro-batch equal the plan's prediction", "[recompute][model]") {
-  for (const RT type : {RT::residual, RT::hc, RT::mhc}) {
+  for (const model::ConnectionType type : model::connection_kinds()) {
     for (const std::string lr : {"1", "2", "auto", "stage"}) {
       for (const bool on : {false, true}) {
-        INFO("type " << config::to_string(type) << ", block_layers " << lr << ", recompute " << on);
+        INFO("type " << type->name() << ", block_layers " << lr << ", recompute " << on);
         const config::Config cfg = recompute_config(type, on, lr);
         for (const DType dtype : {DType::f32, DType::f64}) {
           const Model m(cfg, dtype, 1, kBatch);
@@ -134,16 +134,16 @@ TEST_CASE("recompute keeps L_r connection states and F inputs, the block inputs 
   // docs/math.md: off = buffers + sum_l F_l + L K;
   // on = buffers + sum_l (F_l - I) + L_r (K - T - y + I) - x + T + s N (nC ceil(L / L_r) + C L).
   // Every arena entry is padded on its own, so the byte counts of the parts add up exactly.
-  config::Config cfg = recompute_config(RT::mhc, true, "auto");
+  config::Config cfg = recompute_config(model::connection_kind("mhc"), true, "auto");
   cfg.model.d_model = 64;
   cfg.model.seq_len = 4;
   cfg.model.n_blocks = 8;  // L = 16, L_r = round(sqrt(64 / 6)) = 3, 6 blocks
   const std::int64_t N = kBatch * 4, C = 64, n = 4, L = 16, s = 4;
   const std::int64_t Lr = Model::resolve_block_layers(cfg);
   REQUIRE(Lr == 3);
-  const auto conn = connection_activation_specs(cfg, DType::f32, kBatch);
+  const auto conn = cfg.residual.type->activation_specs(cfg, DType::f32, kBatch);
   const std::int64_t K = Arena::bytes_needed(conn);
-  const std::int64_t T = Arena::bytes_needed(specs_named(conn, connection_transient_entries(cfg)));
+  const std::int64_t T = Arena::bytes_needed(specs_named(conn, cfg.residual.type->transient_entries()));
   const std::int64_t I = Arena::bytes_needed(specs_named(mlp_activation_specs(cfg, DType::f32, kBatch),
                                                          Sublayer::input_entries()));
   CHECK(I == Arena::bytes_needed(specs_named(attention_activation_specs(cfg, DType::f32, kBatch),
@@ -172,9 +172,9 @@ TEST_CASE("an activation context takes views for named entries and owns the rest
 }
 
 TEST_CASE("W reads none of the connection's transient entries, so layers may share them", "[recompute][model]") {
-  for (const RT type : {RT::hc, RT::mhc}) {
+  for (const model::ConnectionType type : test::stream_kinds()) {
     for (const auto kind : {SublayerKind::attention, SublayerKind::mlp}) {
-      INFO("type " << config::to_string(type) << (kind == SublayerKind::attention ? " attention" : " mlp"));
+      INFO("type " << type->name() << (kind == SublayerKind::attention ? " attention" : " mlp"));
       const config::Config cfg = test::tiny_config(type, 4);
       ParameterStore store(model_parameter_specs(cfg), cfg, DType::f64, 3);
       ResidualLayer layer(cfg, store, 0, kind);
@@ -188,7 +188,7 @@ TEST_CASE("W reads none of the connection's transient entries, so layers may sha
         layer.forward(ctx, x.view(), x_out.view());
         layer.backward_input(ctx, dx_out.view(), dx_in.view());
         if (clobber)
-          for (const auto& name : connection_transient_entries(cfg)) fill_constant(ctx.connection[name], 1e30);
+          for (const auto& name : cfg.residual.type->transient_entries()) fill_constant(ctx.connection[name], 1e30);
         layer.backward_weight(ctx);
         for (const auto& s : store.specs()) grads.push_back(test::host_copy(store.grad(s.name)));
       }

@@ -25,7 +25,7 @@ void perturb_parameters(const ParameterStore& store) {
     const Tensor p = store.param(spec.name);
     HostTensor noise = random_tensor(spec.shape, "noise." + spec.name, 0.2);
     ops::axpby(p, 1.0f, p, 1.0f, noise);
-    if (spec.init == InitKind::mhc_alpha) {
+    if (spec.component == Component::connection && has_leaf(spec, "alpha")) {
       HostTensor half(DType::f64, spec.shape);
       fill_constant(half, 0.5);
       ops::axpby(p, 1.0f, p, 1.0f, half);
@@ -34,13 +34,13 @@ void perturb_parameters(const ParameterStore& store) {
 }
 
 struct LayerCase {
-  config::ResidualType type;
+  model::ConnectionType type;
   std::int64_t n;
   SublayerKind kind;
 };
 
 std::string describe(const LayerCase& c) {
-  return config::to_string(c.type) + " n=" + std::to_string(c.n) +
+  return std::string(c.type->name()) + " n=" + std::to_string(c.n) +
          (c.kind == SublayerKind::attention ? " attention" : " mlp");
 }
 
@@ -80,21 +80,19 @@ void check_layer_gradients(const LayerCase& lc) {
     test::copy_into(p, value);
     ++checked;
   }
-  const std::int64_t connection_params = lc.type == config::ResidualType::residual ? 0
-                                         : lc.type == config::ResidualType::hc     ? 6
-                                                                                    : 3;
-  CHECK(checked == (lc.kind == SublayerKind::attention ? 5 : 4) + connection_params);
+  const auto connection_params = lc.type->parameter_specs(cfg, layer.prefix() + ".conn", 0, 0).size();
+  CHECK(checked == (lc.kind == SublayerKind::attention ? 5 : 4) + static_cast<int>(connection_params));
 }
 
 }  // namespace
 
+// Every registered kind: n = 1 for single-stream kinds, else n = 2 around attention and n = 4 around the MLP.
 TEST_CASE("residual layer gradients: every connection and sublayer, input and parameters", "[model][grad]") {
-  using RT = config::ResidualType;
-  for (const LayerCase lc : {LayerCase{RT::residual, 1, SublayerKind::attention},
-                             LayerCase{RT::residual, 1, SublayerKind::mlp},
-                             LayerCase{RT::hc, 2, SublayerKind::attention}, LayerCase{RT::hc, 4, SublayerKind::mlp},
-                             LayerCase{RT::mhc, 2, SublayerKind::attention},
-                             LayerCase{RT::mhc, 4, SublayerKind::mlp}}) {
-    SECTION(describe(lc)) { check_layer_gradients(lc); }
+  for (const model::ConnectionType type : model::connection_kinds()) {
+    const bool single = type->default_streams() == 1;
+    for (const LayerCase lc : {LayerCase{type, single ? 1 : 2, SublayerKind::attention},
+                               LayerCase{type, single ? 1 : 4, SublayerKind::mlp}}) {
+      SECTION(describe(lc)) { check_layer_gradients(lc); }
+    }
   }
 }

@@ -14,7 +14,6 @@ using namespace mhc;
 using namespace mhc::model;
 using mhc::test::max_abs_diff;
 using mhc::test::random_tensor;
-using RT = config::ResidualType;
 
 namespace {
 constexpr std::int64_t kBatch = 2;
@@ -23,7 +22,7 @@ Shape streams(const config::Config& cfg) { return Shape{kBatch * cfg.model.seq_l
 
 TEST_CASE("B and W of two interleaved micro-batches give the sum of the separate gradients", "[model]") {
   for (const auto kind : {SublayerKind::attention, SublayerKind::mlp}) {
-    const config::Config cfg = test::tiny_config(RT::mhc, 4);
+    const config::Config cfg = test::tiny_config(model::connection_kind("mhc"), 4);
     ParameterStore store(model_parameter_specs(cfg), cfg, DType::f64, 5);
     ResidualLayer layer(cfg, store, 0, kind);
     const Shape xs = streams(cfg);
@@ -61,7 +60,8 @@ TEST_CASE("B and W of two interleaved micro-batches give the sum of the separate
 
 TEST_CASE("HC with n = 1 at init equals the residual layer", "[model]") {
   for (const auto kind : {SublayerKind::attention, SublayerKind::mlp}) {
-    const config::Config cr = test::tiny_config(RT::residual, 1), ch = test::tiny_config(RT::hc, 1);
+    const config::Config cr = test::tiny_config(model::connection_kind("residual"), 1);
+    const config::Config ch = test::tiny_config(model::connection_kind("hc"), 1);
     ParameterStore sr(model_parameter_specs(cr), cr, DType::f64, 9), sh(model_parameter_specs(ch), ch, DType::f64, 9);
     ResidualLayer lr(cr, sr, 0, kind), lh(ch, sh, 0, kind);
     const Shape xs = streams(cr);
@@ -90,9 +90,9 @@ TEST_CASE("HC with n = 1 at init equals the residual layer", "[model]") {
 // x_out[i] = residual_layer(h) up to the RMSNorm eps and the Sinkhorn eps (relative ~1e-5).
 TEST_CASE("mHC with phi = 0 and identical streams relates to the residual layer as spec 2.3 says", "[model]") {
   for (const auto kind : {SublayerKind::attention, SublayerKind::mlp}) {
-    config::Config cm = test::tiny_config(RT::mhc, 4);
+    config::Config cm = test::tiny_config(model::connection_kind("mhc"), 4);
     cm.residual.phi_init = ops::MhcInit::Phi::zero;
-    const config::Config cr = test::tiny_config(RT::residual, 1);
+    const config::Config cr = test::tiny_config(model::connection_kind("residual"), 1);
     ParameterStore sm(model_parameter_specs(cm), cm, DType::f64, 4), sr(model_parameter_specs(cr), cr, DType::f64, 4);
     ResidualLayer lm(cm, sm, 0, kind), lr(cr, sr, 0, kind);
     const std::int64_t N = kBatch * cm.model.seq_len, n = 4, C = cm.model.d_model;
@@ -127,9 +127,9 @@ TEST_CASE("mHC with phi = 0 and identical streams relates to the residual layer 
 }
 
 TEST_CASE("residual layers in f32 agree with f64", "[model]") {
-  for (const auto type : {RT::residual, RT::hc, RT::mhc})
+  for (const auto type : model::connection_kinds())
     for (const auto kind : {SublayerKind::attention, SublayerKind::mlp}) {
-      const config::Config cfg = test::tiny_config(type, type == RT::residual ? 1 : 4);
+      const config::Config cfg = test::tiny_config(type, type->default_streams());
       ParameterStore s64(model_parameter_specs(cfg), cfg, DType::f64, 2), s32(model_parameter_specs(cfg), cfg, DType::f32, 2);
       ResidualLayer l64(cfg, s64, 0, kind), l32(cfg, s32, 0, kind);
       const Shape xs = streams(cfg);
@@ -141,14 +141,14 @@ TEST_CASE("residual layers in f32 agree with f64", "[model]") {
       l32.forward(c32, x32, y32);
       l64.backward_input(c64, d, dx64);
       l32.backward_input(c32, d32, dx32);
-      INFO(config::to_string(type));
+      INFO(type->name());
       CHECK(max_abs_diff(y64, y32) <= 1e-5);
       CHECK(max_abs_diff(dx64, dx32) <= 1e-4);
     }
 }
 
 TEST_CASE("residual layers reject bad shapes with ShapeError naming the argument", "[model]") {
-  const config::Config cfg = test::tiny_config(RT::mhc, 4);
+  const config::Config cfg = test::tiny_config(model::connection_kind("mhc"), 4);
   ParameterStore store(model_parameter_specs(cfg), cfg, DType::f64, 1);
   ResidualLayer layer(cfg, store, 0, SublayerKind::mlp);
   const LayerContext ctx = layer.make_context(kBatch);

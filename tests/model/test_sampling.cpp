@@ -42,7 +42,7 @@ TEST_CASE("sample_token: greedy, top-k, top-p", "[model]") {
 }
 
 TEST_CASE("generate: greedy tokens are the argmax of the model's logits over the sliding window", "[model]") {
-  mhc::config::Config cfg = mhc::test::tiny_config(mhc::config::ResidualType::mhc, 4, 2);
+  mhc::config::Config cfg = mhc::test::tiny_config(mhc::model::connection_kind("mhc"), 4, 2);
   mhc::model::Model model(cfg, mhc::DType::f32, 5, 1);
   const std::int64_t T = cfg.model.seq_len, V = cfg.model.vocab_size;
   const std::int64_t count = T + 3;  // past the window: the oldest tokens drop out

@@ -29,7 +29,7 @@ constexpr double kParamsTol = 1e-3;
 dist::Communicator& world() { return dist::world(); }
 
 // A model small enough for 4 ranks on 2 cores, with as many blocks as the most stages any layout here needs.
-config::Config small(config::ResidualType type, dist::ScheduleKind schedule, std::int64_t pp, std::int64_t dp,
+config::Config small(model::ConnectionType type, dist::ScheduleKind schedule, std::int64_t pp, std::int64_t dp,
                      std::int64_t micro_batches) {
   config::Config c = config::default_config();
   c.model.vocab_size = 256;  // the synthetic task needs >= 240
@@ -39,7 +39,7 @@ config::Config small(config::ResidualType type, dist::ScheduleKind schedule, std
   c.model.ffn_hidden = 64;
   c.model.seq_len = 16;
   c.residual.type = type;
-  c.residual.n_streams = type == config::ResidualType::residual ? 1 : 4;
+  c.residual.n_streams = type->default_streams();
   c.parallel.pp = pp;
   c.parallel.dp = dp;
   c.parallel.schedule = schedule;
@@ -64,9 +64,6 @@ config::Config single(config::Config c) {
   c.parallel.layout.clear();
   return c;
 }
-
-const config::ResidualType kTypes[] = {config::ResidualType::residual, config::ResidualType::hc,
-                                       config::ResidualType::mhc};
 
 std::vector<dist::ScheduleKind> schedules_for(int ranks) {
   std::vector<dist::ScheduleKind> s{dist::ScheduleKind::one_f_one_b, dist::ScheduleKind::dualpipev};
@@ -152,7 +149,7 @@ void check_curves(const std::vector<double>& got, const std::vector<double>& ref
 TEST_CASE("every schedule x connection: one step's loss and gradients match the single process", "[pipeline]") {
   const int ranks = world().size();
   for (const auto schedule : schedules_for(ranks))
-    for (const auto type : kTypes)
+    for (const auto type : model::connection_kinds())
       // untied; tied embeddings; recompute with one block per stage (nothing rebuilt: the backward starts in the
       // resident block); recompute with one layer per block (every other block rebuilt, W split around rebuilds)
       for (const int variant : {0, 1, 2, 3}) {
@@ -161,7 +158,7 @@ TEST_CASE("every schedule x connection: one step's loss and gradients match the 
         cfg.model.tie_embeddings = tied;
         cfg.recompute.mhc = variant >= 2;
         cfg.recompute.block_layers = variant == 3 ? "1" : "stage";
-        INFO("schedule " << dist::to_string(schedule) << " type " << config::to_string(type) << " tied " << tied
+        INFO("schedule " << dist::to_string(schedule) << " type " << type->name() << " tied " << tied
                          << " recompute " << cfg.recompute.mhc);
         const auto data = data::make_dataset(cfg);
         const std::int64_t B = cfg.train.micro_batch, L = cfg.model.seq_len + 1, M = cfg.train.micro_batches;
@@ -206,9 +203,9 @@ TEST_CASE("every schedule x connection: 5 training steps match the single proces
   const int ranks = world().size();
   auto self = world().split(world().rank(), 0);
   for (const auto schedule : schedules_for(ranks))
-    for (const auto type : kTypes) {
+    for (const auto type : model::connection_kinds()) {
       const auto cfg = small(type, schedule, ranks, 1, 2 * ranks);
-      INFO("schedule " << dist::to_string(schedule) << " type " << config::to_string(type));
+      INFO("schedule " << dist::to_string(schedule) << " type " << type->name());
       SharedDir dir("pp_steps");
       test::TempDir ref_dir("pp_ref");
       train::Trainer pipe(cfg, quiet(dir.str(), &world()));
@@ -227,9 +224,9 @@ TEST_CASE("data parallel (and pp x dp) matches one process on the same global ba
   const int ranks = world().size();
   auto self = world().split(world().rank(), 0);
   const std::int64_t pp = ranks == 4 ? 2 : 1, dp = ranks / pp;
-  for (const auto type : kTypes) {
+  for (const auto type : model::connection_kinds()) {
     const auto cfg = small(type, dist::ScheduleKind::one_f_one_b, pp, dp, 2);
-    INFO("pp " << pp << " dp " << dp << " type " << config::to_string(type));
+    INFO("pp " << pp << " dp " << dp << " type " << type->name());
     SharedDir dir("dp_steps");
     test::TempDir ref_dir("dp_ref");
     train::Trainer par(cfg, quiet(dir.str(), &world()));
@@ -245,7 +242,7 @@ TEST_CASE("data parallel (and pp x dp) matches one process on the same global ba
 TEST_CASE("a checkpoint resumes across pipeline layouts on the same curve", "[pipeline]") {
   const int ranks = world().size();
   auto self = world().split(world().rank(), 0);
-  auto cfg = small(config::ResidualType::mhc, dist::ScheduleKind::dualpipev, ranks, 1, 2 * ranks);
+  auto cfg = small(model::connection_kind("mhc"), dist::ScheduleKind::dualpipev, ranks, 1, 2 * ranks);
   cfg.train.steps = 6;
   cfg.checkpoint.every = 3;
   cfg.checkpoint.keep = 5;
@@ -280,7 +277,7 @@ TEST_CASE("a checkpoint resumes across pipeline layouts on the same curve", "[pi
 TEST_CASE("a world size other than pp x dp is refused on every rank", "[pipeline]") {
   const int ranks = world().size();
   SharedDir dir("bad_world");
-  const auto cfg = small(config::ResidualType::mhc, dist::ScheduleKind::one_f_one_b, ranks + 1, 1, 8);
+  const auto cfg = small(model::connection_kind("mhc"), dist::ScheduleKind::one_f_one_b, ranks + 1, 1, 8);
   try {
     train::Trainer t(cfg, quiet(dir.str(), &world()));
     FAIL("no error");

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/connection_kinds.hpp"
 #include "ops/cpu/blas/blas.hpp"
 #include "support/temp_dir.hpp"
 #include "train/trainer.hpp"
@@ -20,7 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-config::Config tiny(config::ResidualType type, std::int64_t steps) {
+config::Config tiny(model::ConnectionType type, std::int64_t steps) {
   config::Config c = config::default_config();
   c.model.d_model = 32;
   c.model.n_blocks = 2;
@@ -28,7 +29,7 @@ config::Config tiny(config::ResidualType type, std::int64_t steps) {
   c.model.ffn_hidden = 64;
   c.model.seq_len = 32;
   c.residual.type = type;
-  c.residual.n_streams = type == config::ResidualType::residual ? 1 : 4;
+  c.residual.n_streams = type->default_streams();
   c.train.steps = steps;
   c.train.micro_batch = 4;
   c.train.micro_batches = 2;
@@ -80,9 +81,9 @@ std::map<std::string, std::vector<char>> weights(model::ParameterStore& store) {
 }  // namespace
 
 TEST_CASE("the loss falls on the synthetic task for every connection type", "[train]") {
-  for (auto type : {config::ResidualType::residual, config::ResidualType::hc, config::ResidualType::mhc}) {
-    INFO("type " << config::to_string(type));
-    TempRun run("falls_" + config::to_string(type));
+  for (auto type : model::connection_kinds()) {
+    INFO("type " << type->name());
+    TempRun run("falls_" + std::string(type->name()));
     train_run(tiny(type, 60), run.str());
     const auto m = read_metrics(run.str());
     REQUIRE(m.size() == 60);
@@ -99,7 +100,7 @@ TEST_CASE("the loss falls on the synthetic task for every connection type", "[tr
 
 TEST_CASE("two identical runs are bitwise equal", "[train]") {
   TempRun a("det_a"), b("det_b");
-  const auto cfg = tiny(config::ResidualType::mhc, 6);
+  const auto cfg = tiny(model::connection_kind("mhc"), 6);
   train_run(cfg, a.str());
   train_run(cfg, b.str());
   CHECK(losses(a.str()) == losses(b.str()));
@@ -118,8 +119,8 @@ TEST_CASE("runs on 1 and 2 threads are bitwise equal for every connection type",
     WARN(library.library << " gives thread-count dependent products (docs/performance.md): not checked");
     return;
   }
-  for (auto type : {config::ResidualType::residual, config::ResidualType::hc, config::ResidualType::mhc}) {
-    INFO("type " << config::to_string(type));
+  for (auto type : model::connection_kinds()) {
+    INFO("type " << type->name());
     auto cfg = tiny(type, 3);
     cfg.train.warmup = 1;
     cfg.model.d_model = 64;
@@ -130,7 +131,7 @@ TEST_CASE("runs on 1 and 2 threads are bitwise equal for every connection type",
     std::vector<std::map<std::string, std::vector<char>>> final;
     for (int threads : {1, 2}) {
       omp_set_num_threads(threads);
-      TempRun run("threads_" + std::to_string(threads) + "_" + config::to_string(type));
+      TempRun run("threads_" + std::to_string(threads) + "_" + std::string(type->name()));
       train::Trainer t(cfg, {run.str(), false, nullptr, false});
       t.run();
       loss.push_back(losses(run.str()));
@@ -144,8 +145,8 @@ TEST_CASE("runs on 1 and 2 threads are bitwise equal for every connection type",
 }
 
 TEST_CASE("10 steps, resume, 10 more steps equals 20 steps bitwise", "[train]") {
-  for (auto type : {config::ResidualType::residual, config::ResidualType::hc, config::ResidualType::mhc}) {
-    INFO("type " << config::to_string(type));
+  for (auto type : model::connection_kinds()) {
+    INFO("type " << type->name());
     auto cfg = tiny(type, 20);
     cfg.checkpoint.every = 10;
     TempRun whole("whole"), split("split");
@@ -162,7 +163,7 @@ TEST_CASE("10 steps, resume, 10 more steps equals 20 steps bitwise", "[train]") 
 }
 
 TEST_CASE("a stop request finishes the step, checkpoints, and the run resumes bitwise", "[train]") {
-  const auto cfg = tiny(config::ResidualType::mhc, 8);
+  const auto cfg = tiny(model::connection_kind("mhc"), 8);
   TempRun whole("stop_whole"), stopped("stopped");
   train_run(cfg, whole.str());
   std::atomic<bool> stop{true};  // as if SIGTERM arrived during the first step
@@ -175,7 +176,7 @@ TEST_CASE("a stop request finishes the step, checkpoints, and the run resumes bi
 }
 
 TEST_CASE("resuming with another model config is refused", "[train]") {
-  auto cfg = tiny(config::ResidualType::mhc, 6);
+  auto cfg = tiny(model::connection_kind("mhc"), 6);
   TempRun run("mismatch");
   train_run(cfg, run.str());
   cfg.model.d_model = 64;
@@ -200,8 +201,8 @@ OneBatch one_batch(const config::Config& cfg) {
 }  // namespace
 
 TEST_CASE("hc with n = 1 and zero dynamic weights is the residual model", "[train]") {
-  auto res = tiny(config::ResidualType::residual, 1);
-  auto hc = tiny(config::ResidualType::hc, 1);
+  auto res = tiny(model::connection_kind("residual"), 1);
+  auto hc = tiny(model::connection_kind("hc"), 1);
   hc.residual.n_streams = 1;
   const auto a = one_batch(res), b = one_batch(hc);
   CHECK(a.loss == b.loss);
@@ -218,8 +219,8 @@ TEST_CASE("hc with n = 1 and zero dynamic weights is the residual model", "[trai
 }
 
 TEST_CASE("mhc with phi = 0 gives the loss of the residual model with the same F weights", "[train]") {
-  auto res = tiny(config::ResidualType::residual, 1);
-  auto m = tiny(config::ResidualType::mhc, 1);
+  auto res = tiny(model::connection_kind("residual"), 1);
+  auto m = tiny(model::connection_kind("mhc"), 1);
   m.residual.phi_init = ops::MhcInit::Phi::zero;
   m.residual.bias_init = ops::MhcInit::Bias::identity;
   const auto a = one_batch(res), b = one_batch(m);
@@ -227,9 +228,9 @@ TEST_CASE("mhc with phi = 0 gives the loss of the residual model with the same F
 }
 
 TEST_CASE("training with recompute.mhc on is bitwise the run with it off", "[train][recompute]") {
-  for (auto type : {config::ResidualType::hc, config::ResidualType::mhc}) {
-    INFO("type " << config::to_string(type));
-    TempRun off("recompute_off_" + config::to_string(type)), on("recompute_on_" + config::to_string(type));
+  for (auto type : test::stream_kinds()) {
+    INFO("type " << type->name());
+    TempRun off("recompute_off_" + std::string(type->name())), on("recompute_on_" + std::string(type->name()));
     auto cfg = tiny(type, 6);
     train_run(cfg, off.str());
     cfg.recompute.mhc = true;

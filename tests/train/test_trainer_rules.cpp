@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/connection_kinds.hpp"
 #include "support/temp_dir.hpp"
 #include "train/checkpoint.hpp"
 #include "train/trainer.hpp"
@@ -62,7 +63,7 @@ TEST_CASE("clipping scales the gradient to norm grad_clip and leaves it alone be
 TEST_CASE("AdamW decays exactly the parameters the table marks and never norms, gains or biases", "[train]") {
   config::Config c = small(1);
   c.train.weight_decay = 0.5;
-  for (const auto type : {config::ResidualType::mhc, config::ResidualType::hc}) {
+  for (const auto type : test::stream_kinds()) {
     c.residual.type = type;
     const auto specs = model::model_parameter_specs(c);
     for (const auto& s : specs) {  // the rule of the table
