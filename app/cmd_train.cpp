@@ -47,8 +47,8 @@ void detach_console() {
 
 // Async-signal-safe: atomics, fcntl, write, signal, raise, pthread_kill, and digits formatted by hand. The first signal states the
 // wait (the rest of the current step, about as long as the last one), the second ends the process by that signal.
-// A signal that lands on another thread (MPI's, OpenMP's, OpenBLAS's) is passed on to the training thread, so that a
-// write() it is blocked in is interrupted and, restarted, sees the non-blocking console.
+// A signal that lands on another thread (MPI's; the OpenMP pool blocks them, app/process_setup.cpp) is passed on to
+// the training thread, so that a write() it is blocked in is interrupted and, restarted, sees the non-blocking console.
 extern "C" void request_stop(int sig) {
   if (!pthread_equal(pthread_self(), g_main_thread)) {
     (void)pthread_kill(g_main_thread, sig);
