@@ -33,5 +33,6 @@ void register_bench_step(CLI::App& app);
 void register_data(CLI::App& app);
 void register_train(CLI::App& app);
 void register_inference(CLI::App& app);
+void register_types(CLI::App& app);
 
 }  // namespace mhc::app

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   mhc::app::register_data(app);
   mhc::app::register_train(app);
   mhc::app::register_inference(app);
+  mhc::app::register_types(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,10 +4,11 @@
 #
 # Every cell runs
 #   BIN train --config CFG --set residual.type=T --set residual.n_streams=N --set train.seed=S [--set ...] --out DIR/T-sS
-# with N = 1 for "residual", otherwise the config's residual.n_streams when it is > 1, else 4.
+# with N = 1 for a single-stream type ("residual": `BIN types` lists each type and its default n_streams),
+# otherwise the config's residual.n_streams when it is > 1, else 4.
 # Only train.seed (the parameter initialisation) varies with the seed; data.seed stays as the config sets it, so
 # every arm and seed sees the same data in the same order and the arms differ only in the residual connection.
-# A user --set residual.n_streams=K applies to the hc/mhc arms only; residual.type and train.seed belong to the
+# A user --set residual.n_streams=K applies to the n-stream arms only; residual.type and train.seed belong to the
 # sweep and cannot be set. Paths in the config (data.path) are relative to the current directory: run sweeps
 # from the repository root.
 #
@@ -43,16 +44,17 @@ or N in parallel; a rerun skips the runs that are complete, resumes the runs tha
 Options:
   --out DIR        directory of the sweep (required); compare it with scripts/compare.py DIR
   --config CFG     the mhc-train config every run starts from (required)
-  --types LIST     comma-separated residual types: residual, hc, mhc (default: residual,hc,mhc)
+  --types LIST     comma-separated residual types, those "BIN types" lists (default: residual,hc,mhc)
   --seeds LIST     comma-separated train.seed values, one run per type and seed (default: 1,2,3)
   --set KEY=VALUE  config override for every run, e.g. train.steps=600 (repeatable); residual.type and
-                   train.seed are the sweep's; residual.n_streams=K applies to the hc and mhc arms only
+                   train.seed are the sweep's; residual.n_streams=K applies to the n-stream arms only
   --bin PATH       the trainer (default: build/app/mhc-train of this checkout); a wrapper script should exec it,
                    since the sweep forwards signals to this process only
   --jobs N         runs at a time (default: 1)
   -h, --help       print this help and exit
 
-The hc and mhc arms use the config's residual.n_streams when it is > 1, else 4; the residual arm uses 1.
+The n-stream arms (hc, mhc, ...) use the config's residual.n_streams when it is > 1, else 4; single-stream arms
+(residual: "BIN types" gives it 1 stream) use 1.
 Signals: a first SIGINT/SIGTERM/SIGUSR1 (Ctrl-C) is forwarded once to the running trainers; each finishes its step,
 writes a checkpoint and stopped.json; no further runs start. Rerun the same command to resume them.
 Exit status: 0 every run complete, 1 some run failed (its log: DIR/TYPE-sSEED/train.log), 2 usage error,
@@ -104,8 +106,16 @@ IFS=, read -r -a types <<<"$types_csv"
 IFS=, read -r -a seeds <<<"$seeds_csv"
 [ ${#types[@]} -gt 0 ] || die_usage "--types is empty"
 [ ${#seeds[@]} -gt 0 ] || die_usage "--seeds is empty"
+# The trainer's connection types and their default residual.n_streams (`BIN types`: "NAME N" per line); a type whose
+# default is 1 is single-stream (the residual arm).
+declare -A type_streams=()
+type_list=$("$bin" types) || die_usage "trainer '$bin' cannot list its connection types ('$bin types' failed)"
+while read -r name n; do
+  [ -n "$name" ] && type_streams[$name]=$n
+done <<<"$type_list"
+known_types=$(printf '%s\n' "$type_list" | cut -d' ' -f1 | paste -sd, - | sed 's/,/, /g')
 for t in "${types[@]}"; do
-  case $t in residual | hc | mhc) ;; *) die_usage "--types: unknown residual type '$t' (residual, hc, mhc)" ;; esac
+  [ -n "$t" ] && [ -n "${type_streams[$t]+set}" ] || die_usage "--types: unknown residual type '$t' ($known_types)"
 done
 for s in "${seeds[@]}"; do
   [[ $s =~ ^[0-9]+$ ]] || die_usage "--seeds: '$s' is not a non-negative integer"
@@ -221,13 +231,13 @@ start_cell() {
   local type=$1 seed=$2
   local name="$type-s$seed"
   local dir="$out/$name"
-  local streams=$multi_streams
-  [ "$type" = residual ] && streams=1
+  local streams=$multi_streams single=0
+  [ "${type_streams[$type]}" = 1 ] && single=1 streams=1
   local args=(train --config "$config" --set "residual.type=$type" --set "residual.n_streams=$streams"
     --set "train.seed=$seed")
   local kv
   for kv in ${user_sets[@]+"${user_sets[@]}"}; do
-    [ "$type" = residual ] && [ "${kv%%=*}" = residual.n_streams ] && continue
+    [ $single = 1 ] && [ "${kv%%=*}" = residual.n_streams ] && continue
     args+=(--set "$kv")
   done
   args+=(--out "$dir")

@@ -11,6 +11,15 @@ trap 'rm -rf "$tmp"' EXIT
 expect help 0 "plan" -- "$bin" --help
 expect version 0 "^mhc-train [0-9]+\.[0-9]+\.[0-9]+" -- "$bin" --version
 expect no-subcommand 2 "subcommand" -- "$bin"
+# Every registered connection type, "NAME N" (default residual.n_streams), the plain residual first; each trains.
+expect types 0 "^residual 1" -- "$bin" types
+bad_lines=$(grep -Evc '^[a-z_]+ [1-8]$' <<<"$last_out" || true)
+check types-format "$([ "$bad_lines" = 0 ] && [ "$(wc -l <<<"$last_out")" -ge 3 ] && echo 0 || echo 1)" \
+  "types printed lines that are not 'NAME N': $last_out"
+for type_line in $(tr ' ' ':' <<<"$last_out"); do
+  expect "plan-type-${type_line%%:*}" 0 "\"type\": \"${type_line%%:*}\"" -- "$bin" plan \
+    --set "residual.type=${type_line%%:*}" --set "residual.n_streams=${type_line##*:}"
+done
 expect plan-default 0 "parameters by component" -- "$bin" plan
 expect plan-set 0 '"type": "hc"' -- "$bin" plan --set residual.type=hc
 expect plan-pipeline 0 "overall +0\.200 " -- "$bin" plan --set parallel.pp=4 --set train.micro_batches=8

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A stand-in for `mhc-train train` used by test_sweep.py: records its arguments and writes a tiny run directory.
+#   types                                              the connection types, as `mhc-train types` prints them
 #   train --config CFG --set KEY=VALUE ... --out DIR   a new run (train.steps, default 5)
 #   train --resume DIR                                 continues DIR to the train.steps of its config.resolved.json
 # Environment:
+#   FAKE_TYPES  more lines for `types` ("NAME N"), as a trainer with more connection types would print
 #   FAKE_CALLS  file that gets one line per call: the run name, plus " --resume" for a resume
 #   FAKE_FAIL   run name that fails with exit 3 (a resume of it too, before it removes stopped.json)
 #   FAKE_SHORT  run name that exits 0 but stops its metrics one step early
@@ -14,7 +16,12 @@
 #   FAKE_NOTRAP space-separated names of FAKE_WAIT that install no trap: a signal ends them at once (as one
 #               that reaches mhc-train before it installed its handler)
 set -euo pipefail
-[ "${1:-}" = train ] || { echo "fake: expected 'train', got '${1:-}'" >&2; exit 2; }
+if [ "${1:-}" = types ]; then  # like `mhc-train types`: name and default residual.n_streams
+  printf 'residual 1\nhc 4\nmhc 4\n'
+  [ -z "${FAKE_TYPES:-}" ] || printf '%s\n' "$FAKE_TYPES"
+  exit 0
+fi
+[ "${1:-}" = train ] || { echo "fake: expected 'train' or 'types', got '${1:-}'" >&2; exit 2; }
 shift
 out="" resume="" steps=5 type="" streams="" seed=""
 sets=()

@@ -27,9 +27,9 @@ class SweepTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp)
 
-    def env(self, fail="", short="", stop="", wait="", notrap=""):
+    def env(self, fail="", short="", stop="", wait="", notrap="", types=""):
         return dict(os.environ, MHC_PYTHON=sys.executable, FAKE_CALLS=self.calls, FAKE_FAIL=fail, FAKE_SHORT=short,
-                    FAKE_STOP=stop, FAKE_WAIT=wait, FAKE_NOTRAP=notrap)
+                    FAKE_STOP=stop, FAKE_WAIT=wait, FAKE_NOTRAP=notrap, FAKE_TYPES=types)
 
     def cmd(self, args, config=CONFIG, bin_path=FAKE):
         return [SWEEP, "--out", self.out, "--config", config, "--bin", bin_path, *args]
@@ -78,6 +78,18 @@ class SweepTest(unittest.TestCase):
         self.assertEqual(self.sets("hc-s3")[3:], ["residual.n_streams=2"])
         self.assertEqual(self.sets("residual-s3"), ["residual.type=residual", "residual.n_streams=1",
                                                     "train.seed=3"])
+
+    def test_types_come_from_the_trainer(self):
+        # A trainer with two more types: an n-stream one and a single-stream one (default n_streams 1).
+        types = "mhc_new 4\nplain 1"
+        r = self.sweep("--types", "mhc_new,plain", "--seeds", "1", "--set", "residual.n_streams=2", types=types)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(self.sets("mhc_new-s1"), ["residual.type=mhc_new", "residual.n_streams=2", "train.seed=1",
+                                                   "residual.n_streams=2"])
+        self.assertEqual(self.sets("plain-s1"), ["residual.type=plain", "residual.n_streams=1", "train.seed=1"])
+        r = self.sweep("--types", "mhc_new", "--seeds", "1")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown residual type 'mhc_new' (residual, hc, mhc)", r.stderr)
 
     def test_single_stream_config_gives_four_streams(self):
         cfg = os.path.join(self.tmp, "res.json")
