@@ -7,6 +7,7 @@
   X(residual)                   \
   X(hc)                         \
   X(mhc)                        \
+  X(mhc_static)                 \
   /* the list ends here */
 
 namespace mhc::model {
