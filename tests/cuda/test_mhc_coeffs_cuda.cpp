@@ -1,13 +1,16 @@
 // [cuda] mHC coefficient kernels (fused projection + sum of squares, gates with Sinkhorn, split backward) vs the CPU
-// oracle (fp32 both), through the ops::mhc_coeffs_* entry points.
+// oracle (fp32 both): exact-sum forward checks here, the whole op on random inputs through the harness's case
+// (ops/cases/) with per-element bounds derived from the oracle's tensors.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
 
 #include "cuda/device_support.hpp"
 #include "cuda/sum_tolerance.hpp"
+#include "ops/cases/mhc_coeffs.hpp"
 #include "ops/mhc_coeffs.hpp"
 #include "support/gradcheck.hpp"
 #include "support/mhc_inputs.hpp"
@@ -129,32 +132,6 @@ void check_forward_exact(std::int64_t N, std::int64_t n, std::int64_t C, std::in
   check_close("plain proj (" + tag + ")", download(plain.proj), ref.proj, 0.0, 0.0);
 }
 
-void check_forward_random(std::int64_t N, std::int64_t n, std::int64_t C) {
-  const std::string tag = shape_tag(N, n, C);
-  INFO(tag);
-  const Layer l = make_layer(N, n, C, false);
-  const HostCoeffs ref(l);
-  run_forward(ref.view(), l.x, l.phi, l.alpha, l.bias);
-
-  Arena arena = device_arena(3 * layer_bytes(l));
-  const Tensor x = upload(arena, l.x, "x"), phi = upload(arena, l.phi, "phi");
-  const Coeffs o = device_outputs(arena, l);
-  run_forward(o, x, phi, upload(arena, l.alpha, "alpha"), upload(arena, l.bias, "bias"));
-
-  const std::int64_t D = n * C;
-  HostTensor abs_sum(DType::f64, Shape{N, l.K});
-  for (std::int64_t t = 0; t < N; ++t)
-    for (std::int64_t k = 0; k < l.K; ++k) {
-      double s = 0;
-      for (std::int64_t c = 0; c < D; ++c) s += std::fabs(l.x.get(t * D + c) * l.phi.get(c * l.K + k));
-      abs_sum.set(t * l.K + k, s);
-    }
-  check_sum_close("proj (" + tag + ")", download(o.proj), ref.proj, abs_sum, static_cast<double>(D));
-  // rstd = (ss / D + eps)^(-1/2) of a sum of D positive terms: half the relative error of ss, plus 3 roundings.
-  check_close("rstd (" + tag + ")", download(o.rstd), ref.rstd, 0.0,
-              0.5 * sum_tolerance(1.0, static_cast<double>(D)) + 4e-7);
-}
-
 }  // namespace
 
 TEST_CASE("mhc_coeffs forward kernels match the CPU oracle exactly on exact sums", "[cuda]") {
@@ -166,148 +143,152 @@ TEST_CASE("mhc_coeffs forward kernels match the CPU oracle exactly on exact sums
   check_forward_exact(300, 8, 256);
 }
 
-TEST_CASE("mhc_coeffs projection kernel matches the CPU oracle on random inputs", "[cuda]") {
-  check_forward_random(200, 4, 300);
-  check_forward_random(100, 8, 100);
-  check_forward_random(70, 3, 33);
-  check_forward_random(129, 1, 2048);
-}
-
 namespace {
 
-// A layer with its CPU forward (h_pre, h_post, proj, rstd: the saved values both backward paths read) and random
-// upstream gradients, initial accumulators and dtilde (for W on its own).
-struct BackwardCase {
-  Layer l;
-  HostCoeffs fwd;
-  HostTensor dh_pre, dh_post, dres, dx0, dtilde, dphi0, dalpha0, dbias0;
-  BackwardCase(std::int64_t N, std::int64_t n, std::int64_t C)
-      : l(make_layer(N, n, C, false)),
-        fwd(l),
-        dh_pre(to_dtype(random_tensor(Shape{N, n}, "cuda.mhcb.dhpre"), DType::f32)),
-        dh_post(to_dtype(random_tensor(Shape{N, n}, "cuda.mhcb.dhpost"), DType::f32)),
-        dres(to_dtype(random_tensor(Shape{N, n, n}, "cuda.mhcb.dres"), DType::f32)),
-        dx0(to_dtype(random_tensor(Shape{N, n, C}, "cuda.mhcb.dx"), DType::f32)),
-        dtilde(to_dtype(random_tensor(Shape{N, n * n + 2 * n}, "cuda.mhcb.dtilde"), DType::f32)),
-        dphi0(to_dtype(random_tensor(Shape{n * C, n * n + 2 * n}, "cuda.mhcb.dphi"), DType::f32)),
-        dalpha0(to_dtype(random_tensor(Shape{3}, "cuda.mhcb.dalpha"), DType::f32)),
-        dbias0(to_dtype(random_tensor(Shape{n * n + 2 * n}, "cuda.mhcb.dbias"), DType::f32)) {
-    run_forward(fwd.view(), l.x, l.phi, l.alpha, l.bias);
-  }
-  // alpha of column k; dproj = scale * dtilde * rstd in double (for the tolerances).
-  double scale(std::int64_t k) const { return l.alpha.get(k < l.n ? 0 : (k < 2 * l.n ? 1 : 2)); }
-  double dproj(const HostTensor& dt, std::int64_t t, std::int64_t k) const {
-    return scale(k) * dt.get(t * l.K + k) * fwd.rstd.get(t);
-  }
-};
+const double kU = std::ldexp(1.0, -24);  // f32 unit roundoff
 
-void check_backward_input(std::int64_t N, std::int64_t n, std::int64_t C) {
-  const std::string tag = shape_tag(N, n, C);
-  INFO(tag);
-  const BackwardCase b(N, n, C);
-  const Layer& l = b.l;
-  const HostTensor dx_ref(DType::f32, Shape{N, n, C}), coef_ref(DType::f32, Shape{N});
-  const HostTensor dtilde_ref(DType::f32, Shape{N, l.K});
-  ops::mhc_coeffs_backward_input(dx_ref, coef_ref, dtilde_ref, b.dh_pre, b.dh_post, b.dres, l.phi, l.alpha,
-                                 b.fwd.h_pre, b.fwd.h_post, b.fwd.proj, b.fwd.rstd);
-
-  Arena arena = device_arena(3 * layer_bytes(l));
-  const auto up = [&](const HostTensor& h, const char* what) { return upload(arena, h, what); };
-  const Tensor dx = up(nan_tensor(DType::f32, Shape{N, n, C}), "dx");
-  const Tensor x_coef = up(nan_tensor(DType::f32, Shape{N}), "x_coef");
-  const Tensor dtilde = up(nan_tensor(DType::f32, Shape{N, l.K}), "dtilde");
-  ops::mhc_coeffs_backward_input(dx, x_coef, dtilde, up(b.dh_pre, "dh_pre"), up(b.dh_post, "dh_post"),
-                                 up(b.dres, "dres"), up(l.phi, "phi"), up(l.alpha, "alpha"), up(b.fwd.h_pre, "h_pre"),
-                                 up(b.fwd.h_post, "h_post"), up(b.fwd.proj, "proj"), up(b.fwd.rstd, "rstd"));
-  // dtilde and x_coef: the oracle's products and sums in its order, explicitly rounded: bitwise equal.
-  check_close("dtilde (" + tag + ")", download(dtilde), dtilde_ref, 0.0, 0.0);
-  check_close("x_coef (" + tag + ")", download(x_coef), coef_ref, 0.0, 0.0);
-  // dx = sum_k dproj_k phi[d, k]: K terms, summed in another order than the CPU's GEMM.
-  const std::int64_t D = n * C;
-  HostTensor abs_sum(DType::f64, Shape{N, n, C});
-  for (std::int64_t t = 0; t < N; ++t) {
-    for (std::int64_t c = 0; c < D; ++c) {
-      double sum = 0;
-      for (std::int64_t k = 0; k < l.K; ++k) sum += std::fabs(b.dproj(dtilde_ref, t, k) * l.phi.get(c * l.K + k));
-      abs_sum.set(t * D + c, sum);
-    }
-  }
-  check_sum_close("dx (" + tag + ")", download(dx), dx_ref, abs_sum, static_cast<double>(l.K));
+// alpha of coefficient column k (blocks pre | post | res).
+double alpha_of(const OpHostTensors& o, std::int64_t n, std::int64_t k) {
+  return o.owned.at("alpha").get(k < n ? 0 : (k < 2 * n ? 1 : 2));
 }
 
-void check_backward_weight(std::int64_t N, std::int64_t n, std::int64_t C) {
-  const std::string tag = shape_tag(N, n, C);
-  INFO(tag);
-  const BackwardCase b(N, n, C);
-  const Layer& l = b.l;
-  const HostTensor dphi_ref = to_dtype(b.dphi0, DType::f32), dalpha_ref = to_dtype(b.dalpha0, DType::f32);
-  const HostTensor dbias_ref = to_dtype(b.dbias0, DType::f32);
-  ops::mhc_coeffs_backward_weight(dphi_ref, dalpha_ref, dbias_ref, b.dtilde, l.x, b.fwd.proj, b.fwd.rstd, l.alpha);
-
-  Arena arena = device_arena(3 * layer_bytes(l) + 4 * b.dphi0.numel() * 4);
-  const auto up = [&](const HostTensor& h, const char* what) { return upload(arena, h, what); };
-  const Tensor dphi = up(b.dphi0, "dphi"), dalpha = up(b.dalpha0, "dalpha"), dbias = up(b.dbias0, "dbias");
-  const Tensor dtilde = up(b.dtilde, "dtilde"), x = up(l.x, "x"), proj = up(b.fwd.proj, "proj");
-  const Tensor rstd = up(b.fwd.rstd, "rstd"), alpha = up(l.alpha, "alpha");
-  ops::mhc_coeffs_backward_weight(dphi, dalpha, dbias, dtilde, x, proj, rstd, alpha);
-
-  // Sums over the N tokens (and the initial value), in slices on the GPU.
-  const std::int64_t D = n * C, K = l.K;
-  HostTensor abs_phi(DType::f64, Shape{D, K}), abs_alpha(DType::f64, Shape{3}), abs_bias(DType::f64, Shape{K});
-  for (std::int64_t e = 0; e < D * K; ++e) abs_phi.set(e, std::fabs(b.dphi0.get(e)));
-  for (int a = 0; a < 3; ++a) abs_alpha.set(a, std::fabs(b.dalpha0.get(a)));
-  for (std::int64_t k = 0; k < K; ++k) abs_bias.set(k, std::fabs(b.dbias0.get(k)));
+// proj = vec(x) phi: D = n C products per element, summed in another order on the GPU (sum_tolerance.hpp).
+HostTensor proj_bound(const OpHostTensors& o, std::int64_t N, std::int64_t n, std::int64_t C) {
+  const std::int64_t K = n * n + 2 * n, D = n * C;
+  const HostTensor &x = o.owned.at("x"), &phi = o.owned.at("phi");
+  HostTensor tol(DType::f64, Shape{N, K});
   for (std::int64_t t = 0; t < N; ++t)
     for (std::int64_t k = 0; k < K; ++k) {
-      const double g = b.dtilde.get(t * K + k), dp = std::fabs(b.dproj(b.dtilde, t, k));
-      const double z = b.fwd.proj.get(t * K + k) * b.fwd.rstd.get(t);
-      const int blk = k < n ? 0 : (k < 2 * n ? 1 : 2);
-      abs_alpha.set(blk, abs_alpha.get(blk) + std::fabs(g * z));
-      abs_bias.set(k, abs_bias.get(k) + std::fabs(g));
-      for (std::int64_t c = 0; c < D; ++c)
-        abs_phi.set(c * K + k, abs_phi.get(c * K + k) + std::fabs(l.x.get(t * D + c)) * dp);
+      double a = 0;
+      for (std::int64_t c = 0; c < D; ++c) a += std::fabs(x.get(t * D + c) * phi.get(c * K + k));
+      tol.set(t * K + k, sum_tolerance(a, static_cast<double>(D)));
     }
-  check_sum_close("dphi (" + tag + ")", download(dphi), dphi_ref, abs_phi, static_cast<double>(N + 1));
-  check_sum_close("dbias (" + tag + ")", download(dbias), dbias_ref, abs_bias, static_cast<double>(N + 1));
-  check_sum_close("dalpha (" + tag + ")", download(dalpha), dalpha_ref, abs_alpha, static_cast<double>(N * n * n + 1));
+  return tol;
+}
+
+// rstd = (ss / D + eps)^(-1/2) of a sum of D positive terms: half the relative error of ss, plus 3 roundings.
+double rstd_rtol(std::int64_t n, std::int64_t C) {
+  return 0.5 * sum_tolerance(1.0, static_cast<double>(n * C)) + 4e-7;
+}
+
+// The pre-activation alpha z + b, z = proj rstd: the proj and rstd errors times |alpha|, plus the rounding of the
+// product, the scaling and the sum (4 u of |alpha z| + |b|). sigmoid is 1/4-Lipschitz (h_pre), 2 sigmoid
+// 1/2-Lipschitz (h_post), and expf and the division add a few ulp (8 u of the gate); res_logits are the
+// pre-activations themselves. which: 0 h_pre, 1 h_post, 2 res_logits.
+OpTolerance gate_bound(std::int64_t N, std::int64_t n, std::int64_t C, int which) {
+  return OpTolerance([=](const OpHostTensors& o) {
+    const std::int64_t K = n * n + 2 * n;
+    const HostTensor tol_proj = proj_bound(o, N, n, C);
+    const HostTensor &proj = o.owned.at("proj"), &rstd = o.owned.at("rstd"), &bias = o.owned.at("bias");
+    const std::int64_t first = which == 0 ? 0 : (which == 1 ? n : 2 * n), width = which == 2 ? n * n : n;
+    const HostTensor& gate = o.owned.at(which == 0 ? "h_pre" : (which == 1 ? "h_post" : "res_logits"));
+    HostTensor tol(DType::f64, gate.view().shape);
+    for (std::int64_t t = 0; t < N; ++t)
+      for (std::int64_t j = 0; j < width; ++j) {
+        const std::int64_t k = first + j;
+        const double a = std::fabs(alpha_of(o, n, k)), r = rstd.get(t), p = proj.get(t * K + k);
+        const double pre = a * (tol_proj.get(t * K + k) * r + std::fabs(p) * r * rstd_rtol(n, C)) +
+                           4 * kU * (a * std::fabs(p) * r + std::fabs(bias.get(k)));
+        const double lipschitz = which == 0 ? 0.25 : (which == 1 ? 0.5 : 1.0);
+        tol.set(t * width + j, lipschitz * pre + (which == 2 ? 0.0 : 8 * kU * std::fabs(gate.get(t * width + j))));
+      }
+    return tol;
+  });
+}
+
+// dx = sum_k dproj_k phi[d, k] (K terms in another order than the CPU's GEMM), dproj_k = alpha_k dtilde_k rstd,
+// then + x_coef x (one more term): the sum tolerance of K + 1 terms.
+OpTolerance dx_bound(std::int64_t N, std::int64_t n, std::int64_t C) {
+  return OpTolerance([=](const OpHostTensors& o) {
+    const std::int64_t K = n * n + 2 * n, D = n * C;
+    const HostTensor &dtilde = o.owned.at("dtilde"), &rstd = o.owned.at("rstd"), &phi = o.owned.at("phi");
+    const HostTensor &x = o.owned.at("x"), &x_coef = o.owned.at("x_coef");
+    HostTensor tol(DType::f64, Shape{N, n, C});
+    for (std::int64_t t = 0; t < N; ++t)
+      for (std::int64_t c = 0; c < D; ++c) {
+        double a = std::fabs(x_coef.get(t) * x.get(t * D + c));
+        for (std::int64_t k = 0; k < K; ++k)
+          a += std::fabs(alpha_of(o, n, k) * dtilde.get(t * K + k) * rstd.get(t) * phi.get(c * K + k));
+        tol.set(t * D + c, sum_tolerance(a, static_cast<double>(K + 1)));
+      }
+    return tol;
+  });
+}
+
+// W: sums over the N tokens onto the prior (in slices on the GPU), from the oracle's dtilde rounded to f32: the
+// sum tolerance of |prior| + sum |terms|.
+OpTolerance weight_bound(const OpCase& mc, std::int64_t N, std::int64_t n, std::int64_t C, const std::string& grad) {
+  return OpTolerance([=](const OpHostTensors& o) {
+    const std::int64_t K = n * n + 2 * n, D = n * C;
+    const HostTensor &dtilde = o.owned.at("dtilde"), &rstd = o.owned.at("rstd"), &proj = o.owned.at("proj");
+    const HostTensor& x = o.owned.at("x");
+    HostTensor abs = gradient_prior(mc, grad.substr(1));
+    for (std::int64_t k = 0; k < abs.numel(); ++k) abs.set(k, std::fabs(abs.get(k)));
+    for (std::int64_t t = 0; t < N; ++t)
+      for (std::int64_t k = 0; k < K; ++k) {
+        const double g = dtilde.get(t * K + k);
+        if (grad == "dbias") abs.set(k, abs.get(k) + std::fabs(g));
+        if (grad == "dalpha") {
+          const std::int64_t blk = k < n ? 0 : (k < 2 * n ? 1 : 2);
+          abs.set(blk, abs.get(blk) + std::fabs(g * proj.get(t * K + k) * rstd.get(t)));
+        }
+        if (grad == "dphi") {
+          const double dp = std::fabs(alpha_of(o, n, k) * g * rstd.get(t));
+          for (std::int64_t c = 0; c < D; ++c)
+            abs.set(c * K + k, abs.get(c * K + k) + std::fabs(x.get(t * D + c)) * dp);
+        }
+      }
+    const double terms = grad == "dalpha" ? static_cast<double>(N * n * n + 1) : static_cast<double>(N + 1);
+    HostTensor tol(DType::f64, abs.view().shape);
+    for (std::int64_t k = 0; k < tol.numel(); ++k) tol.set(k, sum_tolerance(abs.get(k), terms));
+    return tol;
+  });
+}
+
+// The whole op on random inputs against the f32 oracle: dtilde and x_coef are the oracle's products and sums in its
+// order, explicitly rounded, so they are bitwise equal (the device B reads the oracle's forward outputs).
+CudaOpRun check_mhc(std::int64_t N, std::int64_t n, std::int64_t C) {
+  const OpCase c = mhc_coeffs_case(N, n, C);
+  INFO(c.op);
+  std::map<std::string, OpTolerance> tolerance{
+      {"proj", OpTolerance([=](const OpHostTensors& o) { return proj_bound(o, N, n, C); })},
+      {"rstd", {0.0, rstd_rtol(n, C)}},
+      {"h_pre", gate_bound(N, n, C, 0)},
+      {"h_post", gate_bound(N, n, C, 1)},
+      {"res_logits", gate_bound(N, n, C, 2)},
+      {"dtilde", {0.0, 0.0}},
+      {"x_coef", {0.0, 0.0}},
+      {"dx", dx_bound(N, n, C)}};
+  for (const char* g : {"dphi", "dalpha", "dbias"}) tolerance.emplace(g, weight_bound(c, N, n, C, g));
+  return check_op_cuda(c, DType::f32, tolerance);
 }
 
 }  // namespace
 
-TEST_CASE("mhc_coeffs_backward_input kernels match the CPU oracle", "[cuda]") {
+TEST_CASE("mhc_coeffs kernels match the CPU oracle on random inputs, forward, B and W", "[cuda]") {
   for (const std::int64_t n : {1, 2, 3, 4, 8})
     for (const std::int64_t C : {1, 7, 64, 300})
-      for (const std::int64_t N : {1, 37, 200}) check_backward_input(N, n, C);
-  check_backward_input(1000, 4, 512);
-}
-
-TEST_CASE("mhc_coeffs_backward_weight kernels match the CPU oracle", "[cuda]") {
-  for (const std::int64_t n : {1, 2, 3, 4, 8})
-    for (const std::int64_t C : {1, 7, 64, 200})
-      for (const std::int64_t N : {1, 37, 1000}) check_backward_weight(N, n, C);
-  check_backward_weight(40000, 4, 16);  // 625 token slices
-  check_backward_weight(5000, 4, 512);  // 8 column blocks x 79 slices
+      for (const std::int64_t N : {1, 37, 200}) check_mhc(N, n, C);
+  check_mhc(1000, 4, 512);
+  check_mhc(129, 1, 2048);
+  check_mhc(40000, 4, 16);  // 625 token slices in W
+  check_mhc(5000, 4, 512);  // 8 column blocks x 79 slices in W
 }
 
 TEST_CASE("mhc_coeffs backward kernels are deterministic", "[cuda]") {
-  const BackwardCase b(3000, 4, 96);
-  const Layer& l = b.l;
-  Arena arena = device_arena(8 * layer_bytes(l));
-  const auto up = [&](const HostTensor& h, const char* what) { return upload(arena, h, what); };
-  const Tensor x = up(l.x, "x"), phi = up(l.phi, "phi"), alpha = up(l.alpha, "alpha"), proj = up(b.fwd.proj, "proj");
-  const Tensor rstd = up(b.fwd.rstd, "rstd"), dtilde = up(b.dtilde, "dtilde");
-  const Tensor h_pre = up(b.fwd.h_pre, "h_pre"), h_post = up(b.fwd.h_post, "h_post");
-  const Tensor dh_pre = up(b.dh_pre, "dh_pre"), dh_post = up(b.dh_post, "dh_post"), dres = up(b.dres, "dres");
+  const OpCase c = mhc_coeffs_case(3000, 4, 96);
+  const CudaOpRun run = check_mhc(3000, 4, 96);
+  const OpTensors& d = run.device;
   HostTensor results[2][4];
   for (auto& r : results) {
-    const Tensor dx = up(b.dx0, "dx"), dt = up(b.dtilde, "dt"), dphi = up(b.dphi0, "dphi");
-    const Tensor dalpha = up(b.dalpha0, "dalpha"), dbias = up(b.dbias0, "dbias"), x_coef = up(b.fwd.rstd, "x_coef");
-    ops::mhc_coeffs_backward_input(dx, x_coef, dt, dh_pre, dh_post, dres, phi, alpha, h_pre, h_post, proj, rstd);
-    ops::mhc_coeffs_backward_weight(dphi, dalpha, dbias, dtilde, x, proj, rstd, alpha);
-    r[0] = download(dx);
-    r[1] = download(dphi);
-    r[2] = download(dalpha);
-    r[3] = download(dbias);
+    for (const char* g : {"dphi", "dalpha", "dbias"})
+      copy_tensor(d[g], to_dtype(gradient_prior(c, g + 1), DType::f32));
+    c.backward(d);
+    c.backward_weight(d);
+    r[0] = download(d["dx"]);
+    r[1] = download(d["dphi"]);
+    r[2] = download(d["dalpha"]);
+    r[3] = download(d["dbias"]);
   }
   for (int k = 0; k < 4; ++k) check_close("two runs, output " + std::to_string(k), results[0][k], results[1][k], 0, 0);
 }

@@ -48,6 +48,10 @@ TEST_CASE("stream_post_res backward matches finite differences", "[cpu][mhc]") {
   mhc::test::check_op_gradients(mhc::test::stream_post_res_case(3, 4, 5));
 }
 
+TEST_CASE("stream_mix_backward is the x gradient of post + res and the pre-apply", "[cpu][mhc]") {
+  for (const std::int64_t n : {4, 3}) mhc::test::check_op_gradients(mhc::test::stream_mix_case(3, n, 21));
+}
+
 TEST_CASE("stream_mix_backward adds the x gradient of post+res, the pre-apply and an x_coef-weighted square",
           "[cpu][mhc]") {
   // L(x) = <dx_out, post_res(x)> + <du, pre_apply(x)> + sum_t x_coef[t] |x_t|^2 / 2, so dL/dx[j] =
@@ -159,36 +163,13 @@ TEST_CASE("H_res mixes the streams: its logits change other streams' outputs and
 }
 
 TEST_CASE("stream mixing f32 agrees with f64", "[cpu][mhc]") {
-  const std::int64_t N = 4, n = 4, C = 33;
-  const HostTensor x = random_tensor(Shape{N, n, C}, "f32.x"), y = random_tensor(Shape{N, C}, "f32.y");
-  const HostTensor h_pre = random_tensor(Shape{N, n}, "f32.hpre"), h_post = random_tensor(Shape{N, n}, "f32.hpost");
-  const HostTensor h_res = random_tensor(Shape{N, n, n}, "f32.hres"), g = random_tensor(Shape{N, n, C}, "f32.g");
-  const HostTensor du = random_tensor(Shape{N, C}, "f32.du"), x_coef = random_tensor(Shape{N}, "f32.coef");
-  struct Results {
-    HostTensor u, dh_pre, x_out, dx, dy, dh_res, dh_post;
-  };
-  const auto run = [&](DType d) {
-    Results r{HostTensor(d, Shape{N, C}), HostTensor(d, Shape{N, n}),    HostTensor(d, Shape{N, n, C}),
-              HostTensor(d, Shape{N, n, C}), HostTensor(d, Shape{N, C}), HostTensor(d, Shape{N, n, n}),
-              HostTensor(d, Shape{N, n})};
-    const HostTensor xd = to_dtype(x, d), yd = to_dtype(y, d), hpre = to_dtype(h_pre, d), hpost = to_dtype(h_post, d);
-    const HostTensor hres = to_dtype(h_res, d), gd = to_dtype(g, d), dud = to_dtype(du, d), cd = to_dtype(x_coef, d);
-    ops::stream_pre_apply_forward(r.u, xd, hpre);
-    ops::stream_pre_apply_backward(r.dh_pre, dud, xd);
-    ops::stream_post_res_forward(r.x_out, xd, yd, hres, hpost);
-    ops::stream_post_res_backward(r.dy, r.dh_res, r.dh_post, gd, xd, yd, hpost);
-    ops::stream_mix_backward(r.dx, gd, dud, hres, hpre, xd, cd);
-    return r;
-  };
-  const Results a = run(DType::f32), b = run(DType::f64);
-  // Sums of <= C = 33 products of N(0, 1) values: f32 rounding stays far below 1e-4.
-  CHECK(max_abs_diff(a.u, b.u) <= 1e-5);
-  CHECK(max_abs_diff(a.dh_pre, b.dh_pre) <= 1e-4);
-  CHECK(max_abs_diff(a.x_out, b.x_out) <= 1e-5);
-  CHECK(max_abs_diff(a.dx, b.dx) <= 1e-5);
-  CHECK(max_abs_diff(a.dy, b.dy) <= 1e-5);
-  CHECK(max_abs_diff(a.dh_res, b.dh_res) <= 1e-4);
-  CHECK(max_abs_diff(a.dh_post, b.dh_post) <= 1e-4);
+  // Sums of <= C = 33 products of N(0, 1) values: f32 rounding stays far below 1e-5 for the O(1) sums of a few terms
+  // and 1e-4 for the dot products over C.
+  using mhc::test::check_op_f32_vs_f64;
+  check_op_f32_vs_f64(mhc::test::stream_pre_apply_case(4, 4, 33), {{"u", 1e-5}, {"dh_pre", 1e-4}});
+  check_op_f32_vs_f64(mhc::test::stream_post_res_case(4, 4, 33),
+                      {{"x_out", 1e-5}, {"dy", 1e-5}, {"dh_res", 1e-4}, {"dh_post", 1e-4}});
+  check_op_f32_vs_f64(mhc::test::stream_mix_case(4, 4, 33), {{"x_out", 1e-5}, {"u", 1e-5}, {"dx", 1e-5}});
 }
 
 TEST_CASE("stream mixing rejects bad shapes, dtypes and devices", "[cpu][mhc]") {

@@ -74,8 +74,10 @@ struct OpTolerance {
 
 // An op as the harness drives it. forward reads the inputs and writes the outputs; backward reads the inputs, the
 // outputs and the upstream gradients "d" + name of every loss output, and writes the gradient "d" + name of every
-// input in `differentiable` (added to it for those in `accumulated`, else overwritten). The scalar loss of the
-// gradient check is sum over the loss outputs of <d out, out>.
+// input in `differentiable` (added to it for those in `accumulated`, else overwritten). A backward split into B and
+// W: backward (B) also writes the `workspace` tensors (e.g. the pre-activation gradient W needs), and
+// backward_weight (W) runs after it, reading them. The scalar loss of the gradient check is sum over the loss
+// outputs of <d out, out>.
 struct OpCase {
   std::string op;
   std::vector<OpTensor> inputs;
@@ -86,8 +88,10 @@ struct OpCase {
   std::map<std::string, double> constant_upstream;
   std::vector<std::string> differentiable;
   std::set<std::string> accumulated;
+  std::vector<OpTensor> workspace;
   std::function<void(const OpTensors&)> forward;
   std::function<void(const OpTensors&)> backward;
+  std::function<void(const OpTensors&)> backward_weight;  // may be empty
 
   const OpTensor& input(const std::string& name) const {
     for (const OpTensor& t : inputs)
@@ -148,6 +152,17 @@ inline void add_inputs(OpHostTensors& set, const OpCase& c, DType dtype, bool ro
   }
 }
 
+inline HostTensor filled(DType dtype, Shape shape, double value) {
+  HostTensor t(dtype, shape);
+  for (std::int64_t k = 0; k < t.numel(); ++k) t.set(k, value);
+  return t;
+}
+
+inline void run_backward(const OpCase& c, const OpTensors& t) {
+  c.backward(t);
+  if (c.backward_weight) c.backward_weight(t);
+}
+
 // The value an input gradient starts from: a random prior for accumulated gradients, else `fill` (garbage or NaN,
 // so that an element the op skips fails).
 inline HostTensor gradient_start(const OpCase& c, const std::string& name, DType dtype, double fill) {
@@ -156,9 +171,7 @@ inline HostTensor gradient_start(const OpCase& c, const std::string& name, DType
     HostTensor prior = random_tensor(shape, key(c, "prior.d" + name));
     return to_dtype(to_dtype(prior, DType::f32), dtype);
   }
-  HostTensor t(dtype, shape);
-  for (std::int64_t k = 0; k < t.numel(); ++k) t.set(k, fill);
-  return t;
+  return filled(dtype, shape, fill);
 }
 
 }  // namespace detail
@@ -178,8 +191,9 @@ inline void check_op_gradients(const OpCase& c, GradTolerance tol = {}) {
   for (const OpTensor& t : c.outputs) set.add(t.name, HostTensor(DType::f64, t.shape));
   for (const std::string& name : c.differentiable)
     set.add("d" + name, detail::gradient_start(c, name, DType::f64, 1e3));
+  for (const OpTensor& t : c.workspace) set.add(t.name, detail::filled(DType::f64, t.shape, 1e3));
   c.forward(set.views);
-  c.backward(set.views);
+  detail::run_backward(c, set.views);
   const auto loss = [&] {
     c.forward(set.views);
     double s = 0;
@@ -196,8 +210,8 @@ inline void check_op_gradients(const OpCase& c, GradTolerance tol = {}) {
   }
 }
 
-// The CPU's f32 path against its f64 path on the same draws: every output and input gradient ("d" + input) within
-// its bound in max_abs.
+// The CPU's f32 path against its f64 path on the same draws: every output, workspace tensor and input gradient
+// ("d" + input) within its bound in max_abs.
 inline void check_op_f32_vs_f64(const OpCase& c, const std::map<std::string, double>& max_abs) {
   INFO("op case " << c.op);
   OpHostTensors sets[2];
@@ -207,11 +221,13 @@ inline void check_op_f32_vs_f64(const OpCase& c, const std::map<std::string, dou
     for (const OpTensor& t : c.outputs) sets[k].add(t.name, HostTensor(dtypes[k], t.shape));
     for (const std::string& name : c.differentiable)
       sets[k].add("d" + name, detail::gradient_start(c, name, dtypes[k], 0.0));
+    for (const OpTensor& t : c.workspace) sets[k].add(t.name, HostTensor(dtypes[k], t.shape));
     c.forward(sets[k].views);
-    c.backward(sets[k].views);
+    detail::run_backward(c, sets[k].views);
   }
   std::vector<std::string> compared;
   for (const OpTensor& t : c.outputs) compared.push_back(t.name);
+  for (const OpTensor& t : c.workspace) compared.push_back(t.name);
   for (const std::string& name : c.differentiable) compared.push_back("d" + name);
   for (const std::string& name : compared) {
     INFO(name);
@@ -225,6 +241,7 @@ inline void check_op_f32_vs_f64(const OpCase& c, const std::map<std::string, dou
 inline void check_op_f32_vs_f64(const OpCase& c, double max_abs) {
   std::map<std::string, double> all;
   for (const OpTensor& t : c.outputs) all[t.name] = max_abs;
+  for (const OpTensor& t : c.workspace) all[t.name] = max_abs;
   for (const std::string& name : c.differentiable) all["d" + name] = max_abs;
   check_op_f32_vs_f64(c, all);
 }
@@ -240,7 +257,8 @@ struct CudaOpRun {
 // [cuda] The case on the GPU against the CPU oracle in `oracle` dtype (f32, or f64 on the same f32 inputs): every
 // output after the forward, then every input gradient after the backward, which is given the oracle's forward
 // outputs so that it is compared on its own. Device outputs start as NaN (an element the op skips fails); accumulated
-// gradients start from the same prior on both sides. `tolerance` names the bound of each output and gradient. Every
+// gradients start from the same prior on both sides. `tolerance` names the bound of each output and gradient (and
+// of the workspace tensors to compare). Every
 // device tensor starts `shift` elements past the arena's alignment (shift 1: the kernels' unaligned, scalar paths).
 inline CudaOpRun check_op_cuda(const OpCase& c, DType oracle, const std::map<std::string, OpTolerance>& tolerance,
                                std::int64_t shift = 0) {
@@ -256,7 +274,8 @@ inline CudaOpRun check_op_cuda(const OpCase& c, DType oracle, const std::map<std
   for (const OpTensor& t : c.outputs) ref.add(t.name, to_dtype(to_dtype(ref.owned.at(t.name), DType::f32), oracle));
   for (const std::string& name : c.differentiable)
     ref.add("d" + name, detail::gradient_start(c, name, oracle, 0.0));
-  c.backward(ref.views);
+  for (const OpTensor& t : c.workspace) ref.add(t.name, HostTensor(oracle, t.shape));
+  c.backward(ref.views);  // the oracle's W runs below, after the device B is compared
   const auto compare = [&](const std::string& name, const Tensor& got, const OpHostTensors& oracle_set) {
     const auto it = tolerance.find(name);
     if (it == tolerance.end()) FAIL("op case " << c.op << ": no tolerance for \"" << name << "\"");
@@ -273,6 +292,7 @@ inline CudaOpRun check_op_cuda(const OpCase& c, DType oracle, const std::map<std
   for (const auto& [name, t] : dev_in.owned) bytes += (t.numel() + shift) * 4;
   for (const OpTensor& t : c.outputs) bytes += (t.shape.numel() + shift) * 4;
   for (const std::string& name : c.differentiable) bytes += (c.input(name).shape.numel() + shift) * 4;
+  for (const OpTensor& t : c.workspace) bytes += (t.shape.numel() + shift) * 4;
   Arena arena = device_arena(bytes);
   const auto put = [&](const std::string& name, const HostTensor& host) {
     const Tensor block = arena.alloc(host.view().dtype, Shape{host.numel() + shift}, name);
@@ -285,6 +305,7 @@ inline CudaOpRun check_op_cuda(const OpCase& c, DType oracle, const std::map<std
   for (const OpTensor& t : c.outputs) dev.set(t.name, put(t.name, nan_tensor(DType::f32, t.shape)));
   for (const std::string& name : c.differentiable)
     dev.set("d" + name, put("d" + name, detail::gradient_start(c, name, DType::f32, std::nan(""))));
+  for (const OpTensor& t : c.workspace) dev.set(t.name, put(t.name, nan_tensor(DType::f32, t.shape)));
 
   c.forward(dev);
   for (const OpTensor& t : c.outputs) {
@@ -292,6 +313,19 @@ inline CudaOpRun check_op_cuda(const OpCase& c, DType oracle, const std::map<std
     copy_tensor(dev[t.name], to_dtype(ref.owned.at(t.name), DType::f32));  // the backward's inputs: the oracle's
   }
   c.backward(dev);
+  // W reads B's workspace rounded to f32 on both sides (the device W gets the oracle's, as the device B got the
+  // oracle's forward outputs), so that W is compared on its own. Workspace tensors are compared when `tolerance`
+  // names them.
+  for (const OpTensor& t : c.workspace) {
+    if (tolerance.count(t.name) != 0) compare(t.name, dev[t.name], ref);
+    const HostTensor rounded = to_dtype(ref.owned.at(t.name), DType::f32);
+    copy_tensor(ref.views[t.name], to_dtype(rounded, oracle));
+    copy_tensor(dev[t.name], rounded);
+  }
+  if (c.backward_weight) {
+    c.backward_weight(ref.views);
+    c.backward_weight(dev);
+  }
   for (const std::string& name : c.differentiable) compare("d" + name, dev["d" + name], ref);
   return CudaOpRun{std::move(arena), dev, std::move(ref)};
 }
