@@ -34,6 +34,6 @@ std::string to_string(HeadMerge v) { return detail::enum_name(v); }
 std::string to_string(ops::MhcInit::Phi v) { return detail::enum_name(v); }
 std::string to_string(DataSource v) { return detail::enum_name(v); }
 std::string to_string(train::LrScheduleKind v) { return detail::enum_name(v); }
-std::string to_string(MatmulPrecision v) { return detail::enum_name(v); }
+std::string to_string(ops::MatmulPrecision v) { return detail::enum_name(v); }
 
 }  // namespace mhc::config

@@ -9,6 +9,7 @@
 #include "core/dtype.hpp"
 #include "dist/schedule.hpp"
 #include "model/connection_kind.hpp"
+#include "ops/matmul.hpp"
 #include "ops/mhc_coeffs.hpp"
 #include "train/lr_schedule.hpp"
 
@@ -16,12 +17,11 @@ namespace mhc::config {
 
 // Enum values are written in JSON as the enumerator names, except dist::ScheduleKind::one_f_one_b = "1f1b" (the
 // spelling of dist::to_string). The enums of the layers that act on a value are used here directly: the mHC
-// initialisation (ops::MhcInit), the learning-rate schedule (train::LrScheduleKind), the pipeline schedule
-// (dist::ScheduleKind) and the device (Device). residual.type holds a registered connection kind
+// initialisation (ops::MhcInit), the GPU matmul precision (ops::MatmulPrecision), the learning-rate schedule
+// (train::LrScheduleKind), the pipeline schedule (dist::ScheduleKind) and the device (Device). residual.type holds a registered connection kind
 // (model/connection_kind.hpp), written in JSON as its name.
 enum class HeadMerge { sum, gate };
 enum class DataSource { synthetic, text, tokens };
-enum class MatmulPrecision { fp32, tf32 };
 
 // The synthetic task's token ids run to 239 (data/synthetic.hpp): data.source "synthetic" needs at least this vocabulary.
 constexpr std::int64_t kSyntheticMinVocab = 240;
@@ -81,7 +81,7 @@ struct ParallelConfig {
   std::int64_t dp = 1;
   dist::ScheduleKind schedule = dist::ScheduleKind::one_f_one_b;
   Device device = Device::cpu;
-  MatmulPrecision matmul = MatmulPrecision::fp32;  // GPU matrix products: exact f32, or TF32 tensor cores
+  ops::MatmulPrecision matmul = ops::MatmulPrecision::fp32;  // GPU matrix products: exact f32, or TF32 tensor cores
   std::vector<std::int64_t> layout;  // blocks per stage, empty = even split (see resolved_layout)
 
   // Pipeline stages: pp for 1f1b and dualpipe, 2 * pp for dualpipev.
@@ -142,7 +142,7 @@ std::string to_string(HeadMerge v);
 std::string to_string(ops::MhcInit::Phi v);
 std::string to_string(DataSource v);
 std::string to_string(train::LrScheduleKind v);
-std::string to_string(MatmulPrecision v);
+std::string to_string(ops::MatmulPrecision v);
 
 bool operator==(const ModelConfig& a, const ModelConfig& b);
 bool operator==(const ResidualConfig& a, const ResidualConfig& b);

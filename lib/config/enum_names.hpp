@@ -59,8 +59,9 @@ inline const EnumNames<Device>& enum_names() {  // core's own spelling
   return names;
 }
 template <>
-inline const EnumNames<MatmulPrecision>& enum_names() {
-  static const EnumNames<MatmulPrecision> names{{MatmulPrecision::fp32, "fp32"}, {MatmulPrecision::tf32, "tf32"}};
+inline const EnumNames<ops::MatmulPrecision>& enum_names() {
+  using M = ops::MatmulPrecision;
+  static const EnumNames<M> names{{M::fp32, "fp32"}, {M::tf32, "tf32"}};
   return names;
 }
 

@@ -117,7 +117,7 @@ void check_parallel(const Config& c, const Origins& o) {
                    text(c.model.n_blocks));
     }
   }
-  if (p.matmul == MatmulPrecision::tf32 && p.device != Device::cuda) {
+  if (p.matmul == ops::MatmulPrecision::tf32 && p.device != Device::cuda) {
     conflict(o, {"parallel.matmul", "parallel.device"},
              "parallel.matmul \"tf32\" uses GPU tensor cores but parallel.device is \"cpu\"; set parallel.device to "
              "\"cuda\" or parallel.matmul to \"fp32\"");

@@ -8,7 +8,9 @@
 
 namespace mhc::ops {
 
-void set_cuda_matmul_tf32(bool enabled) { kernels::set_matmul_tf32(enabled); }
+void set_cuda_matmul_precision(MatmulPrecision precision) {
+  kernels::set_matmul_tf32(precision == MatmulPrecision::tf32);
+}
 
 void matmul(Tensor out, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha, float beta) {
   expect_rank(out, 2, "matmul out");

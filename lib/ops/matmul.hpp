@@ -9,10 +9,11 @@ namespace mhc::ops {
 // All three 2-D, same float dtype, same device.
 void matmul(Tensor out, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha = 1.0f, float beta = 0.0f);
 
-// CUDA products compute in TF32 (tensor cores; inputs rounded to 10-bit mantissas, f32 accumulation) instead of
-// exact f32 from now on, for the whole process (config parallel.matmul). Enabling it in a build without CUDA is a
-// DeviceError.
-void set_cuda_matmul_tf32(bool enabled);
+// How CUDA matrix products compute: exact f32, or TF32 (tensor cores; inputs rounded to 10-bit mantissas, f32
+// accumulation). The value of config parallel.matmul.
+enum class MatmulPrecision { fp32, tf32 };
+// From now on, for the whole process. tf32 in a build without CUDA is a DeviceError.
+void set_cuda_matmul_precision(MatmulPrecision precision);
 
 // Linear layer without bias, weight stored (out_features, in_features) as in PyTorch.
 // y (N, O) = x (N, I) w^T

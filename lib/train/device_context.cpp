@@ -9,7 +9,7 @@ DeviceContext::DeviceContext(const config::Config& cfg)
     : runtime(cfg.parallel.device == Device::cuda ? std::make_unique<DeviceRuntime>(local_device_index())
                                                          : nullptr),
       guard(runtime ? runtime->compute() : StreamHandle{}) {
-  if (runtime) ops::set_cuda_matmul_tf32(cfg.parallel.matmul == config::MatmulPrecision::tf32);
+  if (runtime) ops::set_cuda_matmul_precision(cfg.parallel.matmul);
 }
 
 }  // namespace mhc::train

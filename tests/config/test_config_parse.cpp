@@ -108,7 +108,7 @@ TEST_CASE("equality compares every field", "[config]") {
       [](Config& c) { c.parallel.dp = 2; },
       [](Config& c) { c.parallel.schedule = mhc::dist::ScheduleKind::dualpipe; },
       [](Config& c) { c.parallel.device = mhc::Device::cuda; },
-      [](Config& c) { c.parallel.matmul = MatmulPrecision::tf32; },
+      [](Config& c) { c.parallel.matmul = mhc::ops::MatmulPrecision::tf32; },
       [](Config& c) { c.parallel.layout = {4}; },
       [](Config& c) { c.recompute.mhc = true; },
       [](Config& c) { c.recompute.block_layers = "stage"; },
