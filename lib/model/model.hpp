@@ -34,8 +34,8 @@ struct StagePart {
 // embedding and head_merge.*, final_norm.weight and lm_head.weight (embed.weight when tied) for the head.
 std::vector<ParamSpec> stage_parameter_specs(const config::Config& cfg, const StagePart& part);
 
-// Selective recomputation (spec 5) is on for cfg: recompute.mhc with an hc or mhc connection (residual keeps no
-// connection state to recompute).
+// Selective recomputation (spec 5) is on for cfg: recompute.mhc with an n-stream connection kind (keeps_streams;
+// residual keeps no connection state to recompute).
 bool recompute_on(const config::Config& cfg);
 
 // One column range of token rows (batch, T + 1) i32: the inputs rows[:, :T] (shift 0) or the targets rows[:, 1:]
@@ -102,7 +102,7 @@ class Model {
   Tensor grad_input() const;
   void backward_weight_stage();
 
-  // Selective recomputation (spec 5) is on: cfg.recompute.mhc with an hc or mhc connection.
+  // Selective recomputation (spec 5) is on: cfg.recompute.mhc with an n-stream connection kind.
   bool recompute() const { return recompute_; }
   // L_r for cfg: "auto" = round(sqrt(n L / (n + 2))) (spec 5's minimum), "stage" = L, k = min(k, L); L = 2 blocks.
   static std::int64_t resolve_block_layers(const config::Config& cfg);
@@ -122,7 +122,7 @@ class Model {
   // (nothing to do when they are still there).
   void recompute_block(std::int64_t b);
 
-  // Where layer l keeps its input x_l when it keeps one (an hc or mhc layer that saves its input), else undefined:
+  // Where layer l keeps its input x_l when it keeps one (an n-stream layer that saves its input), else undefined:
   // the forward writes x_l there directly.
   Tensor saved_input_slot(std::size_t l) const;
   void check_part(bool embedding, bool head, const char* call) const;
