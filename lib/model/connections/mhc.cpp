@@ -4,6 +4,7 @@
 #include "core/host_tensor.hpp"
 #include "core/saturating.hpp"
 #include "model/connection.hpp"
+#include "model/connections/mhc_state.hpp"
 #include "model/gemm_shapes.hpp"
 #include "model/param_specs.hpp"
 #include "model/parameters.hpp"
@@ -15,20 +16,6 @@ namespace mhc::model {
 
 namespace {
 
-// Saved: x, the coefficients (h_res and its logits), proj, rstd, y = F(u) (u = H_pre x lives in F).
-// Backward buffers: du/dh_pre/dh_post/dh_res/dres_logits/x_coef (transient; dy lives in F), dtilde (kept for W).
-std::vector<TensorSpec> mhc_specs(std::int64_t N, std::int64_t n, std::int64_t C, DType t) {
-  const std::int64_t K = n * n + 2 * n;
-  std::vector<TensorSpec> specs;
-  append_specs(specs, t, Shape{N, n, C}, {"x"});
-  append_specs(specs, t, Shape{N, C}, {"y", "du"});
-  append_specs(specs, t, Shape{N}, {"rstd", "x_coef"});
-  append_specs(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
-  append_specs(specs, t, Shape{N, n, n}, {"res_logits", "h_res", "dh_res", "dres_logits"});
-  append_specs(specs, t, Shape{N, K}, {"proj", "dtilde"});
-  return specs;
-}
-
 // Coefficients by mhc_coeffs from <prefix>.phi .alpha .bias, H_res = Sinkhorn(res logits) with
 // residual.sinkhorn_iters iterations.
 class MhcConnection final : public MixingConnection {
@@ -37,7 +24,7 @@ class MhcConnection final : public MixingConnection {
       : MixingConnection(cfg, store, prefix, "mhc"), sinkhorn_iters_(static_cast<int>(cfg.residual.sinkhorn_iters)) {}
 
   std::vector<TensorSpec> activation_specs(std::int64_t batch) const override {
-    return mhc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
+    return mhc_state_specs(batch * seq_len_, n_, d_model_, store_.dtype());
   }
 
  private:
@@ -115,10 +102,10 @@ class MhcKind final : public ConnectionKind {
   }
   std::vector<TensorSpec> activation_specs(const config::Config& cfg, DType dtype,
                                            std::int64_t batch) const override {
-    return mhc_specs(batch * cfg.model.seq_len, cfg.residual.n_streams, cfg.model.d_model, dtype);
+    return mhc_state_specs(batch * cfg.model.seq_len, cfg.residual.n_streams, cfg.model.d_model, dtype);
   }
   std::vector<std::string> transient_entries() const override {
-    return {"du", "dh_pre", "dh_post", "dh_res", "dres_logits", "x_coef"};
+    return mhc_transient_entries();
   }
   std::unique_ptr<Connection> make(const config::Config& cfg, const ParameterStore& store,
                                    const std::string& prefix) const override {

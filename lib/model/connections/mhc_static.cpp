@@ -6,6 +6,7 @@
 #include "core/copy.hpp"
 #include "core/host_tensor.hpp"
 #include "model/connection.hpp"
+#include "model/connections/mhc_state.hpp"
 #include "model/gemm_shapes.hpp"
 #include "model/param_specs.hpp"
 #include "model/parameters.hpp"
@@ -21,17 +22,10 @@ namespace {
 // phi and alpha): z = 0, so the pre-activations are the bias and every gradient flows to it alone. The zero
 // entries are never written (contexts are zero-filled); dzero_x, dzero_phi and dzero_alpha take the unused
 // gradients of the zero state (dzero_phi and dzero_alpha stay 0: dproj = alpha dtilde rstd = 0).
-// Saved: x, the coefficients, proj and rstd of the zero state, y = F(u). dtilde (kept for W). Transient: du, the
-// coefficient gradients, dzero_x and x_coef.
+// The rest is mhc's state table (proj and rstd are the zero state's); dzero_x is transient too.
 std::vector<TensorSpec> static_specs(std::int64_t N, std::int64_t n, std::int64_t C, DType t) {
   const std::int64_t K = n * n + 2 * n;
-  std::vector<TensorSpec> specs;
-  append_specs(specs, t, Shape{N, n, C}, {"x"});
-  append_specs(specs, t, Shape{N, C}, {"y", "du"});
-  append_specs(specs, t, Shape{N}, {"rstd", "x_coef"});
-  append_specs(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
-  append_specs(specs, t, Shape{N, n, n}, {"res_logits", "h_res", "dh_res", "dres_logits"});
-  append_specs(specs, t, Shape{N, K}, {"proj", "dtilde"});
+  std::vector<TensorSpec> specs = mhc_state_specs(N, n, C, t);
   append_specs(specs, t, Shape{N, n, 1}, {"zero_x", "dzero_x"});
   append_specs(specs, t, Shape{n, K}, {"zero_phi", "dzero_phi"});
   append_specs(specs, t, Shape{3}, {"zero_alpha", "dzero_alpha"});
@@ -112,7 +106,9 @@ class MhcStaticKind final : public ConnectionKind {
     return static_specs(batch * cfg.model.seq_len, cfg.residual.n_streams, cfg.model.d_model, dtype);
   }
   std::vector<std::string> transient_entries() const override {
-    return {"du", "dh_pre", "dh_post", "dh_res", "dres_logits", "x_coef", "dzero_x"};
+    std::vector<std::string> entries = mhc_transient_entries();
+    entries.push_back("dzero_x");
+    return entries;
   }
   std::unique_ptr<Connection> make(const config::Config& cfg, const ParameterStore& store,
                                    const std::string& prefix) const override {
