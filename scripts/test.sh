@@ -14,5 +14,7 @@ if [ "${MHC_SKIP_SIM:-0}" != 1 ]; then
   sim=${MHC_SIM_BUILD:-$MHC_ROOT/build-sim}
   cmake -S "$MHC_ROOT" -B "$sim" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA=SIM -DMHC_SANITIZE=ON
   cmake --build "$sim" -j2 --target mhc_cuda_tests mhc_cuda_sim_tests mhc_cuda_sim_oob
-  ctest --test-dir "$sim" -L cuda_sim --output-on-failure -j1
+  # Two at a time: the simulator runs a kernel on one thread (the CPU ctest above stays -j1 for its MPI and signal
+  # tests).
+  ctest --test-dir "$sim" -L cuda_sim --output-on-failure -j2
 fi

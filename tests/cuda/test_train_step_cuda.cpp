@@ -160,18 +160,24 @@ void compare_step(const config::Config& cfg) {
 }  // namespace
 
 // Every registered connection kind on configs/tiny-mhc.json (tiny-residual.json and tiny-hc.json are that file
-// with another residual.type), with and without selective recomputation where the kind has state to recompute.
-TEST_CASE("one training step of the tiny configs matches the CPU step", "[cuda][step]") {
+// with another residual.type), without and (where the kind has state to recompute) with selective recomputation:
+// two test cases, so that the simulator runs them side by side (tests/cuda/CMakeLists.txt).
+void compare_tiny_steps(bool recompute) {
   for (const model::ConnectionType kind : model::connection_kinds()) {
-    const std::string type = "residual.type=" + std::string(kind->name());
-    const std::string streams = "residual.n_streams=" + std::to_string(kind->default_streams());
-    for (const char* recompute : {"false", "true"}) {
-      if (!kind->keeps_streams() && std::string(recompute) == "true") continue;
-      SECTION(std::string(kind->name()) + " recompute " + recompute) {
-        compare_step(step_config("tiny-mhc.json", {type, streams, std::string("recompute.mhc=") + recompute}));
-      }
+    if (recompute && !kind->keeps_streams()) continue;
+    SECTION(std::string(kind->name())) {
+      compare_step(step_config("tiny-mhc.json", {"residual.type=" + std::string(kind->name()),
+                                                 "residual.n_streams=" + std::to_string(kind->default_streams()),
+                                                 std::string("recompute.mhc=") + (recompute ? "true" : "false")}));
     }
   }
+}
+
+TEST_CASE("one training step of the tiny configs matches the CPU step", "[cuda][step]") { compare_tiny_steps(false); }
+
+TEST_CASE("one training step of the tiny configs with selective recomputation matches the CPU step",
+          "[cuda][step][step_recompute]") {
+  compare_tiny_steps(true);
 }
 
 TEST_CASE("one training step of gpt2-124m matches the CPU step", "[cuda][step][gpt2]") {
