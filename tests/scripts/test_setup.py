@@ -57,7 +57,7 @@ class BuildTargetsTest(unittest.TestCase):
             f"ctest --test-dir {self.build} --output-on-failure -j1",
             f"cmake -S {root} -B {self.sim} -G Ninja -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA=SIM -DMHC_SANITIZE=ON",
             f"cmake --build {self.sim} -j2 --target mhc_cuda_tests mhc_cuda_sim_tests mhc_cuda_sim_oob",
-            f"ctest --test-dir {self.sim} -L cuda_sim --output-on-failure -j1"])
+            f"ctest --test-dir {self.sim} -L cuda_sim --output-on-failure -j2"])
 
     def test_test_skips_the_simulator_build_when_asked(self):
         self.env["MHC_SKIP_SIM"] = "1"
