@@ -1,10 +1,14 @@
-// Test support for the model layers: tiny configs and copies between parameter tensors and host tensors.
+// Test support for the model layers: tiny configs, parameter noise and copies between parameter tensors and host
+// tensors.
 #pragma once
 
 #include <cstring>
 
 #include "config/config.hpp"
 #include "core/host_tensor.hpp"
+#include "model/parameters.hpp"
+#include "ops/elementwise.hpp"
+#include "support/gradcheck.hpp"
 
 namespace mhc::test {
 
@@ -20,6 +24,16 @@ inline config::Config tiny_config(model::ConnectionType type, std::int64_t n_str
   cfg.residual.type = type;
   cfg.residual.n_streams = n_streams;
   return cfg;
+}
+
+// Adds N(0, scale^2) noise keyed by each parameter's name to every parameter of a CPU store (moves it away from its
+// init so no gradient is degenerate; two stores that share names get the same values for them).
+inline void perturb_parameters(const model::ParameterStore& store, double scale) {
+  for (const auto& spec : store.specs()) {
+    const Tensor p = store.param(spec.name);
+    HostTensor noise = random_tensor(spec.shape, "noise." + spec.name, scale);
+    ops::axpby(p, 1.0f, p, 1.0f, noise);
+  }
 }
 
 // A host copy of a CPU tensor.

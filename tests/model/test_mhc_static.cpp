@@ -4,7 +4,6 @@
 #include "core/rng.hpp"
 #include "model/residual_layer.hpp"
 #include "model_test_util.hpp"
-#include "ops/elementwise.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace mhc;
@@ -16,16 +15,6 @@ using mhc::test::random_tensor;
 namespace {
 
 constexpr std::int64_t kBatch = 2;
-
-// Moves every parameter away from its init by noise keyed by its name, so two stores that share names get the same
-// values for them.
-void perturb(const ParameterStore& store) {
-  for (const auto& spec : store.specs()) {
-    const Tensor p = store.param(spec.name);
-    HostTensor noise = random_tensor(spec.shape, "noise." + spec.name, 0.3);
-    ops::axpby(p, 1.0f, p, 1.0f, noise);
-  }
-}
 
 }  // namespace
 
@@ -58,8 +47,8 @@ TEST_CASE("mhc_static is mhc with alpha = 0: the same outputs and gradients, coe
     mhc_cfg.residual.type = connection_kind("mhc");
     ParameterStore s(model_parameter_specs(static_cfg), static_cfg, DType::f64, 7);
     ParameterStore m(model_parameter_specs(mhc_cfg), mhc_cfg, DType::f64, 7);
-    perturb(s);
-    perturb(m);  // the same values for every shared name (F's weights and the bias)
+    test::perturb_parameters(s, 0.3);
+    test::perturb_parameters(m, 0.3);  // the same values for every shared name (F's weights and the bias)
     const std::string conn = kind == SublayerKind::attention ? "blocks.0.attn.conn" : "blocks.0.mlp.conn";
     fill_constant(m.param(conn + ".alpha"), 0.0);
 

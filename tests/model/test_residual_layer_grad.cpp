@@ -20,16 +20,14 @@ constexpr std::int64_t kBatch = 2;
 
 // Moves every parameter of block 0 away from its init so no gradient is degenerate: N(0, 0.2^2) noise on all
 // of them, the mHC alphas set near 0.5 (the init 0.01 would hide the phi gradient).
-void perturb_parameters(const ParameterStore& store) {
+void perturb_for_gradients(const ParameterStore& store) {
+  test::perturb_parameters(store, 0.2);
   for (const auto& spec : store.specs()) {
+    if (spec.component != Component::connection || !has_leaf(spec, "alpha")) continue;
     const Tensor p = store.param(spec.name);
-    HostTensor noise = random_tensor(spec.shape, "noise." + spec.name, 0.2);
-    ops::axpby(p, 1.0f, p, 1.0f, noise);
-    if (spec.component == Component::connection && has_leaf(spec, "alpha")) {
-      HostTensor half(DType::f64, spec.shape);
-      fill_constant(half, 0.5);
-      ops::axpby(p, 1.0f, p, 1.0f, half);
-    }
+    HostTensor half(DType::f64, spec.shape);
+    fill_constant(half, 0.5);
+    ops::axpby(p, 1.0f, p, 1.0f, half);
   }
 }
 
@@ -48,7 +46,7 @@ void check_layer_gradients(const LayerCase& lc) {
   INFO(describe(lc));
   const config::Config cfg = test::tiny_config(lc.type, lc.n);
   ParameterStore store(model_parameter_specs(cfg), cfg, DType::f64, 7);
-  perturb_parameters(store);
+  perturb_for_gradients(store);
   ResidualLayer layer(cfg, store, 0, lc.kind);
   const LayerContext ctx = layer.make_context(kBatch);
   const Shape xs{kBatch * cfg.model.seq_len, lc.n, cfg.model.d_model};
