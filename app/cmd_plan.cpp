@@ -129,7 +129,7 @@ void print_plan(const config::Config& cfg, const std::string& launch) {
             << "  activations per micro-batch of " << batch << " sequences:\n"
             << "    recompute off   " << human_bytes(act_off) << " (" << act_off << " B)\n"
             << "    recompute on    " << human_bytes(act_on) << " (" << act_on << " B), L_r = "
-            << model::Model::resolve_block_layers(cfg) << " of " << 2 * cfg.model.n_blocks
+            << model::recompute_block_layers(cfg, 2 * cfg.model.n_blocks) << " of " << 2 * cfg.model.n_blocks
             << " residual layers (recompute.block_layers \"" << cfg.recompute.block_layers << "\")\n"
             << "    this config     recompute " << (recompute ? "on" : "off") << "\n";
   if (cfg.parallel.pp > 1) print_pipeline(cfg);

@@ -39,14 +39,27 @@ ActivationContext::ActivationContext(const std::string& name, const std::vector<
               " is not in the layout");
 }
 
+std::vector<std::string> ContextLayout::names(EntryRole role) const {
+  std::vector<std::string> out;
+  for (std::size_t k = 0; k < specs.size() && k < roles.size(); ++k)
+    if (roles[k] == role) out.push_back(specs[k].name);
+  return out;
+}
+
+ActivationContext::ActivationContext(const std::string& name, const ContextLayout& layout, const TensorViews& views,
+                                     Device device)
+    : ActivationContext(name, layout.specs, views, device) {
+  if (layout.bind) state_ = layout.bind(*this);
+}
+
+void ActivationContext::throw_no_state() const {
+  throw ShapeError(detail::concat("activation context ", arena_.name(), " holds no state of the type asked for"));
+}
+
 Tensor ActivationContext::operator[](const std::string& name) const {
   const auto it = tensors_.find(name);
   MHC_CHECK(it != tensors_.end(), ShapeError, "activation context ", arena_.name(), " has no tensor ", name);
   return it->second;
-}
-
-void append_specs(std::vector<TensorSpec>& specs, DType dtype, Shape shape, std::initializer_list<const char*> names) {
-  for (const char* name : names) specs.push_back({name, dtype, shape});
 }
 
 std::vector<TensorSpec> specs_without(const std::vector<TensorSpec>& specs, const std::vector<std::string>& names) {

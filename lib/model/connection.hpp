@@ -15,16 +15,23 @@
 
 namespace mhc::model {
 
+// The entries every n-stream connection keeps (ConnectionKind::keeps_streams): the saved input x (B*T, n, C), F's
+// output y (B*T, C) and the coefficients h_pre, h_post (B*T, n) and h_res (B*T, n, n).
+struct StreamState : ContextState {
+  Tensor x, y, h_pre, h_post, h_res;
+};
+
 // One residual layer's update x_out = H_res x_in + H_post^T F(H_pre x_in) on the stream state x (B*T, n, C).
 // The connection owns the coefficient math and calls F through the Sublayer interface; ctx.sublayer belongs to F.
 class Connection {
  public:
   virtual ~Connection() = default;
 
-  // The tensors the connection keeps in ctx.connection for a micro-batch of `batch` sequences. F's input u and its
-  // output gradient dy are not among them: the connection writes them straight into F's slots.
-  virtual std::vector<TensorSpec> activation_specs(std::int64_t batch) const = 0;
-  ActivationContext make_context(std::int64_t batch) const;
+  // The tensors the connection keeps in ctx.connection for a micro-batch of `batch` sequences, from its state table.
+  // F's input u and its output gradient dy are not among them: the connection writes them straight into F's slots.
+  virtual ContextLayout activation_layout(std::int64_t batch) const = 0;
+  // A context of that layout whose entries named in `views` are those views (selective recomputation).
+  ActivationContext make_context(std::int64_t batch, const TensorViews& views = {}) const;
   std::int64_t n_streams() const { return n_; }
 
   // x_out (B*T, n, C) overwritten; must not alias x_in (B*T, n, C). Saves what the backward needs (x_in included
@@ -36,7 +43,7 @@ class Connection {
   // W: f.backward_weight and the connection's weight gradients += (after backward_input on the same ctx).
   virtual void backward_weight(const LayerContext& ctx, Sublayer& f) = 0;
   // Selective recomputation (spec 5): everything forward does except running F, with F's output y already in
-  // ctx.connection["y"]: saves x_in (unless it is ctx's "x" already), rebuilds the coefficients, F's input
+  // the state's y: saves x_in (unless it is ctx's "x" already), rebuilds the coefficients, F's input
   // u = H_pre x and f.rebuild_input, and writes x_out unless it is undefined (a block's last layer). Every tensor
   // is bitwise forward's (same deterministic ops on the same inputs).
   virtual void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) = 0;
@@ -54,8 +61,7 @@ class Connection {
 
 // The n-stream connections (hc, mhc, mhc_static): x_out = H_res x + H_post^T F(H_pre x) with coefficients
 // computed by the subclass. The update, the checks of the backward and the recompute are shared here; subclasses
-// supply the coefficient math and the order of their backward. Their contexts hold "x", "y", "h_pre", "h_post" and
-// "h_res" (ConnectionKind::keeps_streams).
+// supply the coefficient math and the order of their backward. Their states derive from StreamState.
 class MixingConnection : public Connection {
  public:
   void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) final;
@@ -66,8 +72,8 @@ class MixingConnection : public Connection {
  protected:
   // kind: the type's name, for messages.
   MixingConnection(const config::Config& cfg, const ParameterStore& store, std::string prefix, const char* kind);
-  // From x (B*T, n, C) (x_in or its saved copy c["x"]): h_pre, h_post, h_res and whatever the backward needs, and
-  // F's input u (B*T, C) = sum_i h_pre[i] x[i].
+  // From x (B*T, n, C) (x_in or its saved copy, the state's x): h_pre, h_post, h_res and whatever the backward needs,
+  // and F's input u (B*T, C) = sum_i h_pre[i] x[i].
   virtual void coefficients_forward(const ActivationContext& c, Tensor x, Tensor u) = 0;
   // B on checked tensors: dx_in (overwritten) = dL/dx from dx_out, through F (f.backward_input) and the
   // coefficients; keeps in ctx what W needs.
@@ -75,13 +81,11 @@ class MixingConnection : public Connection {
   // The connection's own weight gradients += .
   virtual void coefficients_backward_weight(const ActivationContext& c) = 0;
 
-  Tensor param(const char* leaf) const { return store_.param(prefix_ + "." + leaf); }
-  Tensor grad(const char* leaf) const { return store_.grad(prefix_ + "." + leaf); }
   const ParameterStore& store_;
 
  private:
-  // Checks x_in and x_out (when defined), saves x_in into c["x"] if `save` (unless it is that tensor) and computes
-  // the coefficients and u = H_pre x into F's input slot of ctx.
+  // Checks x_in and x_out (when defined), saves x_in into the state's x if `save` (unless it is that tensor) and
+  // computes the coefficients and u = H_pre x into F's input slot of ctx.
   void prepare_forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, bool save, const char* phase);
   std::string kind_;  // e.g. "mhc", for messages
 };

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/arena.hpp"
 #include "core/tensor.hpp"
+#include "model/activations.hpp"
 
 namespace mhc::config {
 struct Config;
@@ -43,7 +43,8 @@ class ConnectionKind {
 
   // ---- model ----
   // true: every residual layer keeps its stream input x (B*T, n, C) and h_res (B*T, n, n) in its connection context
-  // (entries "x" and "h_res"), which selective recomputation rebuilds and the H_res diagnostics read. false (plain
+  // (its state derives from StreamState), which selective recomputation rebuilds and the H_res diagnostics read.
+  // false (plain
   // residual): the layer keeps nothing, H_res is 1, and there is nothing to recompute.
   virtual bool keeps_streams() const = 0;
   // The parameters of one connection, in a fixed order: names under `prefix` (e.g. "blocks.3.attn.conn"), component
@@ -62,13 +63,11 @@ class ConnectionKind {
   // The GEMMs of `layers` connections for micro-batches of N tokens (bench's GEMM report).
   virtual void add_gemm_shapes(std::vector<GemmShape>& out, const config::Config& cfg, std::int64_t N,
                                std::int64_t layers) const = 0;
-  // The tensors one connection keeps in its context for a micro-batch of `batch` sequences (plan's prediction is
-  // this table; the connection allocates it).
-  virtual std::vector<TensorSpec> activation_specs(const config::Config& cfg, DType dtype,
-                                                   std::int64_t batch) const = 0;
-  // The entries of those that backward_input alone writes and reads (free again once it returns): layers whose
-  // backwards run one after another may share them (selective recomputation does).
-  virtual std::vector<std::string> transient_entries() const = 0;
+  // The tensors one connection keeps in its context for a micro-batch of `batch` sequences, from the connection's
+  // state table (plan's prediction is this layout; the connection allocates it). Entries of EntryRole::transient are
+  // written and read by backward_input alone: layers whose backwards run one after another may share them
+  // (selective recomputation does).
+  virtual ContextLayout activation_layout(const config::Config& cfg, DType dtype, std::int64_t batch) const = 0;
   // The connection of the residual layer whose parameters live under `prefix` in `store`.
   virtual std::unique_ptr<Connection> make(const config::Config& cfg, const ParameterStore& store,
                                            const std::string& prefix) const = 0;

@@ -2,7 +2,7 @@
 #include "model/model.hpp"
 
 #include <algorithm>
-#include <cmath>
+#include <utility>
 
 #include "core/copy.hpp"
 
@@ -15,65 +15,46 @@
 
 namespace mhc::model {
 
+// The model's own buffers for one micro-batch of N tokens.
+struct ModelBuffers : ContextState {
+  Tensor x_a, x_b;         // (N, n, C): the stream ping-pong buffers
+  Tensor ids, h, dh;       // embedding: ids (N) i32, h = embed(ids) and its gradient (N, C)
+  Tensor targets, y, y_norm, norm_rstd, logits, lse, losses, dy_norm, dy;  // head (loss and its backward)
+  Tensor gate_w, gate_proj, gate_dlogit, gate_rstd;                        // head-merge gate
+};
+
 namespace {
 
-std::vector<TensorSpec> buffer_specs(const config::Config& cfg, DType t, std::int64_t batch, const StagePart& part) {
+StateTable<ModelBuffers> buffer_table(const config::Config& cfg, DType t, std::int64_t batch, const StagePart& part) {
+  using S = ModelBuffers;
   const std::int64_t N = batch * cfg.model.seq_len, C = cfg.model.d_model, V = cfg.model.vocab_size;
   const std::int64_t n = cfg.residual.n_streams;
-  std::vector<TensorSpec> s{{"x_a", t, Shape{N, n, C}}, {"x_b", t, Shape{N, n, C}}};
-  if (part.embedding)
-    for (TensorSpec e : {TensorSpec{"ids", DType::i32, Shape{N}}, {"h", t, Shape{N, C}}, {"dh", t, Shape{N, C}}})
-      s.push_back(e);
-  if (!part.head) return s;
-  for (TensorSpec e : {TensorSpec{"targets", DType::i32, Shape{N}}, {"y", t, Shape{N, C}}, {"y_norm", t, Shape{N, C}},
-                       {"norm_rstd", t, Shape{N}}, {"logits", t, Shape{N, V}}, {"lse", t, Shape{N}},
-                       {"losses", t, Shape{N}}, {"dy_norm", t, Shape{N, C}}, {"dy", t, Shape{N, C}}})
-    s.push_back(e);
-  if (cfg.residual.head_merge == config::HeadMerge::gate) {
-    for (const char* name : {"gate_w", "gate_proj", "gate_dlogit"}) s.push_back({name, t, Shape{N, n}});
-    s.push_back({"gate_rstd", t, Shape{N}});
+  StateTable<S> table;
+  add_fields<S>(table, t, Shape{N, n, C}, {{"x_a", &S::x_a}, {"x_b", &S::x_b}});
+  if (part.embedding) {
+    add_fields<S>(table, DType::i32, Shape{N}, {{"ids", &S::ids}});
+    add_fields<S>(table, t, Shape{N, C}, {{"h", &S::h}, {"dh", &S::dh}});
   }
-  return s;
+  if (!part.head) return table;
+  add_fields<S>(table, DType::i32, Shape{N}, {{"targets", &S::targets}});
+  add_fields<S>(table, t, Shape{N, C}, {{"y", &S::y}, {"y_norm", &S::y_norm}});
+  add_fields<S>(table, t, Shape{N}, {{"norm_rstd", &S::norm_rstd}});
+  add_fields<S>(table, t, Shape{N, V}, {{"logits", &S::logits}});
+  add_fields<S>(table, t, Shape{N}, {{"lse", &S::lse}, {"losses", &S::losses}});
+  add_fields<S>(table, t, Shape{N, C}, {{"dy_norm", &S::dy_norm}, {"dy", &S::dy}});
+  if (cfg.residual.head_merge == config::HeadMerge::gate) {
+    add_fields<S>(table, t, Shape{N, n},
+                  {{"gate_w", &S::gate_w}, {"gate_proj", &S::gate_proj}, {"gate_dlogit", &S::gate_dlogit}});
+    add_fields<S>(table, t, Shape{N}, {{"gate_rstd", &S::gate_rstd}});
+  }
+  return table;
 }
 
 std::int64_t layer_count(const config::Config& cfg) { return 2 * cfg.model.n_blocks; }
 
-std::int64_t block_count(std::int64_t layers, std::int64_t block_layers) {
-  return (layers + block_layers - 1) / block_layers;
-}
-
-// The recompute store of a stage of L residual layers: every block's input stream state and every layer's F output.
-std::vector<TensorSpec> saved_specs(const config::Config& cfg, DType t, std::int64_t batch, std::int64_t L,
-                                    std::int64_t block_layers) {
-  const std::int64_t N = batch * cfg.model.seq_len, C = cfg.model.d_model, n = cfg.residual.n_streams;
-  std::vector<TensorSpec> s;
-  for (std::int64_t b = 0; b < block_count(L, block_layers); ++b)
-    s.push_back({"x_block." + std::to_string(b), t, Shape{N, n, C}});
-  for (std::int64_t l = 0; l < L; ++l) s.push_back({"y." + std::to_string(l), t, Shape{N, C}});
-  return s;
-}
-
-// The recompute arenas shared by the layers, by name: per block position j the connection state (without y, kept in
-// the store, and for j = 0 without x, the stored block input), then per position F's input entries (u, RMSNorm(u),
-// rstd), then one set of the connection's transient backward buffers.
-std::vector<std::pair<std::string, std::vector<TensorSpec>>> shared_tables(const config::Config& cfg, DType t,
-                                                                           std::int64_t batch,
-                                                                           std::int64_t block_layers) {
-  const std::vector<TensorSpec> conn = cfg.residual.type->activation_specs(cfg, t, batch);
-  const std::vector<std::string> transient = cfg.residual.type->transient_entries();
-  std::vector<std::pair<std::string, std::vector<TensorSpec>>> tables;
-  for (std::int64_t j = 0; j < block_layers; ++j) {
-    std::vector<std::string> elsewhere = transient;
-    elsewhere.push_back("y");
-    if (j == 0) elsewhere.push_back("x");
-    tables.emplace_back("recompute connection " + std::to_string(j), specs_without(conn, elsewhere));
-  }
-  for (std::int64_t j = 0; j < block_layers; ++j) {  // layer l is attention for even l
-    const auto f = j % 2 == 0 ? attention_activation_specs(cfg, t, batch) : mlp_activation_specs(cfg, t, batch);
-    tables.emplace_back("recompute F input " + std::to_string(j), specs_named(f, Sublayer::input_entries()));
-  }
-  tables.emplace_back("recompute transient", specs_named(conn, transient));
-  return tables;
+// The parameter `name` of the store, or undefined when `held` is false.
+Param param_if(const ParameterStore& store, bool held, const std::string& name) {
+  return held ? Param{store.param(name), store.grad(name)} : Param{};
 }
 
 // Summed on the host in token order, whatever device the losses are on.
@@ -94,10 +75,6 @@ void upload_ids(Tensor dst, const std::int32_t* ids) {
 }
 
 }  // namespace
-
-bool recompute_on(const config::Config& cfg) {
-  return cfg.recompute.mhc && cfg.residual.type->keeps_streams();
-}
 
 StagePart StagePart::whole(const config::Config& cfg) { return StagePart{0, layer_count(cfg), true, true}; }
 
@@ -142,9 +119,9 @@ Model::Model(const config::Config& cfg, ParameterStore& store, std::int64_t batc
       n_(cfg.residual.n_streams),
       store_(&store),
       part_(part),
-      recompute_(recompute_on(cfg)),
-      block_layers_(resolve_block_layers(cfg, part)),
-      buffers_("model buffers", buffer_specs(cfg, store.dtype(), batch, part), {}, store.device()) {
+      block_layers_(recompute_block_layers(cfg, part.layers())),
+      buffers_("model buffers", layout_of(buffer_table(cfg, store.dtype(), batch, part)), {}, store.device()),
+      buf_(&buffers_.state<ModelBuffers>()) {
   MHC_CHECK(batch >= 1, ConfigError, "micro-batch size must be >= 1, got ", batch);
   MHC_CHECK(part.first_layer % 2 == 0 && part.end_layer % 2 == 0 && part.first_layer <= part.end_layer &&
                 part.end_layer <= layer_count(cfg),
@@ -155,43 +132,22 @@ Model::Model(const config::Config& cfg, ParameterStore& store, std::int64_t batc
     layers_.emplace_back(cfg, store, b, SublayerKind::mlp);
   }
   w_pending_.assign(layers_.size(), false);
-  if (!recompute_ || layers_.empty()) {
-    recompute_ = false;
+  if (recompute_on(cfg) && !layers_.empty()) {
+    recompute_ = std::make_unique<Recompute>(cfg, layers_, store.dtype(), store.device(), batch);
+    contexts_ = recompute_->layer_contexts(layers_, batch);
+  } else {
     for (const auto& layer : layers_) contexts_.push_back(layer.make_context(batch));
-    return;
   }
-  // Every connection of a model has the same layout, so block position j of every block shares one connection
-  // state and one F input; every layer shares the transient buffers; y and the block input x live in the store.
-  for (const auto& [name, specs] : shared_tables(cfg, store.dtype(), batch, block_layers_))
-    shared_.emplace_back(name, specs, TensorViews{}, store.device());
-  saved_ = ActivationContext("recompute store", saved_specs(cfg, store.dtype(), batch, part.layers(), block_layers_),
-                             {}, store.device());
-  const auto Lr = static_cast<std::size_t>(block_layers_);
-  const std::size_t last_block_start = (layers_.size() - 1) / Lr * Lr;
-  for (std::size_t l = 0; l < layers_.size(); ++l) {
-    const std::size_t j = l % Lr;
-    TensorViews conn = shared_[j].tensors();
-    for (const auto& [name, t] : shared_.back().tensors()) conn[name] = t;
-    conn["y"] = saved_["y." + std::to_string(l)];
-    if (j == 0) conn["x"] = saved_["x_block." + std::to_string(l / Lr)];
-    // The backward starts in the last block, so its layers keep x from the forward and it is not rebuilt.
-    contexts_.push_back(
-        layers_[l].make_context_sharing(batch, conn, shared_[Lr + j].tensors(), j == 0 || l >= last_block_start));
-  }
-}
-
-std::int64_t Model::resolve_block_layers(const config::Config& cfg) {
-  return resolve_block_layers(cfg, StagePart::whole(cfg));
-}
-
-std::int64_t Model::resolve_block_layers(const config::Config& cfg, const StagePart& part) {
-  const std::int64_t L = std::max<std::int64_t>(part.layers(), 1), n = cfg.residual.n_streams;
-  if (cfg.recompute.block_layers == "stage") return L;
-  if (cfg.recompute.block_layers == "auto") {
-    const auto k = static_cast<std::int64_t>(std::llround(std::sqrt(static_cast<double>(n * L) / (n + 2.0))));
-    return std::clamp<std::int64_t>(k, 1, L);
-  }
-  return std::min(cfg.recompute.block_layers_value(), L);
+  const bool keeps = cfg.residual.type->keeps_streams();
+  for (std::size_t l = 0; l <= layers_.size(); ++l)
+    input_slots_.push_back(l < layers_.size() && keeps && contexts_[l].saves_input ? streams(l).x : Tensor());
+  const bool tied = cfg.model.tie_embeddings, gate = cfg.residual.head_merge == config::HeadMerge::gate;
+  embed_ = param_if(store, part.embedding || (part.head && tied), "embed.weight");
+  head_ = param_if(store, part.head, tied ? "embed.weight" : "lm_head.weight");
+  final_norm_ = param_if(store, part.head, "final_norm.weight");
+  gate_phi_ = param_if(store, part.head && gate, "head_merge.phi");
+  gate_alpha_ = param_if(store, part.head && gate, "head_merge.alpha");
+  gate_bias_ = param_if(store, part.head && gate, "head_merge.bias");
 }
 
 std::int64_t Model::predicted_activation_bytes(const config::Config& cfg, DType dtype, std::int64_t batch,
@@ -202,20 +158,15 @@ std::int64_t Model::predicted_activation_bytes(const config::Config& cfg, DType 
 std::int64_t Model::predicted_activation_bytes(const config::Config& cfg, DType dtype, std::int64_t batch,
                                                bool recompute, const StagePart& part) {
   const std::int64_t L = part.layers();
-  const auto attn = attention_activation_specs(cfg, dtype, batch), mlp = mlp_activation_specs(cfg, dtype, batch);
-  const std::int64_t buffers = Arena::bytes_needed(buffer_specs(cfg, dtype, batch, part));
+  const std::int64_t buffers = Arena::bytes_needed(specs_of(buffer_table(cfg, dtype, batch, part)));
   config::Config c = cfg;
   c.recompute.mhc = recompute;
-  if (!recompute_on(c) || L == 0)
-    return buffers + L / 2 * (Arena::bytes_needed(attn) + Arena::bytes_needed(mlp)) +
-           L * Arena::bytes_needed(cfg.residual.type->activation_specs(cfg, dtype, batch));
-  // F's input entries live in the shared tables.
-  const std::vector<std::string>& input = Sublayer::input_entries();
-  std::int64_t total =
-      buffers + L / 2 * (Arena::bytes_needed(specs_without(attn, input)) + Arena::bytes_needed(specs_without(mlp, input)));
-  const std::int64_t block_layers = resolve_block_layers(cfg, part);
-  for (const auto& table : shared_tables(cfg, dtype, batch, block_layers)) total += Arena::bytes_needed(table.second);
-  return total + Arena::bytes_needed(saved_specs(cfg, dtype, batch, L, block_layers));
+  if (recompute_on(c) && L > 0) return buffers + Recompute::predicted_bytes(cfg, dtype, batch, L);
+  return buffers +
+         L / 2 *
+             (Arena::bytes_needed(attention_activation_specs(cfg, dtype, batch)) +
+              Arena::bytes_needed(mlp_activation_specs(cfg, dtype, batch))) +
+         L * Arena::bytes_needed(cfg.residual.type->activation_layout(cfg, dtype, batch).specs);
 }
 
 void Model::check_part(bool embedding, bool head, const char* call) const {
@@ -223,52 +174,39 @@ void Model::check_part(bool embedding, bool head, const char* call) const {
             part_.first_layer, ", ", part_.end_layer, ")) has no ", embedding ? "embedding" : "head");
 }
 
-Tensor Model::saved_input_slot(std::size_t l) const {
-  if (l >= contexts_.size() || !contexts_[l].saves_input || !cfg_.residual.type->keeps_streams())
-    return Tensor();
-  return contexts_[l].connection["x"];
-}
-
 Tensor Model::stream_input() {
   MHC_CHECK(!part_.embedding, ConfigError, "stream_input: the first stage starts from token ids");
-  const Tensor slot = saved_input_slot(0);
-  return slot.defined() ? slot : buffers_["x_a"];
+  return input_slots_[0].defined() ? input_slots_[0] : buf_->x_a;
 }
 
 void Model::forward_stage(const std::int32_t* inputs) {
   // Each x_l goes straight where layer l keeps it when it does (no copy); the others ping-pong between x_a and x_b.
-  const Tensor x_a = buffers_["x_a"], x_b = buffers_["x_b"];
-  const Tensor first = saved_input_slot(0);
-  Tensor x = first.defined() ? first : x_a;
+  const ModelBuffers& b = *buf_;
+  Tensor x = input_slots_[0].defined() ? input_slots_[0] : b.x_a;
   if (part_.embedding) {
     MHC_CHECK(inputs != nullptr, ConfigError, "forward_stage: the first stage needs token ids");
-    Tensor ids = buffers_["ids"];
-    upload_ids(ids, inputs);
-    ops::embedding_forward(buffers_["h"], ids, store_->param("embed.weight"));
+    upload_ids(b.ids, inputs);
+    ops::embedding_forward(b.h, b.ids, embed_.value);
     // Expansion x_0 = (h, ..., h): the backward of the stream sum writes dy to every stream.
-    ops::stream_sum_backward(x, buffers_["h"]);
+    ops::stream_sum_backward(x, b.h);
   }
   for (std::size_t l = 0; l < layers_.size(); ++l) {
-    const Tensor slot = saved_input_slot(l + 1);
-    const Tensor x_next = slot.defined() ? slot : (x.data == x_a.data ? x_b : x_a);
+    const Tensor slot = input_slots_[l + 1];
+    const Tensor x_next = slot.defined() ? slot : (x.data == b.x_a.data ? b.x_b : b.x_a);
     layers_[l].forward(contexts_[l], x, x_next);
     x = x_next;
   }
-  // With recompute the last block's layers kept their state (x included): the backward starts there.
-  resident_block_ = block_count(static_cast<std::int64_t>(layers_.size()), block_layers_) - 1;
+  if (recompute_) recompute_->forward_done(layers_.size());
   x_final_ = x;
   if (!part_.head) return;
-  Tensor y = buffers_["y"];
   if (cfg_.residual.head_merge == config::HeadMerge::gate) {
-    ops::head_merge_gate_forward(y, buffers_["gate_w"], buffers_["gate_proj"], buffers_["gate_rstd"], x,
-                                 store_->param("head_merge.phi"), store_->param("head_merge.alpha"),
-                                 store_->param("head_merge.bias"));
+    ops::head_merge_gate_forward(b.y, b.gate_w, b.gate_proj, b.gate_rstd, x, gate_phi_.value, gate_alpha_.value,
+                                 gate_bias_.value);
   } else {
-    ops::stream_sum_forward(y, x);
+    ops::stream_sum_forward(b.y, x);
   }
-  ops::rmsnorm_forward(buffers_["y_norm"], buffers_["norm_rstd"], y, store_->param("final_norm.weight"), kNormEps);
-  const char* head = cfg_.model.tie_embeddings ? "embed.weight" : "lm_head.weight";
-  ops::linear_forward(buffers_["logits"], buffers_["y_norm"], store_->param(head));
+  ops::rmsnorm_forward(b.y_norm, b.norm_rstd, b.y, final_norm_.value, kNormEps);
+  ops::linear_forward(b.logits, b.y_norm, head_.value);
 }
 
 Tensor Model::stream_output() const {
@@ -279,41 +217,36 @@ Tensor Model::stream_output() const {
 double Model::head_loss(const std::int32_t* targets, double loss_weight) {
   check_part(false, true, "head_loss");
   const std::int64_t N = batch_ * seq_len_;
-  Tensor t = buffers_["targets"];
-  upload_ids(t, targets);
-  Tensor logits = buffers_["logits"], lse = buffers_["lse"], losses = buffers_["losses"];
-  ops::softmax_xent_forward(losses, lse, logits, t);
-  const double loss = mean_of(losses);
-  if (loss_weight != 0.0)
-    ops::softmax_xent_backward(logits, logits, lse, t, loss_weight / static_cast<double>(N));  // dlogits in place
+  const ModelBuffers& b = *buf_;
+  upload_ids(b.targets, targets);
+  ops::softmax_xent_forward(b.losses, b.lse, b.logits, b.targets);
+  const double loss = mean_of(b.losses);
+  if (loss_weight != 0.0)  // dlogits in place
+    ops::softmax_xent_backward(b.logits, b.logits, b.lse, b.targets, loss_weight / static_cast<double>(N));
   return loss;
 }
 
 Tensor Model::grad_output() {
   // Stream gradients ping-pong between the stream buffer not holding x_L and x_L's own buffer (x_L is no longer
   // needed then: every layer saved what its backward reads).
-  return x_final_.data == buffers_["x_a"].data ? buffers_["x_b"] : buffers_["x_a"];
+  return x_final_.data == buf_->x_a.data ? buf_->x_b : buf_->x_a;
 }
 
 void Model::head_backward() {
-  const char* head = cfg_.model.tie_embeddings ? "embed.weight" : "lm_head.weight";
-  Tensor dlogits = buffers_["logits"], y_norm = buffers_["y_norm"], dy_norm = buffers_["dy_norm"];
-  ops::linear_backward_input(dy_norm, dlogits, store_->param(head));
-  ops::linear_backward_weight(store_->grad(head), dlogits, y_norm);
-  Tensor y = buffers_["y"], dy = buffers_["dy"];
-  ops::rmsnorm_backward_input(dy, dy_norm, y, store_->param("final_norm.weight"), buffers_["norm_rstd"]);
-  ops::rmsnorm_backward_weight(store_->grad("final_norm.weight"), dy_norm, y, buffers_["norm_rstd"]);
+  const ModelBuffers& b = *buf_;
+  const Tensor dlogits = b.logits;
+  ops::linear_backward_input(b.dy_norm, dlogits, head_.value);
+  ops::linear_backward_weight(head_.grad, dlogits, b.y_norm);
+  ops::rmsnorm_backward_input(b.dy, b.dy_norm, b.y, final_norm_.value, b.norm_rstd);
+  ops::rmsnorm_backward_weight(final_norm_.grad, b.dy_norm, b.y, b.norm_rstd);
   Tensor dx = grad_output();
   if (cfg_.residual.head_merge == config::HeadMerge::gate) {
-    ops::head_merge_gate_backward_input(dx, buffers_["gate_dlogit"], dy, x_final_, store_->param("head_merge.phi"),
-                                        store_->param("head_merge.alpha"), buffers_["gate_w"], buffers_["gate_proj"],
-                                        buffers_["gate_rstd"]);
-    ops::head_merge_gate_backward_weight(store_->grad("head_merge.phi"), store_->grad("head_merge.alpha"),
-                                         store_->grad("head_merge.bias"), buffers_["gate_dlogit"], x_final_,
-                                         buffers_["gate_proj"], buffers_["gate_rstd"],
-                                         store_->param("head_merge.alpha"));
+    ops::head_merge_gate_backward_input(dx, b.gate_dlogit, b.dy, x_final_, gate_phi_.value, gate_alpha_.value,
+                                        b.gate_w, b.gate_proj, b.gate_rstd);
+    ops::head_merge_gate_backward_weight(gate_phi_.grad, gate_alpha_.grad, gate_bias_.grad, b.gate_dlogit, x_final_,
+                                         b.gate_proj, b.gate_rstd, gate_alpha_.value);
   } else {
-    ops::stream_sum_backward(dx, dy);
+    ops::stream_sum_backward(dx, b.dy);
   }
 }
 
@@ -323,14 +256,13 @@ void Model::backward_input_stage() {
   Tensor dx_prev = x_final_;
   // With recompute, a block's connection state is rebuilt when the backward enters it (its last layer). The shared
   // contexts are reused by the next block's rebuild, so the W of every block but the stage's first runs before it.
-  const auto Lr = static_cast<std::size_t>(block_layers_);
   for (std::size_t k = layers_.size(); k-- > 0;) {
-    if (recompute_ && (k % Lr == Lr - 1 || k + 1 == layers_.size())) {
+    if (recompute_ && recompute_->enters_block(k, layers_.size())) {
       for (std::size_t j = k + 1; j < layers_.size() && w_pending_[j]; ++j) {
         layers_[j].backward_weight(contexts_[j]);
         w_pending_[j] = false;
       }
-      recompute_block(static_cast<std::int64_t>(k / Lr));
+      recompute_->rebuild(recompute_->block_of(k), layers_, contexts_);
     }
     layers_[k].backward_input(contexts_[k], dx, dx_prev);
     w_pending_[k] = true;
@@ -338,7 +270,7 @@ void Model::backward_input_stage() {
   }
   dx_in_ = dx;  // dL/dx_0 of the stage
   // The expansion's backward sums the streams.
-  if (part_.embedding) ops::stream_sum_forward(buffers_["dh"], dx);
+  if (part_.embedding) ops::stream_sum_forward(buf_->dh, dx);
 }
 
 Tensor Model::grad_input() const {
@@ -353,7 +285,7 @@ void Model::backward_weight_stage() {
     w_pending_[k] = false;
   }
   if (part_.embedding)
-    ops::embedding_backward_weight(store_->grad("embed.weight"), buffers_["dh"], buffers_["ids"]);
+    ops::embedding_backward_weight(embed_.grad, buf_->dh, buf_->ids);
 }
 
 double Model::forward_backward(Tensor tokens, double loss_weight) {
@@ -380,34 +312,20 @@ Tensor Model::forward_logits(Tensor inputs) {
   expect_shape(inputs, Shape{batch_, seq_len_}, "inputs");
   expect_dtype(inputs, DType::i32, "inputs");
   forward_stage(inputs.ptr<std::int32_t>());
-  return buffers_["logits"];
-}
-
-void Model::recompute_block(std::int64_t b) {
-  if (b == resident_block_) return;
-  const std::int64_t first = b * block_layers_;
-  const std::int64_t end = std::min(first + block_layers_, static_cast<std::int64_t>(layers_.size()));
-  for (std::int64_t l = first; l < end; ++l) {
-    // x_l is in layer l's context already (the stored block input, or written there by layer l - 1); x_out is
-    // x_in of layer l + 1, written straight into that layer's context; the block's last x_out is not needed.
-    const Tensor x_out = l + 1 < end ? contexts_[static_cast<std::size_t>(l + 1)].connection["x"] : Tensor();
-    layers_[static_cast<std::size_t>(l)].forward_from_f_output(contexts_[static_cast<std::size_t>(l)],
-                                                               contexts_[static_cast<std::size_t>(l)].connection["x"],
-                                                               x_out);
-  }
-  resident_block_ = b;
+  return buf_->logits;
 }
 
 std::vector<Tensor> Model::layer_inputs(std::int64_t block) {
   MHC_CHECK(cfg_.residual.type->keeps_streams(), ConfigError, "layer_inputs: residual.type \"",
             std::string(cfg_.residual.type->name()), "\" keeps no stream state x_l");
   const std::int64_t L = static_cast<std::int64_t>(layers_.size());
-  MHC_CHECK(block >= 0 && block < block_count(L, block_layers_), ShapeError, "layer_inputs: block ", block,
-            " out of range [0, ", block_count(L, block_layers_), ")");
-  if (recompute_) recompute_block(block);
+  const std::int64_t blocks = recompute_block_count(L, block_layers_);
+  MHC_CHECK(block >= 0 && block < blocks, ShapeError, "layer_inputs: block ", block, " out of range [0, ", blocks,
+            ")");
+  if (recompute_) recompute_->rebuild(block, layers_, contexts_);
   std::vector<Tensor> x;
   for (std::int64_t l = block * block_layers_; l < std::min(L, (block + 1) * block_layers_); ++l)
-    x.push_back(contexts_[static_cast<std::size_t>(l)].connection["x"]);
+    x.push_back(streams(static_cast<std::size_t>(l)).x);
   return x;
 }
 
@@ -415,15 +333,15 @@ std::vector<Tensor> Model::last_h_res() {
   std::vector<Tensor> h;
   if (!cfg_.residual.type->keeps_streams()) return h;
   if (!recompute_) {
-    for (const auto& ctx : contexts_) h.push_back(ctx.connection["h_res"]);
+    for (std::size_t l = 0; l < contexts_.size(); ++l) h.push_back(streams(l).h_res);
     return h;
   }
   h_res_copies_.clear();
   const std::int64_t L = static_cast<std::int64_t>(layers_.size());
-  for (std::int64_t b = 0; b < block_count(L, block_layers_); ++b) {
+  for (std::int64_t b = 0; b < recompute_block_count(L, block_layers_); ++b) {
     layer_inputs(b);
     for (std::int64_t l = b * block_layers_; l < std::min(L, (b + 1) * block_layers_); ++l) {
-      const Tensor src = contexts_[static_cast<std::size_t>(l)].connection["h_res"];
+      const Tensor src = streams(static_cast<std::size_t>(l)).h_res;
       h_res_copies_.emplace_back(src.dtype, src.shape);
       copy_tensor(h_res_copies_.back().view(), src);
     }
@@ -433,8 +351,7 @@ std::vector<Tensor> Model::last_h_res() {
 }
 
 std::int64_t Model::activation_bytes() const {
-  std::int64_t total = buffers_.bytes_held() + saved_.bytes_held();
-  for (const auto& ctx : shared_) total += ctx.bytes_held();
+  std::int64_t total = buffers_.bytes_held() + (recompute_ ? recompute_->bytes_held() : 0);
   for (const auto& ctx : contexts_) total += ctx.bytes_held();
   return total;
 }

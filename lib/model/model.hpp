@@ -11,6 +11,7 @@
 #include "core/host_tensor.hpp"
 #include "model/activations.hpp"
 #include "model/parameters.hpp"
+#include "model/recompute.hpp"
 #include "model/residual_layer.hpp"
 
 namespace mhc::model {
@@ -34,13 +35,11 @@ struct StagePart {
 // embedding and head_merge.*, final_norm.weight and lm_head.weight (embed.weight when tied) for the head.
 std::vector<ParamSpec> stage_parameter_specs(const config::Config& cfg, const StagePart& part);
 
-// Selective recomputation (spec 5) is on for cfg: recompute.mhc with an n-stream connection kind (keeps_streams;
-// residual keeps no connection state to recompute).
-bool recompute_on(const config::Config& cfg);
-
 // One column range of token rows (batch, T + 1) i32: the inputs rows[:, :T] (shift 0) or the targets rows[:, 1:]
 // (shift 1), written to out (batch * T).
 void split_token_rows(const std::int32_t* rows, std::int64_t batch, std::int64_t T, int shift, std::int32_t* out);
+
+struct ModelBuffers;  // model.cpp
 
 class Model {
  public:
@@ -103,12 +102,9 @@ class Model {
   void backward_weight_stage();
 
   // Selective recomputation (spec 5) is on: cfg.recompute.mhc with an n-stream connection kind.
-  bool recompute() const { return recompute_; }
-  // L_r for cfg: "auto" = round(sqrt(n L / (n + 2))) (spec 5's minimum), "stage" = L, k = min(k, L); L = 2 blocks.
-  static std::int64_t resolve_block_layers(const config::Config& cfg);
-  // The same with L = the residual layers of `part` (blocks never cross a stage boundary).
-  static std::int64_t resolve_block_layers(const config::Config& cfg, const StagePart& part);
-  // L_r, the residual layers per recompute block (resolved from recompute.block_layers).
+  bool recompute() const { return recompute_ != nullptr; }
+  // L_r, the residual layers per recompute block (recompute_block_layers for the stage's layers; blocks never
+  // cross a stage boundary).
   std::int64_t block_layers() const { return block_layers_; }
   // x_l (batch * T, n, C) of the stage's layers of recompute block `block` (stage layers [block * L_r, ...)) from
   // the last forward;
@@ -118,13 +114,8 @@ class Model {
 
  private:
   Model(const config::Config& cfg, std::unique_ptr<ParameterStore> owned, std::int64_t batch);
-  // Rebuilds the connection state and F inputs of the layers of block b from its stored input and F outputs
-  // (nothing to do when they are still there).
-  void recompute_block(std::int64_t b);
-
-  // Where layer l keeps its input x_l when it keeps one (an n-stream layer that saves its input), else undefined:
-  // the forward writes x_l there directly.
-  Tensor saved_input_slot(std::size_t l) const;
+  // The connection state of stage layer l (an n-stream connection's).
+  const StreamState& streams(std::size_t l) const { return contexts_[l].connection.state<StreamState>(); }
   void check_part(bool embedding, bool head, const char* call) const;
   void head_backward();  // dlogits -> dL/dx_L into grad_output(), head weight gradients +=
 
@@ -134,14 +125,17 @@ class Model {
   ParameterStore* store_;
   StagePart part_;
   std::vector<ResidualLayer> layers_;
-  std::vector<LayerContext> contexts_;  // with recompute: connection parts are views of shared_
-  bool recompute_;
+  std::unique_ptr<Recompute> recompute_;  // null: recomputation off (or a stage without layers)
+  std::vector<LayerContext> contexts_;    // with recompute: views of recompute_'s arenas
   std::int64_t block_layers_;
-  std::vector<ActivationContext> shared_;  // recompute: per block position connection state, F input; transient
-  ActivationContext saved_;                // recompute: "x_block.<b>" (N, n, C) and "y.<l>" (N, C)
-  std::int64_t resident_block_ = -1;       // recompute: the block whose state the shared contexts hold
-  std::vector<HostTensor> h_res_copies_;   // recompute: last_h_res results
-  ActivationContext buffers_;  // ids, targets, streams, head activations and their gradients
+  // Per stage layer l (and l = L: undefined): where layer l keeps its input x_l when it keeps one (an n-stream layer
+  // that saves its input), else undefined; the forward writes x_l there directly.
+  std::vector<Tensor> input_slots_;
+  std::vector<HostTensor> h_res_copies_;  // recompute: last_h_res results
+  ActivationContext buffers_;             // ids, targets, streams, head activations and their gradients
+  const ModelBuffers* buf_;               // buffers_'s typed state
+  // The parameters the stage's embedding and head read (undefined where the stage has none).
+  Param embed_, head_, final_norm_, gate_phi_, gate_alpha_, gate_bias_;
   Tensor x_final_;             // the stream buffer (x_a or x_b) holding x_L after forward
   Tensor dx_in_;               // the stream buffer holding dL/dx_0 after backward_input_stage
   std::vector<bool> w_pending_;  // per stage layer: B done, W not yet (backward_weight_stage runs it)

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "model/connection_kind.hpp"
+#include "model/sublayer.hpp"
 
 namespace mhc::model {
 
@@ -19,34 +20,25 @@ std::string_view component_name(Component c) {
   return "?";
 }
 
-namespace {
-
-constexpr double kInitStd = 0.02;
-
-}  // namespace
+double output_init_std(const config::Config& cfg) {
+  return kInitStd / std::sqrt(2.0 * static_cast<double>(cfg.model.n_blocks));
+}
 
 std::vector<ParamSpec> model_parameter_specs(const config::Config& cfg) {
   const auto& m = cfg.model;
-  const std::int64_t C = m.d_model, V = m.vocab_size, F = m.ffn_hidden, n = cfg.residual.n_streams;
-  const double out_std = kInitStd / std::sqrt(2.0 * static_cast<double>(m.n_blocks));  // Wo, Wdown (GPT-2)
+  const std::int64_t C = m.d_model, V = m.vocab_size, n = cfg.residual.n_streams;
   std::vector<ParamSpec> specs;
-  const auto append_connection = [&](const std::string& prefix, std::int64_t block, std::int64_t layer) {
-    for (ParamSpec& s : cfg.residual.type->parameter_specs(cfg, prefix, block, layer)) specs.push_back(std::move(s));
+  const auto append = [&](std::vector<ParamSpec> part) {
+    for (ParamSpec& s : part) specs.push_back(std::move(s));
   };
   specs.push_back({"embed.weight", Shape{V, C}, Component::embedding, InitKind::normal, kInitStd, true, -1, -1});
   for (std::int64_t b = 0; b < m.n_blocks; ++b) {
     const std::string blk = "blocks." + std::to_string(b);
     const std::int64_t attn = 2 * b, mlp = 2 * b + 1;
-    specs.push_back({blk + ".attn.norm.weight", Shape{C}, Component::norm, InitKind::ones, 0.0, false, b, attn});
-    for (const char* w : {"wq", "wk", "wv"})
-      specs.push_back({blk + ".attn." + w, Shape{C, C}, Component::attention, InitKind::normal, kInitStd, true, b, attn});
-    specs.push_back({blk + ".attn.wo", Shape{C, C}, Component::attention, InitKind::normal, out_std, true, b, attn});
-    append_connection(blk + ".attn.conn", b, attn);
-    specs.push_back({blk + ".mlp.norm.weight", Shape{C}, Component::norm, InitKind::ones, 0.0, false, b, mlp});
-    specs.push_back({blk + ".mlp.w_gate", Shape{F, C}, Component::mlp, InitKind::normal, kInitStd, true, b, mlp});
-    specs.push_back({blk + ".mlp.w_up", Shape{F, C}, Component::mlp, InitKind::normal, kInitStd, true, b, mlp});
-    specs.push_back({blk + ".mlp.w_down", Shape{C, F}, Component::mlp, InitKind::normal, out_std, true, b, mlp});
-    append_connection(blk + ".mlp.conn", b, mlp);
+    append(attention_parameter_specs(cfg, blk + ".attn", b, attn));
+    append(cfg.residual.type->parameter_specs(cfg, blk + ".attn.conn", b, attn));
+    append(mlp_parameter_specs(cfg, blk + ".mlp", b, mlp));
+    append(cfg.residual.type->parameter_specs(cfg, blk + ".mlp.conn", b, mlp));
   }
   if (cfg.residual.head_merge == config::HeadMerge::gate) {
     specs.push_back({"head_merge.phi", Shape{n * C, n}, Component::connection, InitKind::gate_phi, 0.0, true, -1, -1});
@@ -57,12 +49,6 @@ std::vector<ParamSpec> model_parameter_specs(const config::Config& cfg) {
   if (!m.tie_embeddings)
     specs.push_back({"lm_head.weight", Shape{V, C}, Component::head, InitKind::normal, kInitStd, true, -1, -1});
   return specs;
-}
-
-ParamSpec connection_param(const std::string& prefix, const std::string& leaf, Shape shape, bool weight_decay,
-                           std::int64_t block, std::int64_t layer) {
-  return ParamSpec{prefix + "." + leaf, shape, Component::connection, InitKind::connection, 0.0, weight_decay, block,
-                   layer};
 }
 
 bool has_leaf(const ParamSpec& spec, std::string_view leaf) {

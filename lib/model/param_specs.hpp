@@ -32,10 +32,48 @@ struct ParamSpec {
   std::int64_t layer;     // global residual layer index (2 * block + {0: attention, 1: MLP}), -1 outside blocks
 };
 
-// A parameter `leaf` (e.g. "phi") of the connection under `prefix` (e.g. "blocks.3.attn.conn"): component connection,
-// init InitKind::connection.
-ParamSpec connection_param(const std::string& prefix, const std::string& leaf, Shape shape, bool weight_decay,
-                           std::int64_t block, std::int64_t layer);
+// The init std of the embedding and the input projections, and of the output projections (Wo, Wdown: GPT-2's
+// 0.02 / sqrt(2 n_blocks)).
+constexpr double kInitStd = 0.02;
+double output_init_std(const config::Config& cfg);
+
+// One parameter of a component as its code reads it: the value and the gradient tensor in the store.
+struct Param {
+  Tensor value;
+  Tensor grad;
+};
+
+// One entry of a component's parameter table: the leaf under the component's prefix (e.g. "wq"), the member of its
+// parameter struct P, and the rest of its spec. The table generates the component's ParamSpecs and binds the
+// struct to the store once (bind_params in parameters.hpp).
+template <class P>
+struct ParamField {
+  const char* leaf;
+  Param P::*member;
+  Shape shape;
+  Component component;
+  InitKind init;
+  double init_std;
+  bool weight_decay;
+};
+template <class P>
+using ParamTable = std::vector<ParamField<P>>;
+
+// The specs of a table's parameters under `prefix`, in table order.
+template <class P>
+std::vector<ParamSpec> param_specs_of(const ParamTable<P>& table, const std::string& prefix, std::int64_t block,
+                                      std::int64_t layer) {
+  std::vector<ParamSpec> specs;
+  for (const auto& f : table)
+    specs.push_back({prefix + "." + f.leaf, f.shape, f.component, f.init, f.init_std, f.weight_decay, block, layer});
+  return specs;
+}
+// A connection parameter's entry: component connection, init InitKind::connection.
+template <class P>
+ParamField<P> connection_field(const char* leaf, Param P::*member, Shape shape, bool weight_decay) {
+  return {leaf, member, std::move(shape), Component::connection, InitKind::connection, 0.0, weight_decay};
+}
+
 // Whether spec's name ends in "." + leaf.
 bool has_leaf(const ParamSpec& spec, std::string_view leaf);
 // "blocks.3.attn.conn.phi" -> "blocks.3.attn.conn".

@@ -53,6 +53,18 @@ class ParameterStore {
 // `name` otherwise): for initialisers that draw a parameter group and keep one member.
 void set_initial_value(Tensor t, Tensor value, const std::string& name);
 
+// The parameter struct of a component bound to `store` by its table (names under `prefix`); ConfigError naming the
+// parameter when the store does not hold one. The tensors stay valid while the store lives.
+template <class P>
+P bind_params(const ParamTable<P>& table, const ParameterStore& store, const std::string& prefix) {
+  P p;
+  for (const auto& f : table) {
+    const std::string name = prefix + "." + f.leaf;
+    p.*f.member = Param{store.param(name), store.grad(name)};
+  }
+  return p;
+}
+
 // The specs of `all` that belong to the transformer blocks [first, last) (no embedding, final norm or head).
 std::vector<ParamSpec> block_parameter_specs(const std::vector<ParamSpec>& all, std::int64_t first,
                                              std::int64_t last);

@@ -21,15 +21,14 @@ LayerContext ResidualLayer::make_context(std::int64_t batch) const {
 
 LayerContext ResidualLayer::make_context_sharing(std::int64_t batch, const TensorViews& connection,
                                                 const TensorViews& f_input, bool saves_input) const {
-  const std::vector<TensorSpec> conn_specs = connection_->activation_specs(batch);
-  for (const auto& s : conn_specs)
+  for (const auto& s : connection_->activation_layout(batch).specs)
     MHC_CHECK(connection.count(s.name) == 1, ShapeError, prefix_, ": shared connection state lacks ", s.name);
-  return LayerContext{ActivationContext(prefix_ + ".conn", conn_specs, connection, device_),
-                      ActivationContext(prefix_, f_->activation_specs(batch), f_input, device_), saves_input};
+  return LayerContext{connection_->make_context(batch, connection), f_->make_context(batch, f_input), saves_input};
 }
 
 std::int64_t ResidualLayer::activation_bytes(std::int64_t batch) const {
-  return Arena::bytes_needed(connection_->activation_specs(batch)) + Arena::bytes_needed(f_->activation_specs(batch));
+  return Arena::bytes_needed(connection_->activation_layout(batch).specs) +
+         Arena::bytes_needed(f_->activation_layout(batch).specs);
 }
 
 }  // namespace mhc::model

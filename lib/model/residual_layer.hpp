@@ -34,8 +34,8 @@ class ResidualLayer {
   }
   // W: every weight gradient of the layer += .
   void backward_weight(const LayerContext& ctx) { connection_->backward_weight(ctx, *f_); }
-  // Recomputation: the connection's forward with F's output already in ctx.connection["y"] (F is not run; its
-  // input entries are rebuilt); x_out may be undefined (not written).
+  // Recomputation: the connection's forward with F's output already in its state's y (F is not run; its input
+  // entries are rebuilt); x_out may be undefined (not written).
   void forward_from_f_output(const LayerContext& ctx, Tensor x_in, Tensor x_out) {
     connection_->forward_from_f_output(ctx, x_in, x_out, *f_);
   }

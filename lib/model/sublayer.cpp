@@ -12,39 +12,76 @@ namespace mhc::model {
 
 namespace {
 
-// Saved: u, xn = RMSNorm(u), rstd, q and k after RoPE, v, the attention output o, lse.
-// Backward buffers: dy (kept for dWo), dq/dk/dv (before RoPE, kept for dWq/dWk/dWv), dxn (kept for the norm weight),
-// do (transient).
-std::vector<TensorSpec> attention_specs(std::int64_t batch, std::int64_t T, std::int64_t C, std::int64_t heads,
-                                        DType t) {
-  const std::int64_t N = batch * T;
-  std::vector<TensorSpec> specs;
-  for (const char* name : {"u", "xn", "q", "k", "v", "o", "dy", "dq", "dk", "dv", "dxn", "do"})
-    specs.push_back({name, t, Shape{N, C}});
-  specs.push_back({"rstd", t, Shape{N}});
-  specs.push_back({"lse", t, Shape{batch, heads, T}});
-  return specs;
+// u, xn, rstd (F's input entries) and dy, for N rows of width C, as entries of S's table.
+template <class S>
+StateTable<S> sublayer_table(std::int64_t N, std::int64_t C, DType t) {
+  const StateTable<SublayerState> base{{"u", &SublayerState::u, t, Shape{N, C}, EntryRole::input},
+                                       {"xn", &SublayerState::xn, t, Shape{N, C}, EntryRole::input},
+                                       {"rstd", &SublayerState::rstd, t, Shape{N}, EntryRole::input},
+                                       {"dy", &SublayerState::dy, t, Shape{N, C}}};
+  return extend_table<S>(base);
 }
 
-// Saved: u, xn = RMSNorm(u), rstd, gate and up projections, h = swiglu(gate, up).
-// Backward buffers: dy (kept for dWdown), dgate/dup (kept for dWgate/dWup), dxn (kept for the norm weight).
-// dgate first holds dh = dy Wdown (swiglu_backward may overwrite its dout).
-std::vector<TensorSpec> mlp_specs(std::int64_t N, std::int64_t C, std::int64_t F, DType t) {
-  std::vector<TensorSpec> specs;
-  for (const char* name : {"u", "xn", "dy", "dxn"}) specs.push_back({name, t, Shape{N, C}});
-  for (const char* name : {"gate", "up", "h", "dgate", "dup"}) specs.push_back({name, t, Shape{N, F}});
-  specs.push_back({"rstd", t, Shape{N}});
-  return specs;
+StateTable<AttentionState> attention_table(std::int64_t batch, std::int64_t T, std::int64_t C, std::int64_t heads,
+                                           DType t) {
+  using S = AttentionState;
+  const std::int64_t N = batch * T;
+  StateTable<S> table = sublayer_table<S>(N, C, t);
+  for (const auto& [name, member] : {std::pair{"q", &S::q}, {"k", &S::k}, {"v", &S::v}, {"o", &S::o}, {"dq", &S::dq},
+                                     {"dk", &S::dk}, {"dv", &S::dv}, {"dxn", &S::dxn}, {"do", &S::d_o}})
+    table.push_back({name, member, t, Shape{N, C}});
+  table.push_back({"lse", &S::lse, t, Shape{batch, heads, T}});
+  return table;
+}
+
+StateTable<MlpState> mlp_table(std::int64_t N, std::int64_t C, std::int64_t F, DType t) {
+  using S = MlpState;
+  StateTable<S> table = sublayer_table<S>(N, C, t);
+  table.push_back({"dxn", &S::dxn, t, Shape{N, C}});
+  for (const auto& [name, member] :
+       {std::pair{"gate", &S::gate}, {"up", &S::up}, {"h", &S::h}, {"dgate", &S::dgate}, {"dup", &S::dup}})
+    table.push_back({name, member, t, Shape{N, F}});
+  return table;
+}
+
+ParamTable<AttentionParams> attention_params(const config::Config& cfg) {
+  using P = AttentionParams;
+  const std::int64_t C = cfg.model.d_model;
+  const auto proj = [&](const char* leaf, Param P::*member, double init_std) {
+    return ParamField<P>{leaf, member, Shape{C, C}, Component::attention, InitKind::normal, init_std, true};
+  };
+  return {{"norm.weight", &P::norm, Shape{C}, Component::norm, InitKind::ones, 0.0, false},
+          proj("wq", &P::wq, kInitStd), proj("wk", &P::wk, kInitStd), proj("wv", &P::wv, kInitStd),
+          proj("wo", &P::wo, output_init_std(cfg))};
+}
+
+ParamTable<MlpParams> mlp_params(const config::Config& cfg) {
+  using P = MlpParams;
+  const std::int64_t C = cfg.model.d_model, F = cfg.model.ffn_hidden;
+  return {{"norm.weight", &P::norm, Shape{C}, Component::norm, InitKind::ones, 0.0, false},
+          {"w_gate", &P::w_gate, Shape{F, C}, Component::mlp, InitKind::normal, kInitStd, true},
+          {"w_up", &P::w_up, Shape{F, C}, Component::mlp, InitKind::normal, kInitStd, true},
+          {"w_down", &P::w_down, Shape{C, F}, Component::mlp, InitKind::normal, output_init_std(cfg), true}};
 }
 
 }  // namespace
 
 std::vector<TensorSpec> attention_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch) {
-  return attention_specs(batch, cfg.model.seq_len, cfg.model.d_model, cfg.model.n_heads, dtype);
+  return specs_of(attention_table(batch, cfg.model.seq_len, cfg.model.d_model, cfg.model.n_heads, dtype));
 }
 
 std::vector<TensorSpec> mlp_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch) {
-  return mlp_specs(batch * cfg.model.seq_len, cfg.model.d_model, cfg.model.ffn_hidden, dtype);
+  return specs_of(mlp_table(batch * cfg.model.seq_len, cfg.model.d_model, cfg.model.ffn_hidden, dtype));
+}
+
+std::vector<ParamSpec> attention_parameter_specs(const config::Config& cfg, const std::string& prefix,
+                                                 std::int64_t block, std::int64_t layer) {
+  return param_specs_of(attention_params(cfg), prefix, block, layer);
+}
+
+std::vector<ParamSpec> mlp_parameter_specs(const config::Config& cfg, const std::string& prefix, std::int64_t block,
+                                           std::int64_t layer) {
+  return param_specs_of(mlp_params(cfg), prefix, block, layer);
 }
 
 Sublayer::Sublayer(const config::Config& cfg, const ParameterStore& store, std::string prefix)
@@ -54,123 +91,144 @@ Sublayer::Sublayer(const config::Config& cfg, const ParameterStore& store, std::
       seq_len_(cfg.model.seq_len),
       d_model_(cfg.model.d_model) {}
 
-ActivationContext Sublayer::make_context(std::int64_t batch) const {
-  return ActivationContext(prefix_, activation_specs(batch), {}, store_.device());
+ActivationContext Sublayer::make_context(std::int64_t batch, const TensorViews& views) const {
+  return ActivationContext(prefix_, activation_layout(batch), views, store_.device());
 }
 
 const std::vector<std::string>& Sublayer::input_entries() {
-  static const std::vector<std::string> names{"u", "xn", "rstd"};
+  static const std::vector<std::string> names =
+      layout_of(sublayer_table<SublayerState>(1, 1, DType::f32)).names(EntryRole::input);
   return names;
 }
 
-void Sublayer::normalise_input(const ActivationContext& ctx, Tensor u) const {
-  if (u.data != ctx["u"].data) copy_tensor(ctx["u"], u);
-  rebuild_input(ctx);
+void Sublayer::normalise_input(const SublayerState& s, Tensor u) const {
+  if (u.data != s.u.data) copy_tensor(s.u, u);
+  ops::rmsnorm_forward(s.xn, s.rstd, s.u, norm_.value, kNormEps);
 }
 
 void Sublayer::rebuild_input(const ActivationContext& ctx) const {
-  ops::rmsnorm_forward(ctx["xn"], ctx["rstd"], ctx["u"], param("norm.weight"), kNormEps);
+  const SublayerState& s = ctx.state<SublayerState>();
+  ops::rmsnorm_forward(s.xn, s.rstd, s.u, norm_.value, kNormEps);
 }
 
-void Sublayer::keep_output_grad(const ActivationContext& ctx, Tensor dy) {
-  if (dy.data != ctx["dy"].data) copy_tensor(ctx["dy"], dy);
+void Sublayer::keep_output_grad(const SublayerState& s, Tensor dy) {
+  if (dy.data != s.dy.data) copy_tensor(s.dy, dy);
 }
 
-void Sublayer::check_like(const ActivationContext& ctx, const std::string& like, Tensor t, const char* what) const {
-  const Tensor ref = ctx[like];
-  expect_shape(t, ref.shape, what);
-  expect_dtype(t, ref.dtype, what);
+void Sublayer::check_like_input(const SublayerState& s, Tensor t, const char* what) {
+  expect_shape(t, s.u.shape, what);
+  expect_dtype(t, s.u.dtype, what);
+}
+
+void Sublayer::norm_backward_input(const SublayerState& s, Tensor dxn, Tensor du) const {
+  ops::rmsnorm_backward_input(du, dxn, s.u, norm_.value, s.rstd);
+}
+
+void Sublayer::norm_backward_weight(const SublayerState& s, Tensor dxn) const {
+  ops::rmsnorm_backward_weight(norm_.grad, dxn, s.u, s.rstd);
 }
 
 // ---- attention -------------------------------------------------------------------------------------------------
 
 AttentionSublayer::AttentionSublayer(const config::Config& cfg, const ParameterStore& store, const std::string& prefix)
-    : Sublayer(cfg, store, prefix), n_heads_(cfg.model.n_heads), rope_theta_(cfg.model.rope_theta) {
+    : Sublayer(cfg, store, prefix),
+      p_(bind_params(attention_params(cfg), store, prefix)),
+      n_heads_(cfg.model.n_heads),
+      rope_theta_(cfg.model.rope_theta) {
+  norm_ = p_.norm;
   MHC_CHECK(n_heads_ > 0 && d_model_ % n_heads_ == 0 && (d_model_ / n_heads_) % 2 == 0, ConfigError,
             "attention ", prefix, ": d_model ", d_model_, " must split into ", n_heads_, " heads of even size");
 }
 
-std::vector<TensorSpec> AttentionSublayer::activation_specs(std::int64_t batch) const {
-  return attention_specs(batch, seq_len_, d_model_, n_heads_, dtype_);
+ContextLayout AttentionSublayer::activation_layout(std::int64_t batch) const {
+  return layout_of(attention_table(batch, seq_len_, d_model_, n_heads_, dtype_));
 }
 
 void AttentionSublayer::forward(const ActivationContext& ctx, Tensor u, Tensor y) {
-  check_like(ctx, "u", u, "attention forward u");
-  check_like(ctx, "u", y, "attention forward y");
+  const AttentionState& s = ctx.state<AttentionState>();
+  check_like_input(s, u, "attention forward u");
+  check_like_input(s, y, "attention forward y");
   const std::int64_t N = u.dim(0), B = N / seq_len_, H = n_heads_, D = d_model_ / n_heads_;
   const Shape heads{B, seq_len_, H, D};
-  normalise_input(ctx, u);
-  ops::linear_forward(ctx["q"], ctx["xn"], param("wq"));
-  ops::linear_forward(ctx["k"], ctx["xn"], param("wk"));
-  ops::linear_forward(ctx["v"], ctx["xn"], param("wv"));
-  const Tensor q = ctx["q"].reshape(heads), k = ctx["k"].reshape(heads);
+  normalise_input(s, u);
+  ops::linear_forward(s.q, s.xn, p_.wq.value);
+  ops::linear_forward(s.k, s.xn, p_.wk.value);
+  ops::linear_forward(s.v, s.xn, p_.wv.value);
+  const Tensor q = s.q.reshape(heads), k = s.k.reshape(heads);
   ops::rope_forward(q, q, rope_theta_);
   ops::rope_forward(k, k, rope_theta_);
-  ops::attention_forward(ctx["o"].reshape(heads), ctx["lse"], q, k, ctx["v"].reshape(heads));
-  ops::linear_forward(y, ctx["o"], param("wo"));
+  ops::attention_forward(s.o.reshape(heads), s.lse, q, k, s.v.reshape(heads));
+  ops::linear_forward(y, s.o, p_.wo.value);
 }
 
 void AttentionSublayer::backward_input(const ActivationContext& ctx, Tensor dy, Tensor du) {
-  check_like(ctx, "u", dy, "attention backward dy");
-  check_like(ctx, "u", du, "attention backward du");
+  const AttentionState& s = ctx.state<AttentionState>();
+  check_like_input(s, dy, "attention backward dy");
+  check_like_input(s, du, "attention backward du");
   const std::int64_t N = dy.dim(0), B = N / seq_len_, H = n_heads_, D = d_model_ / n_heads_;
   const Shape heads{B, seq_len_, H, D};
-  keep_output_grad(ctx, dy);
-  ops::linear_backward_input(ctx["do"], dy, param("wo"));
-  const Tensor dq = ctx["dq"].reshape(heads), dk = ctx["dk"].reshape(heads);
-  ops::attention_backward(dq, dk, ctx["dv"].reshape(heads), ctx["do"].reshape(heads), ctx["q"].reshape(heads),
-                          ctx["k"].reshape(heads), ctx["v"].reshape(heads), ctx["o"].reshape(heads), ctx["lse"]);
+  keep_output_grad(s, dy);
+  ops::linear_backward_input(s.d_o, dy, p_.wo.value);
+  const Tensor dq = s.dq.reshape(heads), dk = s.dk.reshape(heads);
+  ops::attention_backward(dq, dk, s.dv.reshape(heads), s.d_o.reshape(heads), s.q.reshape(heads), s.k.reshape(heads),
+                          s.v.reshape(heads), s.o.reshape(heads), s.lse);
   ops::rope_backward(dq, dq, rope_theta_);
   ops::rope_backward(dk, dk, rope_theta_);
-  ops::linear_backward_input(ctx["dxn"], ctx["dq"], param("wq"));
-  ops::linear_backward_input(ctx["dxn"], ctx["dk"], param("wk"), /*accumulate=*/true);
-  ops::linear_backward_input(ctx["dxn"], ctx["dv"], param("wv"), /*accumulate=*/true);
-  ops::rmsnorm_backward_input(du, ctx["dxn"], ctx["u"], param("norm.weight"), ctx["rstd"]);
+  ops::linear_backward_input(s.dxn, s.dq, p_.wq.value);
+  ops::linear_backward_input(s.dxn, s.dk, p_.wk.value, /*accumulate=*/true);
+  ops::linear_backward_input(s.dxn, s.dv, p_.wv.value, /*accumulate=*/true);
+  norm_backward_input(s, s.dxn, du);
 }
 
 void AttentionSublayer::backward_weight(const ActivationContext& ctx) {
-  ops::linear_backward_weight(grad("wo"), ctx["dy"], ctx["o"]);
-  ops::linear_backward_weight(grad("wq"), ctx["dq"], ctx["xn"]);
-  ops::linear_backward_weight(grad("wk"), ctx["dk"], ctx["xn"]);
-  ops::linear_backward_weight(grad("wv"), ctx["dv"], ctx["xn"]);
-  ops::rmsnorm_backward_weight(grad("norm.weight"), ctx["dxn"], ctx["u"], ctx["rstd"]);
+  const AttentionState& s = ctx.state<AttentionState>();
+  ops::linear_backward_weight(p_.wo.grad, s.dy, s.o);
+  ops::linear_backward_weight(p_.wq.grad, s.dq, s.xn);
+  ops::linear_backward_weight(p_.wk.grad, s.dk, s.xn);
+  ops::linear_backward_weight(p_.wv.grad, s.dv, s.xn);
+  norm_backward_weight(s, s.dxn);
 }
 
 // ---- MLP -------------------------------------------------------------------------------------------------------
 
 MlpSublayer::MlpSublayer(const config::Config& cfg, const ParameterStore& store, const std::string& prefix)
-    : Sublayer(cfg, store, prefix), ffn_hidden_(cfg.model.ffn_hidden) {}
+    : Sublayer(cfg, store, prefix), p_(bind_params(mlp_params(cfg), store, prefix)), ffn_hidden_(cfg.model.ffn_hidden) {
+  norm_ = p_.norm;
+}
 
-std::vector<TensorSpec> MlpSublayer::activation_specs(std::int64_t batch) const {
-  return mlp_specs(batch * seq_len_, d_model_, ffn_hidden_, dtype_);
+ContextLayout MlpSublayer::activation_layout(std::int64_t batch) const {
+  return layout_of(mlp_table(batch * seq_len_, d_model_, ffn_hidden_, dtype_));
 }
 
 void MlpSublayer::forward(const ActivationContext& ctx, Tensor u, Tensor y) {
-  check_like(ctx, "u", u, "mlp forward u");
-  check_like(ctx, "u", y, "mlp forward y");
-  normalise_input(ctx, u);
-  ops::linear_forward(ctx["gate"], ctx["xn"], param("w_gate"));
-  ops::linear_forward(ctx["up"], ctx["xn"], param("w_up"));
-  ops::swiglu_forward(ctx["h"], ctx["gate"], ctx["up"]);
-  ops::linear_forward(y, ctx["h"], param("w_down"));
+  const MlpState& s = ctx.state<MlpState>();
+  check_like_input(s, u, "mlp forward u");
+  check_like_input(s, y, "mlp forward y");
+  normalise_input(s, u);
+  ops::linear_forward(s.gate, s.xn, p_.w_gate.value);
+  ops::linear_forward(s.up, s.xn, p_.w_up.value);
+  ops::swiglu_forward(s.h, s.gate, s.up);
+  ops::linear_forward(y, s.h, p_.w_down.value);
 }
 
 void MlpSublayer::backward_input(const ActivationContext& ctx, Tensor dy, Tensor du) {
-  check_like(ctx, "u", dy, "mlp backward dy");
-  check_like(ctx, "u", du, "mlp backward du");
-  keep_output_grad(ctx, dy);
-  ops::linear_backward_input(ctx["dgate"], dy, param("w_down"));  // dh
-  ops::swiglu_backward(ctx["dgate"], ctx["dup"], ctx["dgate"], ctx["gate"], ctx["up"]);
-  ops::linear_backward_input(ctx["dxn"], ctx["dgate"], param("w_gate"));
-  ops::linear_backward_input(ctx["dxn"], ctx["dup"], param("w_up"), /*accumulate=*/true);
-  ops::rmsnorm_backward_input(du, ctx["dxn"], ctx["u"], param("norm.weight"), ctx["rstd"]);
+  const MlpState& s = ctx.state<MlpState>();
+  check_like_input(s, dy, "mlp backward dy");
+  check_like_input(s, du, "mlp backward du");
+  keep_output_grad(s, dy);
+  ops::linear_backward_input(s.dgate, dy, p_.w_down.value);  // dh
+  ops::swiglu_backward(s.dgate, s.dup, s.dgate, s.gate, s.up);
+  ops::linear_backward_input(s.dxn, s.dgate, p_.w_gate.value);
+  ops::linear_backward_input(s.dxn, s.dup, p_.w_up.value, /*accumulate=*/true);
+  norm_backward_input(s, s.dxn, du);
 }
 
 void MlpSublayer::backward_weight(const ActivationContext& ctx) {
-  ops::linear_backward_weight(grad("w_down"), ctx["dy"], ctx["h"]);
-  ops::linear_backward_weight(grad("w_gate"), ctx["dgate"], ctx["xn"]);
-  ops::linear_backward_weight(grad("w_up"), ctx["dup"], ctx["xn"]);
-  ops::rmsnorm_backward_weight(grad("norm.weight"), ctx["dxn"], ctx["u"], ctx["rstd"]);
+  const MlpState& s = ctx.state<MlpState>();
+  ops::linear_backward_weight(p_.w_down.grad, s.dy, s.h);
+  ops::linear_backward_weight(p_.w_gate.grad, s.dgate, s.xn);
+  ops::linear_backward_weight(p_.w_up.grad, s.dup, s.xn);
+  norm_backward_weight(s, s.dxn);
 }
 
 }  // namespace mhc::model

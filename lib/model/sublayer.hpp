@@ -13,6 +13,28 @@ namespace mhc::model {
 
 constexpr double kNormEps = 1e-6;  // eps of every pre-RMSNorm (spec section 1)
 
+// The entries every F keeps: its input u, RMSNorm(u) "xn" and its "rstd" (F's input entries, EntryRole::input),
+// and dy (kept for W).
+struct SublayerState : ContextState {
+  Tensor u, xn, rstd, dy;
+};
+// Saved: q and k after RoPE, v, the attention output o, lse (B, H, T). Backward: dq/dk/dv (before RoPE, kept for
+// dWq/dWk/dWv), dxn (kept for the norm weight), d_o (transient).
+struct AttentionState : SublayerState {
+  Tensor q, k, v, o, lse, dq, dk, dv, dxn, d_o;
+};
+// Saved: gate and up projections, h = swiglu(gate, up). Backward: dgate/dup (kept for dWgate/dWup; dgate first holds
+// dh = dy Wdown, which swiglu_backward may overwrite), dxn (kept for the norm weight).
+struct MlpState : SublayerState {
+  Tensor gate, up, h, dgate, dup, dxn;
+};
+struct AttentionParams {
+  Param norm, wq, wk, wv, wo;
+};
+struct MlpParams {
+  Param norm, w_gate, w_up, w_down;
+};
+
 // y = F(u) on the (B*T, C) rows of one micro-batch. F never knows which connection wraps it. All tensors have the
 // dtype of the ParameterStore the sublayer is bound to.
 class Sublayer {
@@ -20,9 +42,10 @@ class Sublayer {
   virtual ~Sublayer() = default;
 
   // The tensors F keeps in its context for a micro-batch of `batch` sequences (saved activations and the
-  // backward buffers B hands to W).
-  virtual std::vector<TensorSpec> activation_specs(std::int64_t batch) const = 0;
-  ActivationContext make_context(std::int64_t batch) const;
+  // backward buffers B hands to W), from its state table.
+  virtual ContextLayout activation_layout(std::int64_t batch) const = 0;
+  // A context of that layout whose entries named in `views` are those views (selective recomputation).
+  ActivationContext make_context(std::int64_t batch, const TensorViews& views = {}) const;
 
   // y (B*T, C) = F(u (B*T, C)); y overwritten, may not alias u. Saves into ctx what the backward needs (a copy of u
   // included, so u need not outlive the call).
@@ -34,10 +57,10 @@ class Sublayer {
   virtual void backward_weight(const ActivationContext& ctx) = 0;
 
   // Where F keeps its input u (B*T, C): a caller may compute u straight into it; forward then skips the copy.
-  static Tensor input(const ActivationContext& ctx) { return ctx["u"]; }
+  static Tensor input(const ActivationContext& ctx) { return ctx.state<SublayerState>().u; }
   // Where F keeps dy (B*T, C) for W: a caller may write dy straight into it; backward_input then skips the copy.
-  static Tensor output_grad(const ActivationContext& ctx) { return ctx["dy"]; }
-  // The entries F's forward derives from u alone before its heavy part: u, RMSNorm(u) "xn" and its "rstd".
+  static Tensor output_grad(const ActivationContext& ctx) { return ctx.state<SublayerState>().dy; }
+  // The entries F's forward derives from u alone before its heavy part (EntryRole::input of SublayerState).
   // Selective recomputation keeps them per block position only and rebuilds them with rebuild_input.
   static const std::vector<std::string>& input_entries();
   // Rebuilds xn and rstd from ctx["u"] (already holding u) with forward's op: bitwise what forward saved.
@@ -47,17 +70,19 @@ class Sublayer {
 
  protected:
   Sublayer(const config::Config& cfg, const ParameterStore& store, std::string prefix);
-  Tensor param(const std::string& leaf) const { return store_.param(prefix_ + "." + leaf); }
-  Tensor grad(const std::string& leaf) const { return store_.grad(prefix_ + "." + leaf); }
-  // Checks that t has the shape and dtype of the context tensor `like` (ShapeError naming `what`).
-  void check_like(const ActivationContext& ctx, const std::string& like, Tensor t, const char* what) const;
-  // The start of every forward: u copied into ctx["u"] (unless it is that tensor), then xn, rstd = RMSNorm(u).
-  void normalise_input(const ActivationContext& ctx, Tensor u) const;
-  // The start of every backward_input: dy copied into ctx["dy"] (unless it is that tensor).
-  static void keep_output_grad(const ActivationContext& ctx, Tensor dy);
+  // Checks that t has the shape and dtype of s.u (ShapeError naming `what`).
+  static void check_like_input(const SublayerState& s, Tensor t, const char* what);
+  // The start of every forward: u copied into s.u (unless it is that tensor), then xn, rstd = RMSNorm(u).
+  void normalise_input(const SublayerState& s, Tensor u) const;
+  // The start of every backward_input: dy copied into s.dy (unless it is that tensor).
+  static void keep_output_grad(const SublayerState& s, Tensor dy);
+  // The RMSNorm backward shared by both: du from s.dxn; the norm weight's gradient += (W).
+  void norm_backward_input(const SublayerState& s, Tensor dxn, Tensor du) const;
+  void norm_backward_weight(const SublayerState& s, Tensor dxn) const;
 
   const ParameterStore& store_;
   std::string prefix_;  // e.g. "blocks.3.attn"
+  Param norm_;  // F's RMSNorm weight: set by the derived constructor from its parameter table
   DType dtype_;
   std::int64_t seq_len_, d_model_;
 };
@@ -67,12 +92,13 @@ class Sublayer {
 class AttentionSublayer final : public Sublayer {
  public:
   AttentionSublayer(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
-  std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
+  ContextLayout activation_layout(std::int64_t batch) const override;
   void forward(const ActivationContext& ctx, Tensor u, Tensor y) override;
   void backward_input(const ActivationContext& ctx, Tensor dy, Tensor du) override;
   void backward_weight(const ActivationContext& ctx) override;
 
  private:
+  AttentionParams p_;
   std::int64_t n_heads_;
   double rope_theta_;
 };
@@ -82,12 +108,13 @@ class AttentionSublayer final : public Sublayer {
 class MlpSublayer final : public Sublayer {
  public:
   MlpSublayer(const config::Config& cfg, const ParameterStore& store, const std::string& prefix);
-  std::vector<TensorSpec> activation_specs(std::int64_t batch) const override;
+  ContextLayout activation_layout(std::int64_t batch) const override;
   void forward(const ActivationContext& ctx, Tensor u, Tensor y) override;
   void backward_input(const ActivationContext& ctx, Tensor dy, Tensor du) override;
   void backward_weight(const ActivationContext& ctx) override;
 
  private:
+  MlpParams p_;
   std::int64_t ffn_hidden_;
 };
 
@@ -95,5 +122,11 @@ class MlpSublayer final : public Sublayer {
 // the activation_specs of AttentionSublayer / MlpSublayer bound to a store of `dtype`.
 std::vector<TensorSpec> attention_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch);
 std::vector<TensorSpec> mlp_activation_specs(const config::Config& cfg, DType dtype, std::int64_t batch);
+
+// The parameters of F under `prefix` (e.g. "blocks.3.attn") in the model's table order, from F's parameter table.
+std::vector<ParamSpec> attention_parameter_specs(const config::Config& cfg, const std::string& prefix,
+                                                 std::int64_t block, std::int64_t layer);
+std::vector<ParamSpec> mlp_parameter_specs(const config::Config& cfg, const std::string& prefix, std::int64_t block,
+                                           std::int64_t layer);
 
 }  // namespace mhc::model

@@ -75,15 +75,15 @@ TEST_CASE("recompute on and off give bitwise-equal losses and gradients over sev
 
 TEST_CASE("auto and stage resolve L_r as spec 5 says", "[recompute][model]") {
   config::Config cfg = recompute_config(model::connection_kind("mhc"), true, "auto");
-  CHECK(Model::resolve_block_layers(cfg) == 2);  // round(sqrt(4 * 6 / 6))
+  CHECK(recompute_block_layers(cfg, 2 * cfg.model.n_blocks) == 2);  // round(sqrt(4 * 6 / 6))
   cfg.model.n_blocks = 24;                        // L = 48: sqrt(32) = 5.66
-  CHECK(Model::resolve_block_layers(cfg) == 6);
+  CHECK(recompute_block_layers(cfg, 2 * cfg.model.n_blocks) == 6);
   cfg.recompute.block_layers = "stage";
-  CHECK(Model::resolve_block_layers(cfg) == 48);
+  CHECK(recompute_block_layers(cfg, 2 * cfg.model.n_blocks) == 48);
   cfg.recompute.block_layers = "100";
-  CHECK(Model::resolve_block_layers(cfg) == 48);
+  CHECK(recompute_block_layers(cfg, 2 * cfg.model.n_blocks) == 48);
   cfg.recompute.block_layers = "3";
-  CHECK(Model::resolve_block_layers(cfg) == 3);
+  CHECK(recompute_block_layers(cfg, 2 * cfg.model.n_blocks) == 3);
 }
 
 TEST_CASE("the recomputed x_l and H_res equal the forward's bitwise", "[recompute][model]") {
@@ -139,11 +139,11 @@ TEST_CASE("recompute keeps L_r connection states and F inputs, the block inputs 
   cfg.model.seq_len = 4;
   cfg.model.n_blocks = 8;  // L = 16, L_r = round(sqrt(64 / 6)) = 3, 6 blocks
   const std::int64_t N = kBatch * 4, C = 64, n = 4, L = 16, s = 4;
-  const std::int64_t Lr = Model::resolve_block_layers(cfg);
+  const std::int64_t Lr = recompute_block_layers(cfg, 2 * cfg.model.n_blocks);
   REQUIRE(Lr == 3);
-  const auto conn = cfg.residual.type->activation_specs(cfg, DType::f32, kBatch);
-  const std::int64_t K = Arena::bytes_needed(conn);
-  const std::int64_t T = Arena::bytes_needed(specs_named(conn, cfg.residual.type->transient_entries()));
+  const ContextLayout conn = cfg.residual.type->activation_layout(cfg, DType::f32, kBatch);
+  const std::int64_t K = Arena::bytes_needed(conn.specs);
+  const std::int64_t T = Arena::bytes_needed(specs_named(conn.specs, conn.names(EntryRole::transient)));
   const std::int64_t I = Arena::bytes_needed(specs_named(mlp_activation_specs(cfg, DType::f32, kBatch),
                                                          Sublayer::input_entries()));
   CHECK(I == Arena::bytes_needed(specs_named(attention_activation_specs(cfg, DType::f32, kBatch),
@@ -188,7 +188,9 @@ TEST_CASE("W reads none of the connection's transient entries, so layers may sha
         layer.forward(ctx, x.view(), x_out.view());
         layer.backward_input(ctx, dx_out.view(), dx_in.view());
         if (clobber)
-          for (const auto& name : cfg.residual.type->transient_entries()) fill_constant(ctx.connection[name], 1e30);
+          for (const auto& name : cfg.residual.type->activation_layout(cfg, DType::f64, kBatch).names(
+                   EntryRole::transient))
+            fill_constant(ctx.connection[name], 1e30);
         layer.backward_weight(ctx);
         for (const auto& s : store.specs()) grads.push_back(test::host_copy(store.grad(s.name)));
       }

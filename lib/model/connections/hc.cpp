@@ -15,17 +15,40 @@ namespace mhc::model {
 
 namespace {
 
-// Saved: x, xb = per-stream RMSNorm(x), rstd_b, the coefficients, proj, y = F(u) (u = H_pre x lives in F).
-// Backward buffers: dh_pre/dh_post/dh_res, dproj, dxb (all kept for W), du (transient; dy lives in F).
-std::vector<TensorSpec> hc_specs(std::int64_t N, std::int64_t n, std::int64_t C, DType t) {
-  std::vector<TensorSpec> specs;
-  append_specs(specs, t, Shape{N, n, C}, {"x", "xb", "dxb"});
-  append_specs(specs, t, Shape{N, C}, {"y", "du"});
-  append_specs(specs, t, Shape{N * n}, {"rstd_b"});
-  append_specs(specs, t, Shape{N, n}, {"h_pre", "h_post", "dh_pre", "dh_post"});
-  append_specs(specs, t, Shape{N, n, n}, {"h_res", "dh_res"});
-  append_specs(specs, t, Shape{N, n, n + 2}, {"proj", "dproj"});
-  return specs;
+// Beyond StreamState: xb = per-stream RMSNorm(x), rstd_b, proj (y = F(u); u = H_pre x lives in F). Backward
+// buffers: dh_pre/dh_post/dh_res, dproj, dxb (all kept for W), du (transient; dy lives in F).
+struct HcState : StreamState {
+  Tensor xb, rstd_b, proj, du, dh_pre, dh_post, dh_res, dproj, dxb;
+};
+
+StateTable<HcState> hc_table(std::int64_t N, std::int64_t n, std::int64_t C, DType t) {
+  using S = HcState;
+  StateTable<S> table;
+  add_fields<S>(table, t, Shape{N, n, C}, {{"x", &S::x}, {"xb", &S::xb}, {"dxb", &S::dxb}});
+  add_fields<S>(table, t, Shape{N, C}, {{"y", &S::y}});
+  add_fields<S>(table, t, Shape{N, C}, {{"du", &S::du}}, EntryRole::transient);
+  add_fields<S>(table, t, Shape{N * n}, {{"rstd_b", &S::rstd_b}});
+  add_fields<S>(table, t, Shape{N, n},
+                {{"h_pre", &S::h_pre}, {"h_post", &S::h_post}, {"dh_pre", &S::dh_pre}, {"dh_post", &S::dh_post}});
+  add_fields<S>(table, t, Shape{N, n, n}, {{"h_res", &S::h_res}, {"dh_res", &S::dh_res}});
+  add_fields<S>(table, t, Shape{N, n, n + 2}, {{"proj", &S::proj}, {"dproj", &S::dproj}});
+  return table;
+}
+
+// norm.weight (C) of the per-stream RMSNorm, w (C, n + 2), s (2), am (n), ar (n, n), bb (n).
+struct HcParams {
+  Param norm, w, s, am, ar, bb;
+};
+
+ParamTable<HcParams> hc_params(const config::Config& cfg) {
+  using P = HcParams;
+  const std::int64_t n = cfg.residual.n_streams, C = cfg.model.d_model;
+  return {connection_field("norm.weight", &P::norm, Shape{C}, false),
+          connection_field("w", &P::w, Shape{C, n + 2}, true),
+          connection_field("s", &P::s, Shape{2}, false),
+          connection_field("am", &P::am, Shape{n}, false),
+          connection_field("ar", &P::ar, Shape{n, n}, false),
+          connection_field("bb", &P::bb, Shape{n}, false)};
 }
 
 // xb_i = RMSNorm(x_i) with the shared weight <prefix>.norm.weight, coefficients by hc_coeffs from
@@ -33,43 +56,45 @@ std::vector<TensorSpec> hc_specs(std::int64_t N, std::int64_t n, std::int64_t C,
 class HcConnection final : public MixingConnection {
  public:
   HcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix)
-      : MixingConnection(cfg, store, prefix, "hc") {}
+      : MixingConnection(cfg, store, prefix, "hc"), p_(bind_params(hc_params(cfg), store, prefix)) {}
 
-  std::vector<TensorSpec> activation_specs(std::int64_t batch) const override {
-    return hc_specs(batch * seq_len_, n_, d_model_, store_.dtype());
+  ContextLayout activation_layout(std::int64_t batch) const override {
+    return layout_of(hc_table(batch * seq_len_, n_, d_model_, store_.dtype()));
   }
 
  private:
   void coefficients_forward(const ActivationContext& c, Tensor x, Tensor u) override {
+    const HcState& s = c.state<HcState>();
     const Shape flat{x.dim(0) * n_, d_model_};
-    ops::rmsnorm_forward(c["xb"].reshape(flat), c["rstd_b"], x.reshape(flat), param("norm.weight"), kNormEps);
-    ops::hc_coeffs_forward(c["h_pre"], c["h_post"], c["h_res"], c["proj"], c["xb"], param("w"), param("s"),
-                           param("am"), param("ar"), param("bb"));
-    ops::stream_pre_apply_forward(u, x, c["h_pre"]);
+    ops::rmsnorm_forward(s.xb.reshape(flat), s.rstd_b, x.reshape(flat), p_.norm.value, kNormEps);
+    ops::hc_coeffs_forward(s.h_pre, s.h_post, s.h_res, s.proj, s.xb, p_.w.value, p_.s.value, p_.am.value,
+                           p_.ar.value, p_.bb.value);
+    ops::stream_pre_apply_forward(u, x, s.h_pre);
   }
 
   // x feeds three consumers: the post+res mix, the pre-apply and the coefficients. The coefficient path writes dx_in
   // first; stream_mix_backward then adds the stream terms in one pass over dx_in.
   void streams_backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override {
-    const ActivationContext& c = ctx.connection;
-    const Tensor x = c["x"], dy = Sublayer::output_grad(ctx.sublayer);
-    ops::stream_post_res_backward(dy, c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_post"]);
-    f.backward_input(ctx.sublayer, dy, c["du"]);
-    ops::stream_pre_apply_backward(c["dh_pre"], c["du"], x);
-    ops::hc_coeffs_backward_input(c["dxb"], c["dproj"], c["dh_pre"], c["dh_post"], c["dh_res"], c["proj"],
-                                  param("w"), param("s"));
+    const HcState& s = ctx.connection.state<HcState>();
+    const Tensor x = s.x, dy = Sublayer::output_grad(ctx.sublayer);
+    ops::stream_post_res_backward(dy, s.dh_res, s.dh_post, dx_out, x, s.y, s.h_post);
+    f.backward_input(ctx.sublayer, dy, s.du);
+    ops::stream_pre_apply_backward(s.dh_pre, s.du, x);
+    ops::hc_coeffs_backward_input(s.dxb, s.dproj, s.dh_pre, s.dh_post, s.dh_res, s.proj, p_.w.value, p_.s.value);
     const Shape flat{x.dim(0) * n_, d_model_};
-    ops::rmsnorm_backward_input(dx_in.reshape(flat), c["dxb"].reshape(flat), x.reshape(flat), param("norm.weight"),
-                                c["rstd_b"]);
-    ops::stream_mix_backward(dx_in, dx_out, c["du"], c["h_res"], c["h_pre"], x, Tensor());  // += H_res^T g + h_pre du
+    ops::rmsnorm_backward_input(dx_in.reshape(flat), s.dxb.reshape(flat), x.reshape(flat), p_.norm.value, s.rstd_b);
+    ops::stream_mix_backward(dx_in, dx_out, s.du, s.h_res, s.h_pre, x, Tensor());  // += H_res^T g + h_pre du
   }
 
   void coefficients_backward_weight(const ActivationContext& c) override {
-    ops::hc_coeffs_backward_weight(grad("w"), grad("s"), grad("am"), grad("ar"), grad("bb"), c["dproj"],
-                                   c["dh_pre"], c["dh_post"], c["dh_res"], c["xb"], c["proj"]);
-    const Shape flat{c["x"].dim(0) * n_, d_model_};
-    ops::rmsnorm_backward_weight(grad("norm.weight"), c["dxb"].reshape(flat), c["x"].reshape(flat), c["rstd_b"]);
+    const HcState& s = c.state<HcState>();
+    ops::hc_coeffs_backward_weight(p_.w.grad, p_.s.grad, p_.am.grad, p_.ar.grad, p_.bb.grad, s.dproj, s.dh_pre,
+                                   s.dh_post, s.dh_res, s.xb, s.proj);
+    const Shape flat{s.x.dim(0) * n_, d_model_};
+    ops::rmsnorm_backward_weight(p_.norm.grad, s.dxb.reshape(flat), s.x.reshape(flat), s.rstd_b);
   }
+
+  HcParams p_;
 };
 
 class HcKind final : public ConnectionKind {
@@ -81,13 +106,7 @@ class HcKind final : public ConnectionKind {
 
   std::vector<ParamSpec> parameter_specs(const config::Config& cfg, const std::string& prefix, std::int64_t block,
                                          std::int64_t layer) const override {
-    const std::int64_t n = cfg.residual.n_streams, C = cfg.model.d_model;
-    return {connection_param(prefix, "norm.weight", Shape{C}, false, block, layer),
-            connection_param(prefix, "w", Shape{C, n + 2}, true, block, layer),
-            connection_param(prefix, "s", Shape{2}, false, block, layer),
-            connection_param(prefix, "am", Shape{n}, false, block, layer),
-            connection_param(prefix, "ar", Shape{n, n}, false, block, layer),
-            connection_param(prefix, "bb", Shape{n}, false, block, layer)};
+    return param_specs_of(hc_params(cfg), prefix, block, layer);
   }
   std::int64_t parameter_count(std::int64_t n, std::int64_t C) const override {
     return saturating_add(saturating_add(C, saturating_mul(C, n + 2)), 2 + n + n * n + n);
@@ -123,11 +142,9 @@ class HcKind final : public ConnectionKind {
     out.push_back({"hc coeffs dX", N * n, C, P, false, true, layers});
     out.push_back({"hc coeffs dW", C, P, N * n, true, false, layers});
   }
-  std::vector<TensorSpec> activation_specs(const config::Config& cfg, DType dtype,
-                                           std::int64_t batch) const override {
-    return hc_specs(batch * cfg.model.seq_len, cfg.residual.n_streams, cfg.model.d_model, dtype);
+  ContextLayout activation_layout(const config::Config& cfg, DType dtype, std::int64_t batch) const override {
+    return layout_of(hc_table(batch * cfg.model.seq_len, cfg.residual.n_streams, cfg.model.d_model, dtype));
   }
-  std::vector<std::string> transient_entries() const override { return {"du"}; }
   std::unique_ptr<Connection> make(const config::Config& cfg, const ParameterStore& store,
                                    const std::string& prefix) const override {
     return std::make_unique<HcConnection>(cfg, store, prefix);

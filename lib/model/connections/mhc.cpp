@@ -16,42 +16,59 @@ namespace mhc::model {
 
 namespace {
 
+// phi (nC, K), alpha (3) = (alpha_pre, alpha_post, alpha_res), bias (K), K = n^2 + 2n.
+struct MhcParams {
+  Param phi, alpha, bias;
+};
+
+ParamTable<MhcParams> mhc_params(const config::Config& cfg) {
+  const std::int64_t n = cfg.residual.n_streams, C = cfg.model.d_model, K = n * n + 2 * n;
+  return {connection_field("phi", &MhcParams::phi, Shape{n * C, K}, true),
+          connection_field("alpha", &MhcParams::alpha, Shape{3}, false),
+          connection_field("bias", &MhcParams::bias, Shape{K}, false)};
+}
+
 // Coefficients by mhc_coeffs from <prefix>.phi .alpha .bias, H_res = Sinkhorn(res logits) with
 // residual.sinkhorn_iters iterations.
 class MhcConnection final : public MixingConnection {
  public:
   MhcConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix)
-      : MixingConnection(cfg, store, prefix, "mhc"), sinkhorn_iters_(static_cast<int>(cfg.residual.sinkhorn_iters)) {}
+      : MixingConnection(cfg, store, prefix, "mhc"),
+        p_(bind_params(mhc_params(cfg), store, prefix)),
+        sinkhorn_iters_(static_cast<int>(cfg.residual.sinkhorn_iters)) {}
 
-  std::vector<TensorSpec> activation_specs(std::int64_t batch) const override {
-    return mhc_state_specs(batch * seq_len_, n_, d_model_, store_.dtype());
+  ContextLayout activation_layout(std::int64_t batch) const override {
+    return layout_of(mhc_state_table<MhcState>(batch * seq_len_, n_, d_model_, store_.dtype()));
   }
 
  private:
   void coefficients_forward(const ActivationContext& c, Tensor x, Tensor u) override {
-    ops::mhc_stream_forward({u, c["h_pre"], c["h_post"], c["res_logits"], c["h_res"], c["proj"], c["rstd"], x,
-                             param("phi"), param("alpha"), param("bias")},
-                            sinkhorn_iters_);
+    const MhcState& s = c.state<MhcState>();
+    ops::mhc_stream_forward(
+        {u, s.h_pre, s.h_post, s.res_logits, s.h_res, s.proj, s.rstd, x, p_.phi.value, p_.alpha.value, p_.bias.value},
+        sinkhorn_iters_);
   }
 
   // dy first (F's backward needs it), then everything else in one op (ops/mhc_stream.hpp), which reads x and dx_out
   // once for all of the coefficient gradients and dx_in.
   void streams_backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override {
-    const ActivationContext& c = ctx.connection;
+    const MhcState& s = ctx.connection.state<MhcState>();
     const Tensor dy = Sublayer::output_grad(ctx.sublayer);
-    ops::stream_post_res_backward(dy, Tensor(), Tensor(), dx_out, c["x"], c["y"], c["h_post"]);
-    f.backward_input(ctx.sublayer, dy, c["du"]);
-    ops::mhc_stream_backward({dx_in, c["x_coef"], c["dtilde"], c["dh_pre"], c["dh_post"], c["dh_res"],
-                              c["dres_logits"], dx_out, c["du"], c["x"], c["y"], c["h_pre"], c["h_post"], c["h_res"],
-                              c["res_logits"], c["proj"], c["rstd"], param("phi"), param("alpha")},
+    ops::stream_post_res_backward(dy, Tensor(), Tensor(), dx_out, s.x, s.y, s.h_post);
+    f.backward_input(ctx.sublayer, dy, s.du);
+    ops::mhc_stream_backward({dx_in, s.x_coef, s.dtilde, s.dh_pre, s.dh_post, s.dh_res, s.dres_logits, dx_out, s.du,
+                              s.x, s.y, s.h_pre, s.h_post, s.h_res, s.res_logits, s.proj, s.rstd, p_.phi.value,
+                              p_.alpha.value},
                              sinkhorn_iters_);
   }
 
   void coefficients_backward_weight(const ActivationContext& c) override {
-    ops::mhc_coeffs_backward_weight(grad("phi"), grad("alpha"), grad("bias"), c["dtilde"], c["x"], c["proj"],
-                                    c["rstd"], param("alpha"));
+    const MhcState& s = c.state<MhcState>();
+    ops::mhc_coeffs_backward_weight(p_.phi.grad, p_.alpha.grad, p_.bias.grad, s.dtilde, s.x, s.proj, s.rstd,
+                                    p_.alpha.value);
   }
 
+  MhcParams p_;
   int sinkhorn_iters_;
 };
 
@@ -64,10 +81,7 @@ class MhcKind final : public ConnectionKind {
 
   std::vector<ParamSpec> parameter_specs(const config::Config& cfg, const std::string& prefix, std::int64_t block,
                                          std::int64_t layer) const override {
-    const std::int64_t n = cfg.residual.n_streams, C = cfg.model.d_model, K = n * n + 2 * n;
-    return {connection_param(prefix, "phi", Shape{n * C, K}, true, block, layer),
-            connection_param(prefix, "alpha", Shape{3}, false, block, layer),
-            connection_param(prefix, "bias", Shape{K}, false, block, layer)};
+    return param_specs_of(mhc_params(cfg), prefix, block, layer);
   }
   std::int64_t parameter_count(std::int64_t n, std::int64_t C) const override {
     const std::int64_t K = n * n + 2 * n;
@@ -100,12 +114,9 @@ class MhcKind final : public ConnectionKind {
     out.push_back({"mhc coeffs dX", N, n * C, K, false, true, layers});
     out.push_back({"mhc coeffs dphi", n * C, K, N, true, false, layers});
   }
-  std::vector<TensorSpec> activation_specs(const config::Config& cfg, DType dtype,
-                                           std::int64_t batch) const override {
-    return mhc_state_specs(batch * cfg.model.seq_len, cfg.residual.n_streams, cfg.model.d_model, dtype);
-  }
-  std::vector<std::string> transient_entries() const override {
-    return mhc_transient_entries();
+  ContextLayout activation_layout(const config::Config& cfg, DType dtype, std::int64_t batch) const override {
+    return layout_of(
+        mhc_state_table<MhcState>(batch * cfg.model.seq_len, cfg.residual.n_streams, cfg.model.d_model, dtype));
   }
   std::unique_ptr<Connection> make(const config::Config& cfg, const ParameterStore& store,
                                    const std::string& prefix) const override {

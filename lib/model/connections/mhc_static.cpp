@@ -23,53 +23,72 @@ namespace {
 // entries are never written (contexts are zero-filled); dzero_x, dzero_phi and dzero_alpha take the unused
 // gradients of the zero state (dzero_phi and dzero_alpha stay 0: dproj = alpha dtilde rstd = 0).
 // The rest is mhc's state table (proj and rstd are the zero state's); dzero_x is transient too.
-std::vector<TensorSpec> static_specs(std::int64_t N, std::int64_t n, std::int64_t C, DType t) {
+struct StaticState : MhcState {
+  Tensor zero_x, dzero_x, zero_phi, dzero_phi, zero_alpha, dzero_alpha;
+};
+
+StateTable<StaticState> static_table(std::int64_t N, std::int64_t n, std::int64_t C, DType t) {
+  using S = StaticState;
   const std::int64_t K = n * n + 2 * n;
-  std::vector<TensorSpec> specs = mhc_state_specs(N, n, C, t);
-  append_specs(specs, t, Shape{N, n, 1}, {"zero_x", "dzero_x"});
-  append_specs(specs, t, Shape{n, K}, {"zero_phi", "dzero_phi"});
-  append_specs(specs, t, Shape{3}, {"zero_alpha", "dzero_alpha"});
-  return specs;
+  StateTable<S> table = mhc_state_table<S>(N, n, C, t);
+  add_fields<S>(table, t, Shape{N, n, 1}, {{"zero_x", &S::zero_x}});
+  add_fields<S>(table, t, Shape{N, n, 1}, {{"dzero_x", &S::dzero_x}}, EntryRole::transient);
+  add_fields<S>(table, t, Shape{n, K}, {{"zero_phi", &S::zero_phi}, {"dzero_phi", &S::dzero_phi}});
+  add_fields<S>(table, t, Shape{3}, {{"zero_alpha", &S::zero_alpha}, {"dzero_alpha", &S::dzero_alpha}});
+  return table;
+}
+
+// bias (K) = [b_pre | b_post | b_res].
+struct StaticParams {
+  Param bias;
+};
+
+ParamTable<StaticParams> static_params(const config::Config& cfg) {
+  const std::int64_t n = cfg.residual.n_streams;
+  return {connection_field("bias", &StaticParams::bias, Shape{n * n + 2 * n}, false)};
 }
 
 class MhcStaticConnection final : public MixingConnection {
  public:
   MhcStaticConnection(const config::Config& cfg, const ParameterStore& store, const std::string& prefix)
       : MixingConnection(cfg, store, prefix, "mhc_static"),
+        p_(bind_params(static_params(cfg), store, prefix)),
         sinkhorn_iters_(static_cast<int>(cfg.residual.sinkhorn_iters)) {}
 
-  std::vector<TensorSpec> activation_specs(std::int64_t batch) const override {
-    return static_specs(batch * seq_len_, n_, d_model_, store_.dtype());
+  ContextLayout activation_layout(std::int64_t batch) const override {
+    return layout_of(static_table(batch * seq_len_, n_, d_model_, store_.dtype()));
   }
 
  private:
   void coefficients_forward(const ActivationContext& c, Tensor x, Tensor u) override {
-    ops::mhc_coeffs_sinkhorn_forward(c["h_pre"], c["h_post"], c["res_logits"], c["h_res"], c["proj"], c["rstd"],
-                                     c["zero_x"], c["zero_phi"], c["zero_alpha"], param("bias"), sinkhorn_iters_);
-    ops::stream_pre_apply_forward(u, x, c["h_pre"]);
+    const StaticState& s = c.state<StaticState>();
+    ops::mhc_coeffs_sinkhorn_forward(s.h_pre, s.h_post, s.res_logits, s.h_res, s.proj, s.rstd, s.zero_x, s.zero_phi,
+                                     s.zero_alpha, p_.bias.value, sinkhorn_iters_);
+    ops::stream_pre_apply_forward(u, x, s.h_pre);
   }
 
   // The coefficients do not depend on x: dx_in is the stream terms alone (H_res^T dx_out + h_pre du).
   void streams_backward_input(const LayerContext& ctx, Tensor dx_out, Tensor dx_in, Sublayer& f) override {
-    const ActivationContext& c = ctx.connection;
-    const Tensor x = c["x"], dy = Sublayer::output_grad(ctx.sublayer);
-    ops::stream_post_res_backward(dy, c["dh_res"], c["dh_post"], dx_out, x, c["y"], c["h_post"]);
-    f.backward_input(ctx.sublayer, dy, c["du"]);
-    ops::stream_pre_apply_backward(c["dh_pre"], c["du"], x);
-    ops::sinkhorn_backward(c["dres_logits"], c["dh_res"], c["res_logits"], sinkhorn_iters_);
-    ops::mhc_coeffs_backward_input(c["dzero_x"], c["x_coef"], c["dtilde"], c["dh_pre"], c["dh_post"],
-                                   c["dres_logits"], c["zero_phi"], c["zero_alpha"], c["h_pre"], c["h_post"],
-                                   c["proj"], c["rstd"]);
+    const StaticState& s = ctx.connection.state<StaticState>();
+    const Tensor x = s.x, dy = Sublayer::output_grad(ctx.sublayer);
+    ops::stream_post_res_backward(dy, s.dh_res, s.dh_post, dx_out, x, s.y, s.h_post);
+    f.backward_input(ctx.sublayer, dy, s.du);
+    ops::stream_pre_apply_backward(s.dh_pre, s.du, x);
+    ops::sinkhorn_backward(s.dres_logits, s.dh_res, s.res_logits, sinkhorn_iters_);
+    ops::mhc_coeffs_backward_input(s.dzero_x, s.x_coef, s.dtilde, s.dh_pre, s.dh_post, s.dres_logits, s.zero_phi,
+                                   s.zero_alpha, s.h_pre, s.h_post, s.proj, s.rstd);
     zero_tensor(dx_in);
-    ops::stream_mix_backward(dx_in, dx_out, c["du"], c["h_res"], c["h_pre"], x, Tensor());
+    ops::stream_mix_backward(dx_in, dx_out, s.du, s.h_res, s.h_pre, x, Tensor());
   }
 
   // dbias += sum over tokens of dtilde.
   void coefficients_backward_weight(const ActivationContext& c) override {
-    ops::mhc_coeffs_backward_weight(c["dzero_phi"], c["dzero_alpha"], grad("bias"), c["dtilde"], c["zero_x"],
-                                    c["proj"], c["rstd"], c["zero_alpha"]);
+    const StaticState& s = c.state<StaticState>();
+    ops::mhc_coeffs_backward_weight(s.dzero_phi, s.dzero_alpha, p_.bias.grad, s.dtilde, s.zero_x, s.proj, s.rstd,
+                                    s.zero_alpha);
   }
 
+  StaticParams p_;
   int sinkhorn_iters_;
 };
 
@@ -82,8 +101,7 @@ class MhcStaticKind final : public ConnectionKind {
 
   std::vector<ParamSpec> parameter_specs(const config::Config& cfg, const std::string& prefix, std::int64_t block,
                                          std::int64_t layer) const override {
-    const std::int64_t n = cfg.residual.n_streams;
-    return {connection_param(prefix, "bias", Shape{n * n + 2 * n}, false, block, layer)};
+    return param_specs_of(static_params(cfg), prefix, block, layer);
   }
   std::int64_t parameter_count(std::int64_t n, std::int64_t) const override { return n * n + 2 * n; }
 
@@ -101,14 +119,8 @@ class MhcStaticKind final : public ConnectionKind {
   // The coefficient backward runs two GEMMs on the width-1 zero state, n K multiply-adds per token each, which are
   // not the model's products: they are not listed (nor counted in the FLOPs).
   void add_gemm_shapes(std::vector<GemmShape>&, const config::Config&, std::int64_t, std::int64_t) const override {}
-  std::vector<TensorSpec> activation_specs(const config::Config& cfg, DType dtype,
-                                           std::int64_t batch) const override {
-    return static_specs(batch * cfg.model.seq_len, cfg.residual.n_streams, cfg.model.d_model, dtype);
-  }
-  std::vector<std::string> transient_entries() const override {
-    std::vector<std::string> entries = mhc_transient_entries();
-    entries.push_back("dzero_x");
-    return entries;
+  ContextLayout activation_layout(const config::Config& cfg, DType dtype, std::int64_t batch) const override {
+    return layout_of(static_table(batch * cfg.model.seq_len, cfg.residual.n_streams, cfg.model.d_model, dtype));
   }
   std::unique_ptr<Connection> make(const config::Config& cfg, const ParameterStore& store,
                                    const std::string& prefix) const override {

@@ -22,7 +22,7 @@ class ResidualConnection final : public Connection {
               ": residual.n_streams must be 1, got ", cfg.residual.n_streams);
   }
 
-  std::vector<TensorSpec> activation_specs(std::int64_t) const override { return {}; }
+  ContextLayout activation_layout(std::int64_t) const override { return {}; }
 
   // F writes straight into x_out, then x_out += x_in.
   void forward(const LayerContext& ctx, Tensor x_in, Tensor x_out, Sublayer& f) override {
@@ -76,8 +76,7 @@ class ResidualKind final : public ConnectionKind {
   }
   std::int64_t macs_per_token(const config::Config&) const override { return 0; }
   void add_gemm_shapes(std::vector<GemmShape>&, const config::Config&, std::int64_t, std::int64_t) const override {}
-  std::vector<TensorSpec> activation_specs(const config::Config&, DType, std::int64_t) const override { return {}; }
-  std::vector<std::string> transient_entries() const override { return {}; }
+  ContextLayout activation_layout(const config::Config&, DType, std::int64_t) const override { return {}; }
   std::unique_ptr<Connection> make(const config::Config& cfg, const ParameterStore& store,
                                    const std::string& prefix) const override {
     return std::make_unique<ResidualConnection>(cfg, store, prefix);
