@@ -1,14 +1,17 @@
 // `mhc-train plan`: the resolved config, parameter counts per component, a static memory estimate, with
-// pipeline parallelism the schedule's simulated per-rank timeline and bubble, and the command that trains it.
+// pipeline parallelism the schedule's simulated per-rank timeline and bubble (with unit costs, and with measured
+// ones when given: --costs, or a run's trace.json with --costs-from), and the command that trains it.
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "dist/calibration.hpp"
 #include "dist/schedule.hpp"
 #include "dist/simulator.hpp"
 #include "model/model.hpp"
@@ -20,6 +23,36 @@
 namespace mhc::app {
 
 namespace {
+
+// The flags of measured costs (plan --costs / --costs-from).
+struct CostFlags {
+  std::vector<double> costs_ms;  // --costs F,B,W[,comm]
+  std::string trace_path;        // --costs-from RUN/trace.json
+};
+
+// Measured costs to simulate the schedule with besides the unit costs, and where they come from.
+struct GivenCosts {
+  dist::Calibration calibration;  // measured_bubble empty for --costs
+  std::string source;
+};
+
+// The costs of the flags, checked (ConfigError naming --costs, IoError naming the trace); nullopt without either.
+std::optional<GivenCosts> given_costs(const CostFlags& flags) {
+  if (!flags.trace_path.empty()) {
+    GivenCosts g{dist::calibrate(dist::read_chrome_trace(flags.trace_path), flags.trace_path), ""};
+    g.source = "measured in " + flags.trace_path + " (median spans of every rank, " +
+               std::to_string(g.calibration.steps) + " traced step(s); a receive: its shortest wait)";
+    return g;
+  }
+  if (flags.costs_ms.empty()) return std::nullopt;
+  const std::vector<double>& c = flags.costs_ms;
+  if (!(c[0] > 0 && c[1] > 0 && c[2] > 0))
+    throw ConfigError(detail::concat("--costs: F, B and W must be > 0 ms, got ", c[0], ",", c[1], ",", c[2]));
+  GivenCosts g;
+  g.calibration.costs = dist::Costs{c[0], c[1], c[2], c.size() > 3 ? c[3] : 0.0};
+  g.source = "given with --costs";
+  return g;
+}
 
 std::string human_bytes(std::int64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -34,8 +67,43 @@ std::string human_bytes(std::int64_t bytes) {
   return buf;
 }
 
-// The schedule simulated with unit costs: per-rank timeline and bubble fraction (idle time / makespan).
-void print_pipeline(const config::Config& cfg) {
+// The bubble fraction (idle time / makespan) per rank and over ranks; with `measured` (one per rank) beside it.
+void print_bubble(const dist::SimResult& sim, const char* unit, const std::vector<double>& measured) {
+  const bool beside = measured.size() == sim.bubble_per_rank.size();
+  std::printf("bubble (time a rank does not compute / makespan %g%s):%s\n", sim.makespan, unit,
+              beside ? "  simulated  measured" : "");
+  double measured_sum = 0;
+  for (std::size_t r = 0; r < sim.bubble_per_rank.size(); ++r) {
+    std::printf("  rank %-3zu %6.3f", r, sim.bubble_per_rank[r] / sim.makespan);
+    if (beside) std::printf("     %6.3f", measured[r]);
+    if (beside) measured_sum += measured[r];
+    std::printf("\n");
+  }
+  std::printf("  overall  %6.3f", sim.bubble_mean / sim.makespan);
+  if (beside) std::printf("     %6.3f", measured_sum / static_cast<double>(measured.size()));
+  std::printf(" (mean over ranks)\n");
+  if (!measured.empty() && !beside) {
+    std::printf("  measured per traced rank (the trace has %zu ranks, the schedule %zu):", measured.size(),
+                sim.bubble_per_rank.size());
+    for (double b : measured) std::printf(" %.3f", b);
+    std::printf("\n");
+  }
+}
+
+// The schedule simulated with the given costs (with a trace's measured bubble beside).
+void print_calibrated(const dist::Schedule& schedule, const GivenCosts& given) {
+  const dist::Costs& k = given.calibration.costs;
+  const dist::SimResult sim = dist::simulate(schedule, k);
+  std::printf("\n  simulated with measured costs F %.3g ms, B %.3g ms, W %.3g ms (F:B:W = 1 : %.2f : %.2f) and "
+              "%.3g ms a receive,\n  %s:\n",
+              k.F, k.B, k.W, k.B / k.F, k.W / k.F, k.comm, given.source.c_str());
+  std::cout << dist::render_timeline(sim, k);
+  print_bubble(sim, " ms", given.calibration.measured_bubble);
+}
+
+// The schedule simulated with unit costs: per-rank timeline and bubble fraction (idle time / makespan); then with
+// measured costs when given.
+void print_pipeline(const config::Config& cfg, const std::optional<GivenCosts>& given) {
   const auto& p = cfg.parallel;
   const dist::ScheduleKind kind = cfg.parallel.schedule;
   const int ranks = static_cast<int>(p.pp), micro_batches = static_cast<int>(cfg.train.micro_batches);
@@ -58,11 +126,8 @@ void print_pipeline(const config::Config& cfg) {
                "equally large)\n  and communication time 0; every stage costs the same whatever its block count."
             << (two_stage_ranks ? " Lower-case: a rank's second stage." : "") << "\n"
             << dist::render_timeline(sim, costs);
-  std::printf("bubble (time a rank does not compute / makespan %g):\n", sim.makespan);
-  for (std::size_t r = 0; r < sim.bubble_per_rank.size(); ++r) {
-    std::printf("  rank %-3zu %6.3f\n", r, sim.bubble_per_rank[r] / sim.makespan);
-  }
-  std::printf("  overall  %6.3f (mean over ranks)\n", sim.bubble_mean / sim.makespan);
+  print_bubble(sim, "", {});
+  if (given) print_calibrated(schedule, *given);
 
   // What each rank holds: its stages' parameters (fp32 values, gradients, two AdamW moments) and one activation
   // slot per micro-batch its stages keep in flight: the executor's own memory plan.
@@ -101,7 +166,7 @@ std::string launch_line(const std::string& program, const CommonFlags& flags, co
   return line;
 }
 
-void print_plan(const config::Config& cfg, const std::string& launch) {
+void print_plan(const config::Config& cfg, const std::string& launch, const std::optional<GivenCosts>& given) {
   std::cout << "resolved config:\n" << config::to_json(cfg).dump(2) << "\n\n";
 
   const auto specs = model::model_parameter_specs(cfg);
@@ -132,7 +197,7 @@ void print_plan(const config::Config& cfg, const std::string& launch) {
             << model::recompute_block_layers(cfg, 2 * cfg.model.n_blocks) << " of " << 2 * cfg.model.n_blocks
             << " residual layers (recompute.block_layers \"" << cfg.recompute.block_layers << "\")\n"
             << "    this config     recompute " << (recompute ? "on" : "off") << "\n";
-  if (cfg.parallel.pp > 1) print_pipeline(cfg);
+  if (cfg.parallel.pp > 1) print_pipeline(cfg, given);
   std::cout << "\nlaunch: " << launch << "\n";
 }
 
@@ -144,9 +209,23 @@ void register_plan(CLI::App& app) {
       "plan", "print the resolved config, parameter counts, memory estimate, pipeline timeline and launch command");
   add_common_flags(plan, *flags);
   add_out_flag(plan, *flags, "run directory to put in the launch line");
-  plan->callback([flags, plan] {
+  auto given = std::make_shared<CostFlags>();
+  auto* costs_opt =
+      plan->add_option("--costs", given->costs_ms, "also simulate the schedule with these costs in ms: F,B,W[,receive]")
+          ->delimiter(',')
+          ->expected(3, 4)
+          ->check(CLI::NonNegativeNumber & finite_number());
+  plan->add_option("--costs-from", given->trace_path,
+                   "also simulate the schedule with the costs measured in a run's trace.json, its bubble beside")
+      ->check(non_empty_path())
+      ->excludes(costs_opt);
+  plan->callback([flags, plan, given] {
     const config::Config cfg = load_config_from_flags(*flags);
-    print_plan(cfg, launch_line(plan->get_parent()->get_name(), *flags, cfg));
+    // Checked before anything is printed, so a bad option prints its error alone.
+    const std::optional<GivenCosts> costs = given_costs(*given);
+    if (costs && cfg.parallel.pp == 1)
+      throw ConfigError("--costs and --costs-from simulate the pipeline schedule: set parallel.pp > 1");
+    print_plan(cfg, launch_line(plan->get_parent()->get_name(), *flags, cfg), costs);
   });
 }
 

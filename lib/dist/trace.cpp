@@ -2,11 +2,14 @@
 #include "dist/trace.hpp"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.hpp"
+#include "io/json_text.hpp"
 
 namespace mhc::dist {
 
@@ -142,6 +145,35 @@ std::string chrome_trace_json(const std::vector<std::vector<TraceSpan>>& spans_p
     }
   }
   return json{{"traceEvents", events}, {"displayTimeUnit", "ms"}}.dump() + "\n";
+}
+
+std::vector<std::vector<TraceSpan>> read_chrome_trace(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  MHC_CHECK(in.good(), IoError, "cannot read trace ", path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  const json trace = io::parse_json_text<json>(text.str(), path, 16);
+  MHC_CHECK(trace.is_object() && trace.contains("traceEvents") && trace["traceEvents"].is_array(), IoError, path,
+            ": not a Chrome trace (no \"traceEvents\" array)");
+  std::vector<std::vector<TraceSpan>> spans;
+  std::size_t index = 0;
+  for (const json& e : trace["traceEvents"]) {
+    const std::string where = path + ": traceEvents[" + std::to_string(index++) + "]";
+    MHC_CHECK(e.is_object() && e.contains("ph") && e["ph"].is_string(), IoError, where, ": not a trace event");
+    if (e["ph"] == "M") continue;
+    try {
+      const int rank = e.at("tid").get<int>();
+      MHC_CHECK(e["ph"] == "X" && rank >= 0 && rank < 65536, IoError, where, ": not a span of a rank");
+      if (spans.size() <= static_cast<std::size_t>(rank)) spans.resize(static_cast<std::size_t>(rank) + 1);
+      const json& args = e.at("args");
+      spans[static_cast<std::size_t>(rank)].push_back(
+          {e.at("name").get<std::string>(), e.at("cat").get<std::string>(), e.at("ts").get<std::int64_t>(),
+           e.at("dur").get<std::int64_t>(), args.at("mb").get<int>(), args.at("stage").get<int>()});
+    } catch (const json::exception& ex) {
+      throw IoError(where + ": " + without_library_tag(ex.what()));
+    }
+  }
+  return spans;
 }
 
 }  // namespace mhc::dist

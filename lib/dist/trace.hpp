@@ -83,5 +83,9 @@ std::vector<RankTimeSummary> summarize(const std::vector<std::vector<TraceSpan>>
 // event (ph "X", pid 0, tid = rank, ts and dur in microseconds, args {mb, stage}) per span and thread_name
 // metadata "rank R" for every rank.
 std::string chrome_trace_json(const std::vector<std::vector<TraceSpan>>& spans_per_rank);
+// The spans of a trace file that chrome_trace_json wrote (a run's trace.json), indexed by rank (tid), in file
+// order; metadata events are skipped. IoError naming the file when it cannot be read, is not JSON or holds an
+// event that is not such a span.
+std::vector<std::vector<TraceSpan>> read_chrome_trace(const std::string& path);
 
 }  // namespace mhc::dist

@@ -25,6 +25,20 @@ expect_clean deep-json 2 "deep.json: JSON nested deeper than 64 levels" -- "$bin
 echo '{"train": {"lr": 1e999}}' >"$tmp/huge.json"
 expect_clean number-1e999 2 "huge.json: JSON number overflow parsing '1e999'" -- "$bin" plan --config "$tmp/huge.json"
 expect_clean set-1e999 2 "--set train.lr=1e999: number overflow" -- "$bin" plan --set train.lr=1e999
+# plan's measured costs: the option or the trace named, nothing else printed.
+expect_clean plan-costs-two 2 "--costs" -- "$bin" plan --set parallel.pp=2 --costs 1,2
+expect_clean plan-costs-zero 2 "^error: --costs: F, B and W must be > 0 ms, got 0,1,1$" -- \
+  "$bin" plan --set parallel.pp=2 --costs 0,1,1
+expect_clean plan-costs-nan 2 "--costs" -- "$bin" plan --set parallel.pp=2 --costs 1,nan,1
+expect_clean plan-costs-pp1 2 "set parallel.pp > 1" -- "$bin" plan --costs 1,1,1
+expect_clean plan-costs-both 2 "excludes" -- "$bin" plan --set parallel.pp=2 --costs 1,1,1 --costs-from x.json
+expect_clean plan-trace-missing 1 "^error: .*cannot read trace $tmp/none\.json$" -- \
+  "$bin" plan --set parallel.pp=2 --costs-from "$tmp/none.json"
+echo '{"traceEvents": [' >"$tmp/cut.json"
+expect_clean plan-trace-cut 1 "cut\.json: not valid JSON" -- "$bin" plan --set parallel.pp=2 --costs-from "$tmp/cut.json"
+echo '{"traceEvents": []}' >"$tmp/empty.json"
+expect_clean plan-trace-empty 1 "empty\.json: no \"F\" span" -- \
+  "$bin" plan --set parallel.pp=2 --costs-from "$tmp/empty.json"
 for cmd in plan train; do
   expect_clean "$cmd-d_model-2^62" 2 "model.d_model=$big: this model cannot be built" -- \
     "$bin" $cmd --set model.d_model=$big --set model.n_heads=2 --out "$tmp/x"

@@ -28,6 +28,25 @@ expect plan-dualpipe 0 "rank 3 +[0-9.]+" -- "$bin" plan --set parallel.pp=4 --se
 expect plan-1f1b-no-note 0 '!Lower-case' -- "$bin" plan --config "$root/configs/pp2-1f1b-mhc.json"
 expect plan-dualpipe-note 0 "Lower-case: a rank's second stage" -- "$bin" plan --config "$root/configs/pp2-dualpipe-mhc.json"
 expect plan-dualpipev-note 0 "Lower-case: a rank's second stage" -- "$bin" plan --config "$root/configs/pp2-dualpipev-mhc.json"
+# Calibrated plan: the schedule simulated again with given costs, or with a trace's, its measured bubble beside.
+expect plan-costs 0 "simulated with measured costs F 2 ms, B 2\.4 ms, W 1 ms \(F:B:W = 1 : 1\.20 : 0\.50\) and 0\.5 ms" -- \
+  "$bin" plan --config "$root/configs/pp2-1f1b-mhc.json" --costs 2,2.4,1,0.5
+cat >"$tmp/trace.json" <<'TRACE'
+{"traceEvents": [{"name": "thread_name", "ph": "M", "pid": 0, "tid": 0, "args": {"name": "rank 0"}},
+ {"name": "step", "cat": "step", "ph": "X", "ts": 0, "dur": 1000, "pid": 0, "tid": 0, "args": {"mb": -1, "stage": -1}},
+ {"name": "F", "cat": "F", "ph": "X", "ts": 0, "dur": 300, "pid": 0, "tid": 0, "args": {"mb": 0, "stage": 0}},
+ {"name": "B", "cat": "B", "ph": "X", "ts": 500, "dur": 400, "pid": 0, "tid": 0, "args": {"mb": 0, "stage": 0}},
+ {"name": "W", "cat": "W", "ph": "X", "ts": 900, "dur": 100, "pid": 0, "tid": 0, "args": {"mb": 0, "stage": 0}},
+ {"name": "step", "cat": "step", "ph": "X", "ts": 0, "dur": 1000, "pid": 0, "tid": 1, "args": {"mb": -1, "stage": -1}},
+ {"name": "wait", "cat": "wait", "ph": "X", "ts": 0, "dur": 300, "pid": 0, "tid": 1, "args": {"mb": 0, "stage": 1}},
+ {"name": "F", "cat": "F", "ph": "X", "ts": 300, "dur": 300, "pid": 0, "tid": 1, "args": {"mb": 0, "stage": 1}},
+ {"name": "B", "cat": "B", "ph": "X", "ts": 600, "dur": 400, "pid": 0, "tid": 1, "args": {"mb": 0, "stage": 1}}]}
+TRACE
+expect plan-costs-from 0 "simulated  measured" -- \
+  "$bin" plan --config "$root/configs/pp2-1f1b-mhc.json" --costs-from "$tmp/trace.json"
+check plan-costs-from-values "$(grep -Eq 'F 0\.3 ms, B 0\.4 ms, W 0\.1 ms .* and 0\.3 ms a receive' <<<"$last_out" &&
+  grep -Eq '^  rank 0 +[0-9.]+ +0\.200$' <<<"$last_out" && grep -Eq '^  rank 1 +[0-9.]+ +0\.300$' <<<"$last_out" &&
+  echo 0 || echo 1)" "plan --costs-from printed: $last_out"
 re_literal() { sed 's/[][\.*^$+?(){}|]/\\&/g' <<<"$1"; }  # a string as an extended regex that matches it
 re_bin=$(re_literal "$bin") re_root=$(re_literal "$root") re_tmp=$(re_literal "$tmp")
 expect plan-launch-dp2-pp2 0 "^launch: mpirun -np 4 $re_bin train --config $re_root/configs/dp2-pp2-mhc\.json\$" -- \
