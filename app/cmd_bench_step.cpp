@@ -160,6 +160,7 @@ void run_step_bench(const StepBenchFlags& f) {
   const nlohmann::json out{{"config", f.common.config_path.empty() ? "default" : f.common.config_path},
                            {"device", runner.gpu() != nullptr ? runner.gpu()->describe() : "cpu"},
                            {"matmul", config::to_string(cfg.parallel.matmul)},
+                           {"precision", config::to_string(cfg.train.precision)},
                            {"residual", std::string(cfg.residual.type->name())},
                            {"n_streams", cfg.residual.n_streams},
                            {"d_model", cfg.model.d_model},

@@ -88,7 +88,7 @@ void run_eval(const InferenceFlags& f) {
   const train::DeviceContext gpu(cfg);
   auto model = load_model(ck, cfg, cfg.train.micro_batch);
   const std::int64_t B = model->batch(), L = cfg.model.seq_len + 1;
-  nlohmann::json out{{"checkpoint", ck.dir}, {"step", ck.step}};
+  nlohmann::json out{{"checkpoint", ck.dir}, {"step", ck.step}, {"precision", config::to_string(cfg.train.precision)}};
   double loss = 0;
   if (f.full) {
     std::vector<std::uint16_t> tokens;

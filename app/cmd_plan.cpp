@@ -166,6 +166,43 @@ std::string launch_line(const std::string& program, const CommonFlags& flags, co
   return line;
 }
 
+// f32 master parameters, f32 gradients, two f32 AdamW moments and the bf16 weight copies (the bytes their arenas
+// take); the activations of one micro-batch in flight (exactly what Model::activation_bytes() measures; docs/math.md
+// "Selective recomputation" and "Mixed precision"), in both precisions, the config's marked.
+void print_memory(const config::Config& cfg, const std::vector<model::ParamSpec>& specs) {
+  config::Config precision_cfg[2] = {cfg, cfg};
+  precision_cfg[0].train.precision = Precision::fp32;
+  precision_cfg[1].train.precision = Precision::bf16;
+  const std::int64_t param_bytes = model::ParameterStore::arena_bytes(specs, DType::f32);
+  const std::int64_t optimizer_bytes = train::AdamW::state_bytes_for(specs, DType::f32), batch = cfg.train.micro_batch;
+  const std::int64_t copy_bytes = model::ParameterStore::bf16_copy_arena_bytes(specs, precision_cfg[1], DType::f32);
+  std::int64_t act[2][2];  // [precision][recompute]
+  for (int p = 0; p < 2; ++p)
+    for (int r = 0; r < 2; ++r)
+      act[p][r] = model::Model::predicted_activation_bytes(precision_cfg[p], DType::f32, batch, r == 1);
+  const auto row = [](const std::string& label, std::int64_t fp32, std::int64_t bf16) {
+    std::printf("  %-18s %12s %12s", label.c_str(), human_bytes(fp32).c_str(), human_bytes(bf16).c_str());
+    if (fp32 > 0 && fp32 != bf16)
+      std::printf("  (%+.1f%%)", 100.0 * (static_cast<double>(bf16) / static_cast<double>(fp32) - 1.0));
+    std::printf("\n");
+  };
+  std::cout << "memory (per data-parallel replica, all stages together):\n";
+  std::printf("  %-18s %12s %12s\n", "train.precision", "fp32", "bf16");
+  row("parameters", param_bytes, param_bytes);
+  row("bf16 weight copies", 0, copy_bytes);
+  row("gradients", param_bytes, param_bytes);
+  row("optimizer state", optimizer_bytes, optimizer_bytes);
+  std::cout << "  activations per micro-batch of " << batch << " sequences:\n";
+  row("  recompute off", act[0][0], act[1][0]);
+  row("  recompute on", act[0][1], act[1][1]);
+  std::cout << "    (recompute on: L_r = " << model::recompute_block_layers(cfg, 2 * cfg.model.n_blocks) << " of "
+            << 2 * cfg.model.n_blocks << " residual layers, recompute.block_layers \"" << cfg.recompute.block_layers
+            << "\")\n";
+  const int p = cfg.train.precision == Precision::bf16 ? 1 : 0, r = model::recompute_on(cfg) ? 1 : 0;
+  std::cout << "  this config: train.precision " << config::to_string(cfg.train.precision) << ", recompute "
+            << (r ? "on" : "off") << ": " << human_bytes(act[p][r]) << " (" << act[p][r] << " B) of activations\n";
+}
+
 void print_plan(const config::Config& cfg, const std::string& launch, const std::optional<GivenCosts>& given) {
   std::cout << "resolved config:\n" << config::to_json(cfg).dump(2) << "\n\n";
 
@@ -180,23 +217,7 @@ void print_plan(const config::Config& cfg, const std::string& launch, const std:
   }
   std::printf("  %-12s %14lld  in %zu tensors\n\n", "total", static_cast<long long>(total), specs.size());
 
-  // fp32 parameters, fp32 gradients, two fp32 AdamW moments (the bytes their arenas take); fp32 activations of one
-  // micro-batch in flight (exactly what Model::activation_bytes() measures; docs/math.md "Selective recomputation").
-  const std::int64_t param_bytes = model::ParameterStore::arena_bytes(specs, DType::f32);
-  const std::int64_t optimizer_bytes = train::AdamW::state_bytes_for(specs, DType::f32), batch = cfg.train.micro_batch;
-  const std::int64_t act_off = model::Model::predicted_activation_bytes(cfg, DType::f32, batch, false);
-  const std::int64_t act_on = model::Model::predicted_activation_bytes(cfg, DType::f32, batch, true);
-  const bool recompute = model::recompute_on(cfg);
-  std::cout << "memory (per data-parallel replica, all stages together):\n"
-            << "  parameters        " << human_bytes(param_bytes) << "\n"
-            << "  gradients         " << human_bytes(param_bytes) << "\n"
-            << "  optimizer state   " << human_bytes(optimizer_bytes) << "\n"
-            << "  activations per micro-batch of " << batch << " sequences:\n"
-            << "    recompute off   " << human_bytes(act_off) << " (" << act_off << " B)\n"
-            << "    recompute on    " << human_bytes(act_on) << " (" << act_on << " B), L_r = "
-            << model::recompute_block_layers(cfg, 2 * cfg.model.n_blocks) << " of " << 2 * cfg.model.n_blocks
-            << " residual layers (recompute.block_layers \"" << cfg.recompute.block_layers << "\")\n"
-            << "    this config     recompute " << (recompute ? "on" : "off") << "\n";
+  print_memory(cfg, specs);
   if (cfg.parallel.pp > 1) print_pipeline(cfg, given);
   std::cout << "\nlaunch: " << launch << "\n";
 }

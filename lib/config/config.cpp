@@ -35,5 +35,6 @@ std::string to_string(ops::MhcInit::Phi v) { return detail::enum_name(v); }
 std::string to_string(DataSource v) { return detail::enum_name(v); }
 std::string to_string(train::LrScheduleKind v) { return detail::enum_name(v); }
 std::string to_string(ops::MatmulPrecision v) { return detail::enum_name(v); }
+std::string to_string(Precision v) { return detail::enum_name(v); }
 
 }  // namespace mhc::config

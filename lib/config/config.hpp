@@ -74,6 +74,7 @@ struct TrainConfig {
   std::int64_t eval_batches = 4;
   std::int64_t log_every = 10;
   std::int64_t diag_every = 50;  // 0 = no stability diagnostics
+  Precision precision = Precision::fp32;  // bf16: mixed precision (docs/math.md), the CPU only so far
 };
 
 struct ParallelConfig {
@@ -143,6 +144,7 @@ std::string to_string(ops::MhcInit::Phi v);
 std::string to_string(DataSource v);
 std::string to_string(train::LrScheduleKind v);
 std::string to_string(ops::MatmulPrecision v);
+std::string to_string(Precision v);
 
 bool operator==(const ModelConfig& a, const ModelConfig& b);
 bool operator==(const ResidualConfig& a, const ResidualConfig& b);

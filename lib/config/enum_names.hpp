@@ -65,6 +65,12 @@ inline const EnumNames<ops::MatmulPrecision>& enum_names() {
   return names;
 }
 
+template <>
+inline const EnumNames<Precision>& enum_names() {
+  static const EnumNames<Precision> names{{Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}};
+  return names;
+}
+
 template <typename E>
 std::string enum_name(E value) {
   for (const auto& [v, name] : enum_names<E>()) {

@@ -74,7 +74,8 @@ inline constexpr auto kTrainKeys = section(
     field("eval_every", &TrainConfig::eval_every).at_least(0),
     field("eval_batches", &TrainConfig::eval_batches).at_least(1),
     field("log_every", &TrainConfig::log_every).at_least(1),
-    field("diag_every", &TrainConfig::diag_every).at_least(0));
+    field("diag_every", &TrainConfig::diag_every).at_least(0),
+    field("precision", &TrainConfig::precision));
 
 inline constexpr auto kParallelKeys = section(
     "parallel", &Config::parallel,

@@ -33,6 +33,19 @@ constexpr std::string_view dtype_name(DType t) {
 
 constexpr std::string_view device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
 
+// The training precision (train.precision): fp32 throughout, or bf16 mixed precision (docs/math.md, "Mixed
+// precision"): bf16 matmul operands and sublayer activations, fp32 master weights, statistics and coefficient path.
+enum class Precision : std::uint8_t { fp32, bf16 };
+
+// The dtype of the tensors `precision` narrows, in a model computing in `wide` (f32, or f64 for the gradient
+// oracle, which stays f64 throughout).
+constexpr DType narrow_dtype(Precision precision, DType wide) {
+  return precision == Precision::bf16 && wide == DType::f32 ? DType::bf16 : wide;
+}
+
+// The dtype an op computes a tensor of dtype t in: bf16 is loaded into f32.
+constexpr DType compute_dtype(DType t) { return t == DType::bf16 ? DType::f32 : t; }
+
 // Maps a C++ element type to its DType (used by checked typed accessors).
 template <typename T> struct dtype_of;
 template <> struct dtype_of<float> { static constexpr DType value = DType::f32; };

@@ -54,7 +54,7 @@ std::int64_t layer_count(const config::Config& cfg) { return 2 * cfg.model.n_blo
 
 // The parameter `name` of the store, or undefined when `held` is false.
 Param param_if(const ParameterStore& store, bool held, const std::string& name) {
-  return held ? Param{store.param(name), store.grad(name)} : Param{};
+  return held ? Param{store.param(name), store.grad(name), store.matmul_operand(name)} : Param{};
 }
 
 // Summed on the host in token order, whatever device the losses are on.

@@ -37,10 +37,13 @@ struct ParamSpec {
 constexpr double kInitStd = 0.02;
 double output_init_std(const config::Config& cfg);
 
-// One parameter of a component as its code reads it: the value and the gradient tensor in the store.
+// One parameter of a component as its code reads it: the value and the gradient tensor in the store, and what the
+// matrix products read: the parameter's bf16 copy under train.precision "bf16" (refreshed from value by the
+// component before each forward), else value itself.
 struct Param {
   Tensor value;
   Tensor grad;
+  Tensor operand;
 };
 
 // One entry of a component's parameter table: the leaf under the component's prefix (e.g. "wq"), the member of its

@@ -8,6 +8,7 @@
 #include "core/host_tensor.hpp"
 #include "core/rng.hpp"
 #include "model/connection_kind.hpp"
+#include "ops/elementwise.hpp"
 
 namespace mhc::model {
 
@@ -20,10 +21,27 @@ std::vector<TensorSpec> arena_layout(const std::vector<ParamSpec>& specs, DType 
   return layout;
 }
 
+std::vector<TensorSpec> bf16_copy_layout(const std::vector<ParamSpec>& specs, const config::Config& cfg, DType dtype) {
+  std::vector<TensorSpec> layout;
+  for (const auto& s : specs)
+    if (ParameterStore::has_bf16_copy(s, cfg, dtype)) layout.push_back(TensorSpec{s.name, DType::bf16, s.shape});
+  return layout;
+}
+
 }  // namespace
 
 std::int64_t ParameterStore::arena_bytes(const std::vector<ParamSpec>& specs, DType dtype) {
   return Arena::bytes_needed(arena_layout(specs, dtype));
+}
+
+bool ParameterStore::has_bf16_copy(const ParamSpec& spec, const config::Config& cfg, DType dtype) {
+  return narrow_dtype(cfg.train.precision, dtype) == DType::bf16 &&
+         (spec.component == Component::attention || spec.component == Component::mlp) && spec.shape.rank == 2;
+}
+
+std::int64_t ParameterStore::bf16_copy_arena_bytes(const std::vector<ParamSpec>& specs, const config::Config& cfg,
+                                                   DType dtype) {
+  return Arena::bytes_needed(bf16_copy_layout(specs, cfg, dtype));
 }
 
 ParameterStore::ParameterStore(std::vector<ParamSpec> specs, const config::Config& cfg, DType dtype,
@@ -41,6 +59,9 @@ ParameterStore::ParameterStore(std::vector<ParamSpec> specs, const config::Confi
     params_[s.name] = params_arena_.alloc(dtype, s.shape, s.name);
     grads_[s.name] = grads_arena_.alloc(dtype, s.shape, s.name);
   }
+  const std::vector<TensorSpec> copies = bf16_copy_layout(specs_, cfg, dtype);
+  copies_arena_ = Arena("bf16 weight copies", ArenaKind::parameters, device, Arena::bytes_needed(copies));
+  for (const auto& c : copies) copies_[c.name] = copies_arena_.alloc(c.dtype, c.shape, c.name);
   if (device == Device::cpu) {
     for (const auto& s : specs_) init_parameter(s, params_.at(s.name), cfg, seed);
     return;
@@ -64,6 +85,15 @@ Tensor ParameterStore::grad(const std::string& name) const {
   const auto it = grads_.find(name);
   MHC_CHECK(it != grads_.end(), ConfigError, "ParameterStore: no gradient named ", name);
   return it->second;
+}
+
+Tensor ParameterStore::matmul_operand(const std::string& name) const {
+  const auto it = copies_.find(name);
+  return it != copies_.end() ? it->second : param(name);
+}
+
+void refresh_operand(const Param& p) {
+  if (p.operand.data != p.value.data) ops::convert_dtype(p.operand, p.value);
 }
 
 // Each tensor is initialised on its own: the connection kinds initialise a group (mHC phi/alpha/bias, the HC

@@ -59,6 +59,7 @@ class Sublayer {
   // Where F keeps its input u (B*T, C): a caller may compute u straight into it; forward then skips the copy.
   static Tensor input(const ActivationContext& ctx) { return ctx.state<SublayerState>().u; }
   // Where F keeps dy (B*T, C) for W: a caller may write dy straight into it; backward_input then skips the copy.
+  // bf16 under train.precision "bf16" (a matmul operand): a caller writing it stores dy rounded.
   static Tensor output_grad(const ActivationContext& ctx) { return ctx.state<SublayerState>().dy; }
   // The entries F's forward derives from u alone before its heavy part (EntryRole::input of SublayerState).
   // Selective recomputation keeps them per block position only and rebuilds them with rebuild_input.
@@ -72,9 +73,11 @@ class Sublayer {
   Sublayer(const config::Config& cfg, const ParameterStore& store, std::string prefix);
   // Checks that t has the shape and dtype of s.u (ShapeError naming `what`).
   static void check_like_input(const SublayerState& s, Tensor t, const char* what);
+  // Checks that dy has the shape of s.u and its dtype or that of s.dy (the connection may write s.dy itself).
+  static void check_output_grad(const SublayerState& s, Tensor dy, const char* what);
   // The start of every forward: u copied into s.u (unless it is that tensor), then xn, rstd = RMSNorm(u).
   void normalise_input(const SublayerState& s, Tensor u) const;
-  // The start of every backward_input: dy copied into s.dy (unless it is that tensor).
+  // The start of every backward_input: dy copied into s.dy (unless it is that tensor), rounded when s.dy is bf16.
   static void keep_output_grad(const SublayerState& s, Tensor dy);
   // The RMSNorm backward shared by both: du from s.dxn; the norm weight's gradient += (W).
   void norm_backward_input(const SublayerState& s, Tensor dxn, Tensor du) const;
@@ -84,6 +87,7 @@ class Sublayer {
   std::string prefix_;  // e.g. "blocks.3.attn"
   Param norm_;  // F's RMSNorm weight: set by the derived constructor from its parameter table
   DType dtype_;
+  DType operand_dtype_;  // of the matmul operands: bf16 under train.precision "bf16", else dtype_
   std::int64_t seq_len_, d_model_;
 };
 

@@ -5,6 +5,7 @@
 
 #include "kernels/attention.hpp"
 #include "ops/cpu/attention_cpu.hpp"
+#include "ops/bf16_staging.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
 
@@ -31,7 +32,9 @@ void expect_all(std::initializer_list<std::pair<Tensor, const char*>> ts, const 
 
 }  // namespace
 
-void attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
+void attention_forward(Tensor out_bf16, Tensor lse, Tensor q_bf16, Tensor k_bf16, Tensor v_bf16) {
+  Bf16Staging bf16("attention_forward");
+  const Tensor out = bf16.output(out_bf16), q = bf16.input(q_bf16), k = bf16.input(k_bf16), v = bf16.input(v_bf16);
   check_q(q);
   const std::int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), D = q.dim(3);
   MHC_CHECK(D > 0, ShapeError, "attention q: head dimension D must be > 0, got ", q.describe());
@@ -46,10 +49,15 @@ void attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
     using S = decltype(zero);
     cpu::attention_forward<S>(out.ptr<S>(), lse.ptr<S>(), q.ptr<S>(), k.ptr<S>(), v.ptr<S>(), B, T, H, D);
   });
+  bf16.finish();
 }
 
-void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k, Tensor v, Tensor out,
-                        Tensor lse) {
+void attention_backward(Tensor dq_bf16, Tensor dk_bf16, Tensor dv_bf16, Tensor dout_bf16, Tensor q_bf16,
+                        Tensor k_bf16, Tensor v_bf16, Tensor out_bf16, Tensor lse) {
+  Bf16Staging bf16("attention_backward");
+  const Tensor dq = bf16.output(dq_bf16), dk = bf16.output(dk_bf16), dv = bf16.output(dv_bf16);
+  const Tensor dout = bf16.input(dout_bf16), q = bf16.input(q_bf16), k = bf16.input(k_bf16), v = bf16.input(v_bf16);
+  const Tensor out = bf16.input(out_bf16);
   check_q(q);
   const std::int64_t B = q.dim(0), T = q.dim(1), H = q.dim(2), D = q.dim(3);
   expect_all({{k, "attention k"},
@@ -72,6 +80,7 @@ void attention_backward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, 
     cpu::attention_backward<S>(dq.ptr<S>(), dk.ptr<S>(), dv.ptr<S>(), dout.ptr<S>(), q.ptr<S>(), k.ptr<S>(),
                                v.ptr<S>(), out.ptr<S>(), lse.ptr<S>(), B, T, H, D);
   });
+  bf16.finish();
 }
 
 }  // namespace mhc::ops

@@ -9,7 +9,8 @@ namespace mhc::ops {
 // out (B, T, H, D) = softmax_j(s_ij) v_j with s_ij = q_i . k_j / sqrt(D) for key positions j <= i (causal mask),
 // per batch b and head h; q, k, v (B, T, H, D). lse (B, H, T) = log sum_{j <= i} exp(s_ij) (saved).
 // Both outputs are overwritten; out must not alias q, k or v. CPU f32/f64 or CUDA f32 (kernels/attention.hpp:
-// head dimension D <= 128 there, ShapeError otherwise).
+// head dimension D <= 128 there, ShapeError otherwise). On the CPU every tensor but lse may also be bf16 in an f32
+// call, forward and backward (ops/bf16_staging.hpp).
 void attention_forward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v);
 
 // B: dq, dk, dv (B, T, H, D) (overwritten; must not alias the inputs) from dout (B, T, H, D), the forward's inputs

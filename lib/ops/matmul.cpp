@@ -3,6 +3,7 @@
 
 #include "kernels/matmul_cublaslt.hpp"
 #include "ops/cpu/matmul_cpu.hpp"
+#include "ops/bf16_staging.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
 
@@ -12,7 +13,9 @@ void set_cuda_matmul_precision(MatmulPrecision precision) {
   kernels::set_matmul_tf32(precision == MatmulPrecision::tf32);
 }
 
-void matmul(Tensor out, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha, float beta) {
+void matmul(Tensor out_bf16, Tensor a_bf16, Tensor b_bf16, bool trans_a, bool trans_b, float alpha, float beta) {
+  Bf16Staging bf16("matmul");  // bf16 operands: f32 accumulation, as cuBLASLt's bf16 GEMM with f32 compute
+  const Tensor out = bf16.output(out_bf16, beta != 0.0f), a = bf16.input(a_bf16), b = bf16.input(b_bf16);
   expect_rank(out, 2, "matmul out");
   expect_rank(a, 2, "matmul a");
   expect_rank(b, 2, "matmul b");
@@ -35,6 +38,7 @@ void matmul(Tensor out, Tensor a, Tensor b, bool trans_a, bool trans_b, float al
     cpu::gemm<T>(trans_a, trans_b, M, N, K, static_cast<T>(alpha), a.ptr<T>(), a.dim(1), b.ptr<T>(), b.dim(1),
                  static_cast<T>(beta), out.ptr<T>(), N);
   });
+  bf16.finish();
 }
 
 void linear_forward(Tensor y, Tensor x, Tensor w) { matmul(y, x, w, false, true); }

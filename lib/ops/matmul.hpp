@@ -6,7 +6,8 @@
 namespace mhc::ops {
 
 // out (M, N) = alpha * op(a) op(b) + beta * out, op(a) (M, K) = trans_a ? a^T : a, op(b) (K, N) likewise.
-// All three 2-D, same float dtype, same device.
+// All three 2-D, same float dtype, same device; on the CPU any of them may also be bf16 in an f32 product: bf16
+// operands with f32 accumulation, a bf16 out rounded once at the end (ops/bf16_staging.hpp).
 void matmul(Tensor out, Tensor a, Tensor b, bool trans_a, bool trans_b, float alpha = 1.0f, float beta = 0.0f);
 
 // How CUDA matrix products compute: exact f32, or TF32 (tensor cores; inputs rounded to 10-bit mantissas, f32

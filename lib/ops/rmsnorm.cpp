@@ -3,6 +3,7 @@
 
 #include "kernels/rmsnorm.hpp"
 #include "ops/cpu/rmsnorm_cpu.hpp"
+#include "ops/bf16_staging.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
 
@@ -26,7 +27,9 @@ void expect_like_x(const Tensor& t, const Shape& shape, const Tensor& x, const c
 
 }  // namespace
 
-void rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor w, double eps) {
+void rmsnorm_forward(Tensor out_bf16, Tensor rstd, Tensor x_bf16, Tensor w, double eps) {
+  Bf16Staging bf16("rmsnorm_forward");
+  const Tensor out = bf16.output(out_bf16), x = bf16.input(x_bf16);
   check_x(x);
   const std::int64_t N = x.dim(0), C = x.dim(1);
   expect_like_x(out, Shape{N, C}, x, "rmsnorm out");
@@ -42,9 +45,12 @@ void rmsnorm_forward(Tensor out, Tensor rstd, Tensor x, Tensor w, double eps) {
     using T = decltype(zero);
     cpu::rmsnorm_forward<T>(out.ptr<T>(), rstd.ptr<T>(), x.ptr<T>(), w.ptr<T>(), N, C, eps);
   });
+  bf16.finish();
 }
 
-void rmsnorm_backward_input(Tensor dx, Tensor dout, Tensor x, Tensor w, Tensor rstd) {
+void rmsnorm_backward_input(Tensor dx_bf16, Tensor dout_bf16, Tensor x_bf16, Tensor w, Tensor rstd) {
+  Bf16Staging bf16("rmsnorm_backward_input");
+  const Tensor dx = bf16.output(dx_bf16), dout = bf16.input(dout_bf16), x = bf16.input(x_bf16);
   check_x(x);
   const std::int64_t N = x.dim(0), C = x.dim(1);
   expect_like_x(dx, Shape{N, C}, x, "rmsnorm dx");
@@ -60,9 +66,12 @@ void rmsnorm_backward_input(Tensor dx, Tensor dout, Tensor x, Tensor w, Tensor r
     using T = decltype(zero);
     cpu::rmsnorm_backward_input<T>(dx.ptr<T>(), dout.ptr<T>(), x.ptr<T>(), w.ptr<T>(), rstd.ptr<T>(), N, C);
   });
+  bf16.finish();
 }
 
-void rmsnorm_backward_weight(Tensor dw, Tensor dout, Tensor x, Tensor rstd) {
+void rmsnorm_backward_weight(Tensor dw, Tensor dout_bf16, Tensor x_bf16, Tensor rstd) {
+  Bf16Staging bf16("rmsnorm_backward_weight");
+  const Tensor dout = bf16.input(dout_bf16), x = bf16.input(x_bf16);
   check_x(x);
   const std::int64_t N = x.dim(0), C = x.dim(1);
   expect_like_x(dw, Shape{C}, x, "rmsnorm dw");

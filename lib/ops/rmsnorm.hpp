@@ -1,5 +1,6 @@
 // RMSNorm with a learned weight: forward saving the per-row reciprocal RMS, backward split into B and W.
-// Every tensor f32 or f64 on the CPU, or f32 on CUDA (all on one device).
+// Every tensor f32 or f64 on the CPU, or f32 on CUDA (all on one device). On the CPU out, x and dout may also be
+// bf16 in an f32 call: loaded as f32, rounded once when stored (ops/bf16_staging.hpp).
 #pragma once
 
 #include "core/tensor.hpp"

@@ -3,6 +3,7 @@
 
 #include "kernels/rope.hpp"
 #include "ops/cpu/rope_cpu.hpp"
+#include "ops/bf16_staging.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
 
@@ -11,7 +12,10 @@ namespace mhc::ops {
 namespace {
 
 // Validates a (B, T, H, D) pair of tensors with even D and positive theta, then rotates.
-void rope_checked(Tensor out, Tensor in, double theta, bool inverse, const char* out_name, const char* in_name) {
+void rope_checked(Tensor out_bf16, Tensor in_bf16, double theta, bool inverse, const char* out_name,
+                  const char* in_name) {
+  Bf16Staging bf16(inverse ? "rope_backward" : "rope_forward");
+  const Tensor in = bf16.input(in_bf16), out = bf16.output(out_bf16);
   expect_rank(in, 4, in_name);
   expect_float(in, in_name);
   expect_shape(out, in.shape, out_name);
@@ -29,6 +33,7 @@ void rope_checked(Tensor out, Tensor in, double theta, bool inverse, const char*
     using T = decltype(zero);
     cpu::rope_rotate<T>(out.ptr<T>(), in.ptr<T>(), in.dim(0), in.dim(1), in.dim(2), in.dim(3), theta, inverse);
   });
+  bf16.finish();
 }
 
 }  // namespace

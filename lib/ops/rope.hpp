@@ -12,7 +12,8 @@ namespace mhc::ops {
 //   out[2i]   = x[2i] cos - x[2i+1] sin
 //   out[2i+1] = x[2i] sin + x[2i+1] cos
 // Angles, cos and sin are computed in double for both dtypes. Position 0 is the identity.
-// Tensors f32 or f64 on the CPU, or f32 on CUDA (the rotation in double there too).
+// Tensors f32 or f64 on the CPU, or f32 on CUDA (the rotation in double there too); on the CPU also bf16 in an f32
+// call (ops/bf16_staging.hpp).
 
 // out (B, T, H, D) = RoPE(x (B, T, H, D)), D even, theta > 0 (the model uses 10000). out may alias x.
 void rope_forward(Tensor out, Tensor x, double theta);

@@ -3,6 +3,7 @@
 
 #include "kernels/stream_mix.hpp"
 #include "ops/cpu/stream_mix_cpu.hpp"
+#include "ops/bf16_staging.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
 
@@ -90,8 +91,10 @@ void stream_post_res_forward(Tensor x_out, Tensor x, Tensor y, Tensor h_res, Ten
   });
 }
 
-void stream_post_res_backward(Tensor dy, Tensor dh_res, Tensor dh_post, Tensor dx_out, Tensor x, Tensor y,
+void stream_post_res_backward(Tensor dy_bf16, Tensor dh_res, Tensor dh_post, Tensor dx_out, Tensor x, Tensor y,
                               Tensor h_post) {
+  Bf16Staging bf16("stream_post_res_backward");  // dy may be the sublayer's bf16 matmul operand
+  const Tensor dy = bf16.output(dy_bf16);
   const StreamDims d = check_streams(x, "stream_post_res_backward x");
   const std::int64_t N = d.N, n = d.n, C = d.C;
   MHC_CHECK(dh_res.defined() == dh_post.defined(), ShapeError,
@@ -119,6 +122,7 @@ void stream_post_res_backward(Tensor dy, Tensor dh_res, Tensor dh_post, Tensor d
                                      dh_post.defined() ? dh_post.ptr<T>() : nullptr, dx_out.ptr<T>(), x.ptr<T>(),
                                      y.ptr<T>(), h_post.ptr<T>(), N, n, C);
   });
+  bf16.finish();
 }
 
 void stream_mix_backward(Tensor dx, Tensor dx_out, Tensor du, Tensor h_res, Tensor h_pre, Tensor x, Tensor x_coef) {

@@ -18,6 +18,7 @@ void stream_post_res_forward(Tensor x_out, Tensor x, Tensor y, Tensor h_res, Ten
 // Backward w.r.t. y and the coefficients: dy (N, C) = sum_i h_post[i] dx_out[i]; dh_res[i, j] = <dx_out[i], x[j]>,
 // dh_post[i] = <dx_out[i], y> (all overwritten). The x gradient H_res^T dx_out is one of the terms stream_mix_backward
 // sums. Either part may be skipped: dy undefined (coefficients only), or dh_res and dh_post undefined (dy only).
+// On the CPU dy may also be bf16 in an f32 call (the sublayer's matmul operand; ops/bf16_staging.hpp).
 void stream_post_res_backward(Tensor dy, Tensor dh_res, Tensor dh_post, Tensor dx_out, Tensor x, Tensor y,
                               Tensor h_post);
 // The x gradient of a mixing layer's stream terms, in one pass (x feeds post+res, the pre-apply and, for mHC, the

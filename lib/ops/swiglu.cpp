@@ -6,6 +6,7 @@
 
 #include "kernels/swiglu.hpp"
 #include "ops/cpu/swiglu_cpu.hpp"
+#include "ops/bf16_staging.hpp"
 #include "ops/device_dispatch.hpp"
 #include "ops/dispatch.hpp"
 
@@ -27,7 +28,9 @@ void check_like_gate(const Tensor& gate, std::initializer_list<std::pair<Tensor,
 
 }  // namespace
 
-void swiglu_forward(Tensor out, Tensor gate, Tensor up) {
+void swiglu_forward(Tensor out_bf16, Tensor gate_bf16, Tensor up_bf16) {
+  Bf16Staging bf16("swiglu_forward");
+  const Tensor out = bf16.output(out_bf16), gate = bf16.input(gate_bf16), up = bf16.input(up_bf16);
   check_like_gate(gate, {{up, "swiglu up"}, {out, "swiglu out"}});
   if (on_cuda(gate, "swiglu_forward")) {
     kernels::launch_swiglu_forward(out.ptr<float>(), gate.ptr<float>(), up.ptr<float>(), gate.numel(), current_stream());
@@ -37,11 +40,15 @@ void swiglu_forward(Tensor out, Tensor gate, Tensor up) {
     using T = decltype(zero);
     cpu::swiglu_forward<T>(out.ptr<T>(), gate.ptr<T>(), up.ptr<T>(), gate.numel());
   });
+  bf16.finish();
 }
 
-void swiglu_backward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up) {
+void swiglu_backward(Tensor dgate_bf16, Tensor dup_bf16, Tensor dout_bf16, Tensor gate_bf16, Tensor up_bf16) {
+  Bf16Staging bf16("swiglu_backward");
+  const Tensor dgate = bf16.output(dgate_bf16), dup = bf16.output(dup_bf16), dout = bf16.input(dout_bf16);
+  const Tensor gate = bf16.input(gate_bf16), up = bf16.input(up_bf16);
   check_like_gate(gate, {{up, "swiglu up"}, {dout, "swiglu dout"}, {dgate, "swiglu dgate"}, {dup, "swiglu dup"}});
-  MHC_CHECK(dgate.data != dup.data || dgate.numel() == 0, ShapeError, "dgate and dup must not alias");
+  MHC_CHECK(dgate_bf16.data != dup_bf16.data || dgate.numel() == 0, ShapeError, "dgate and dup must not alias");
   if (on_cuda(gate, "swiglu_backward")) {
     kernels::launch_swiglu_backward(dgate.ptr<float>(), dup.ptr<float>(), dout.ptr<float>(), gate.ptr<float>(),
                                     up.ptr<float>(), gate.numel(), current_stream());
@@ -51,6 +58,7 @@ void swiglu_backward(Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor 
     using T = decltype(zero);
     cpu::swiglu_backward<T>(dgate.ptr<T>(), dup.ptr<T>(), dout.ptr<T>(), gate.ptr<T>(), up.ptr<T>(), gate.numel());
   });
+  bf16.finish();
 }
 
 }  // namespace mhc::ops

@@ -1,5 +1,6 @@
 // SwiGLU gating of the MLP: out = silu(gate) * up, forward and backward.
-// Every tensor f32 or f64 on the CPU, or f32 on CUDA (all on one device); element math in double on both.
+// Every tensor f32 or f64 on the CPU, or f32 on CUDA (all on one device); element math in double on both. On the
+// CPU any of them may also be bf16 in an f32 call (ops/bf16_staging.hpp).
 #pragma once
 
 #include "core/tensor.hpp"

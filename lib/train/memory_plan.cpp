@@ -38,8 +38,9 @@ std::vector<RankMemoryPlan> rank_memory_plans(const config::Config& cfg, const d
       p.stages.push_back(s);
     }
     p.params = held_specs(cfg, p.stages);
-    p.parameter_bytes = model::ParameterStore::arena_bytes(p.params, DType::f32);
-    p.gradient_bytes = p.parameter_bytes;
+    p.gradient_bytes = model::ParameterStore::arena_bytes(p.params, DType::f32);
+    p.parameter_bytes =  // the f32 masters and, under train.precision "bf16", their bf16 copies
+        p.gradient_bytes + model::ParameterStore::bf16_copy_arena_bytes(p.params, cfg, DType::f32);
     p.optimizer_bytes = AdamW::state_bytes_for(p.params, DType::f32);
     plans.push_back(std::move(p));
   }

@@ -22,7 +22,7 @@ struct StagePlan {
 struct RankMemoryPlan {
   std::vector<model::ParamSpec> params;  // the parameters the rank holds (every stage's), in model order
   std::vector<StagePlan> stages;         // ascending stage
-  std::int64_t parameter_bytes = 0;      // values (f32), alignment included
+  std::int64_t parameter_bytes = 0;      // values (f32) and their bf16 copies (train.precision "bf16"), padded
   std::int64_t gradient_bytes = 0;       // as many
   std::int64_t optimizer_bytes = 0;      // AdamW's two moments
   std::int64_t activation_bytes = 0;     // every stage's slots

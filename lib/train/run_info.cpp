@@ -48,7 +48,7 @@ std::string utc_now_iso8601() {
   return buf;
 }
 
-RunInfo record_launch(const std::string& run_dir, bool resume, std::int64_t step,
+RunInfo record_launch(const std::string& run_dir, bool resume, std::int64_t step, const std::string& precision,
                       const std::vector<std::string>& notices) {
   const std::string path = (std::filesystem::path(run_dir) / "run.json").string();
   const std::string now = utc_now_iso8601();
@@ -57,7 +57,7 @@ RunInfo record_launch(const std::string& run_dir, bool resume, std::int64_t step
       !info["started"].is_string() || !info.contains("launches") || !info["launches"].is_array()) {
     info = {{"run_id", random_hex_id()}, {"started", now}, {"launches", nlohmann::json::array()}};
   }
-  info["launches"].push_back({{"time", now}, {"step", step}, {"notices", notices}});
+  info["launches"].push_back({{"time", now}, {"step", step}, {"precision", precision}, {"notices", notices}});
   write_file_atomic(path, info.dump(2) + "\n");
   return {info["run_id"].get<std::string>(), info["started"].get<std::string>()};
 }

@@ -18,8 +18,9 @@ std::string utc_now_iso8601();
 
 // Writes RUN_DIR/run.json (atomically) for a launch starting at `step`: a new run (resume false, or a resumed run
 // without a readable run.json) gets a new id; a resumed run keeps its id and start time and gains a launch entry
-// {"time", "step", "notices"}. Returns the run's identity.
-RunInfo record_launch(const std::string& run_dir, bool resume, std::int64_t step,
+// {"time", "step", "precision", "notices"} (precision: train.precision, which may change at a resume). Returns the
+// run's identity.
+RunInfo record_launch(const std::string& run_dir, bool resume, std::int64_t step, const std::string& precision,
                       const std::vector<std::string>& notices);
 
 }  // namespace mhc::train

@@ -256,7 +256,9 @@ TrainResult Trainer::run() {
     fs::remove(marker, ec);
     MHC_CHECK(!ec, IoError, "cannot remove '", marker.string(), "' of the previous stop: ", ec.message());
   }
-  const RunInfo info = leader() ? record_launch(opts_.run_dir, opts_.resume, step, opts_.notices) : RunInfo{};
+  const std::string precision = config::to_string(cfg_.train.precision);
+  const RunInfo info =
+      leader() ? record_launch(opts_.run_dir, opts_.resume, step, precision, opts_.notices) : RunInfo{};
   std::unique_ptr<MetricsWriter> metrics;
   if (leader()) metrics = std::make_unique<MetricsWriter>(opts_.run_dir, opts_.resume ? step : -1);
   const bool console = opts_.console && leader();
@@ -264,9 +266,10 @@ TrainResult Trainer::run() {
   const auto& t = cfg_.train;
   const std::int64_t tokens_per_step = t.micro_batch * t.micro_batches * cfg_.parallel.dp * cfg_.model.seq_len;
   if (console)
-    spdlog::info("{}: {} parameters, {} | {} steps of {} tokens{}{}{}", opts_.run_dir,
+    spdlog::info("{}: {} parameters, {} | {} steps of {} tokens | {}{}{}{}", opts_.run_dir,
                  model::count_parameters(model::model_parameter_specs(cfg_)), data_->describe(), t.steps,
-                 tokens_per_step, device_context_->runtime ? " | " + device_context_->runtime->describe() : "",
+                 tokens_per_step, config::to_string(t.precision),
+                 device_context_->runtime ? " | " + device_context_->runtime->describe() : "",
                  world_.size() > 1 ? fmt::format(" | pp {} x dp {} ({})", cfg_.parallel.pp, cfg_.parallel.dp,
                                                  dist::to_string(cfg_.parallel.schedule))
                                    : "",

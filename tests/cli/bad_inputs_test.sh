@@ -26,6 +26,10 @@ echo '{"train": {"lr": 1e999}}' >"$tmp/huge.json"
 expect_clean number-1e999 2 "huge.json: JSON number overflow parsing '1e999'" -- "$bin" plan --config "$tmp/huge.json"
 expect_clean set-1e999 2 "--set train.lr=1e999: number overflow" -- "$bin" plan --set train.lr=1e999
 # plan's measured costs: the option or the trace named, nothing else printed.
+expect_clean bf16-cuda 2 'train.precision "bf16" runs on the CPU only so far' -- "$bin" plan \
+  --set train.precision=bf16 --set parallel.device=cuda
+expect_clean precision-fp16 2 'train.precision must be one of "fp32", "bf16", got "fp16"' -- "$bin" plan \
+  --set train.precision=fp16
 expect_clean plan-costs-two 2 "--costs" -- "$bin" plan --set parallel.pp=2 --costs 1,2
 expect_clean plan-costs-zero 2 "^error: --costs: F, B and W must be > 0 ms, got 0,1,1$" -- \
   "$bin" plan --set parallel.pp=2 --costs 0,1,1

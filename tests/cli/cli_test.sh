@@ -22,6 +22,10 @@ for type_line in $(tr ' ' ':' <<<"$last_out"); do
 done
 expect plan-default 0 "parameters by component" -- "$bin" plan
 expect plan-set 0 '"type": "hc"' -- "$bin" plan --set residual.type=hc
+# Memory in both precisions, the config's named.
+expect plan-bf16 0 "this config: train\.precision bf16, recompute off: " -- "$bin" plan --set train.precision=bf16
+check plan-bf16-rows "$(grep -Eq '^    recompute off +[0-9.]+ MiB +[0-9.]+ MiB +\(-[0-9.]+%\)$' <<<"$last_out" &&
+  grep -Eq '^  bf16 weight copies +0 B +[0-9.]+ MiB$' <<<"$last_out" && echo 0 || echo 1)" "plan printed: $last_out"
 expect plan-pipeline 0 "overall +0\.200 " -- "$bin" plan --set parallel.pp=4 --set train.micro_batches=8
 expect plan-dualpipe 0 "rank 3 +[0-9.]+" -- "$bin" plan --set parallel.pp=4 --set parallel.schedule=dualpipe --set train.micro_batches=8
 # The lower-case notation note only where a rank runs two stages; the launch line the config needs.
@@ -202,9 +206,17 @@ expect sample-tokenizer-bad 1 "tokenizer '.*bad-tok.bin': shorter than its 1024-
   --checkpoint "$tmp/run-300" --prompt-ids 1 --tokenizer "$tmp/bad-tok.bin"
 expect resume-extend 0 "resumed at step 3" -- "$bin" train --resume "$tmp/run" --set train.steps=4
 expect resume-metrics 0 '"step":4' -- tail -1 "$tmp/run/metrics.jsonl"
+# The precision may change at a resume (checkpoints hold the f32 masters); each launch records its own.
+expect resume-bf16 0 "resumed at step 4" -- "$bin" train --resume "$tmp/run" --set train.steps=5 \
+  --set train.precision=bf16
+check resume-bf16-launch "$(grep -q ' | bf16 | ' <<<"$last_out" && echo 0 || echo 1)" "no precision in: $last_out"
+expect resume-bf16-run-json 0 '^fp32 fp32 bf16$' -- python3 -c \
+  "import json; print(*[l['precision'] for l in json.load(open('$tmp/run/run.json'))['launches']])"
+expect eval-bf16 0 '"precision": "bf16"' -- "$bin" eval --checkpoint "$tmp/run"
+expect eval-fp32-of-bf16 0 '"precision": "fp32"' -- "$bin" eval --checkpoint "$tmp/run" --set train.precision=fp32
 expect resume-not-a-run 2 "no config.resolved.json" -- "$bin" train --resume "$tmp/shards"
 expect eval-no-checkpoint 1 "absent" -- "$bin" eval --checkpoint "$tmp/absent"
-truncate -s 100 "$tmp/run/checkpoints/step_00000004/model.safetensors"
+truncate -s 100 "$tmp/run/checkpoints/step_00000005/model.safetensors"
 expect eval-truncated 1 "model.safetensors" -- "$bin" eval --checkpoint "$tmp/run"
 expect train-bad-vocab 1 "token id" -- "$bin" train "${small[@]}" --set data.source=tokens --set "data.path=$tmp/shards" \
   --set model.vocab_size=65 --out "$tmp/run-vocab"

@@ -69,6 +69,7 @@ const std::vector<KeyChange>& key_changes() {
       {"train", "eval_batches", 2},
       {"train", "log_every", 1},
       {"train", "diag_every", 0},
+      {"train", "precision", "bf16"},
       {"parallel", "pp", 2},
       {"parallel", "dp", 3},
       {"parallel", "schedule", "dualpipev", {{"train", {{"micro_batches", 2}}}}},

@@ -23,7 +23,7 @@ TEST_CASE("the embedded default is the documented tiny mHC model and round-trips
   std::size_t keys = 0;
   for (const auto& section : j.items()) keys += section.value().size();
   CHECK(j.size() == 7);
-  CHECK(keys == 46);
+  CHECK(keys == 47);
   CHECK(j["model"] == json::parse(R"({"vocab_size": 256, "d_model": 128, "n_blocks": 4, "n_heads": 4,
       "ffn_hidden": 352, "seq_len": 128, "tie_embeddings": false, "rope_theta": 10000.0})"));
   CHECK(j["residual"] == json::parse(R"({"type": "mhc", "n_streams": 4, "sinkhorn_iters": 20, "alpha_init": 0.01,
@@ -32,7 +32,7 @@ TEST_CASE("the embedded default is the documented tiny mHC model and round-trips
   CHECK(j["train"] == json::parse(R"({"steps": 300, "micro_batch": 8, "micro_batches": 1, "lr": 3e-3,
       "min_lr": 3e-4, "warmup": 30, "schedule": "cosine", "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95,
       "eps": 1e-8, "grad_clip": 1.0, "seed": 1, "eval_every": 50, "eval_batches": 4, "log_every": 10,
-      "diag_every": 50})"));
+      "diag_every": 50, "precision": "fp32"})"));
   CHECK(j["parallel"] == json::parse(R"({"pp": 1, "dp": 1, "schedule": "1f1b", "device": "cpu", "matmul": "fp32", "layout": []})"));
   CHECK(j["recompute"] == json::parse(R"({"mhc": false, "block_layers": "auto"})"));
   CHECK(j["checkpoint"] == json::parse(R"({"every": 0, "keep": 2})"));
@@ -47,7 +47,7 @@ TEST_CASE("a config with every key changed round-trips through to_json and text"
     "data": {"source": "text", "path": "input.txt", "val_fraction": 0.25, "seed": 18446744073709551615},
     "train": {"steps": 1000, "micro_batch": 4, "micro_batches": 8, "lr": 6e-4, "min_lr": 0.0, "warmup": 0,
               "schedule": "step", "weight_decay": 0.0, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "grad_clip": 0.0,
-              "seed": 7, "eval_every": 0, "eval_batches": 2, "log_every": 1, "diag_every": 0},
+              "seed": 7, "eval_every": 0, "eval_batches": 2, "log_every": 1, "diag_every": 0, "precision": "fp32"},
     "parallel": {"pp": 2, "dp": 3, "schedule": "dualpipev", "device": "cuda", "matmul": "tf32", "layout": [2, 1, 1, 2]},
     "recompute": {"mhc": true, "block_layers": 3},
     "checkpoint": {"every": 100, "keep": 5}
@@ -104,6 +104,7 @@ TEST_CASE("equality compares every field", "[config]") {
       [](Config& c) { c.train.eval_batches = 1; },
       [](Config& c) { c.train.log_every = 1; },
       [](Config& c) { c.train.diag_every = 1; },
+      [](Config& c) { c.train.precision = mhc::Precision::bf16; },
       [](Config& c) { c.parallel.pp = 2; },
       [](Config& c) { c.parallel.dp = 2; },
       [](Config& c) { c.parallel.schedule = mhc::dist::ScheduleKind::dualpipe; },
@@ -115,7 +116,7 @@ TEST_CASE("equality compares every field", "[config]") {
       [](Config& c) { c.checkpoint.every = 1; },
       [](Config& c) { c.checkpoint.keep = 1; },
   };
-  CHECK(changes.size() == 46);
+  CHECK(changes.size() == 47);
   for (std::size_t i = 0; i < changes.size(); ++i) {
     Config c = default_config();
     changes[i](c);
@@ -153,8 +154,8 @@ TEST_CASE("unknown keys and sections name the full path and suggest the nearest 
   CHECK(parse_error(R"({"train": {"ler": 0.1}})") == "unknown key 'train.ler' in cfg.json; did you mean 'train.lr'?");
   CHECK(parse_error(R"({"train": {"zzzz": 1}})") ==
         "unknown key 'train.zzzz' in cfg.json; valid keys in 'train': beta1, beta2, diag_every, eps, eval_batches, "
-        "eval_every, grad_clip, log_every, lr, micro_batch, micro_batches, min_lr, schedule, seed, steps, warmup, "
-        "weight_decay");
+        "eval_every, grad_clip, log_every, lr, micro_batch, micro_batches, min_lr, precision, schedule, seed, steps, "
+        "warmup, weight_decay");
   CHECK(parse_error(R"({"foo": {}})") ==
         "unknown section 'foo' in cfg.json; valid sections: checkpoint, data, model, parallel, recompute, residual, "
         "train");
@@ -296,6 +297,10 @@ TEST_CASE("inconsistent combinations say what to change", "[config]") {
       {R"({"parallel": {"matmul": "tf32"}})",
        R"(cfg.json: parallel.matmul "tf32" uses GPU tensor cores but parallel.device is "cpu"; set parallel.device )"
        R"(to "cuda" or parallel.matmul to "fp32")"},
+      {R"({"train": {"precision": "bf16"}, "parallel": {"device": "cuda"}})",
+       R"(cfg.json: train.precision "bf16" runs on the CPU only so far (the CUDA bf16 kernels are not written yet); )"
+       R"(set parallel.device to "cpu" or train.precision to "fp32")"},
+      {R"({"train": {"precision": "fp16"}})", R"(cfg.json: train.precision must be one of "fp32", "bf16", got "fp16")"},
       {R"({"residual": {"type": "residual"}, "recompute": {"mhc": true}})",
        R"(cfg.json: recompute.mhc is true but residual.type "residual" has nothing to recompute; set recompute.mhc )"
        R"(to false)"},

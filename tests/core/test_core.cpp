@@ -2,6 +2,9 @@
 // GPU is visible, the sync-debug switch.
 #include <catch2/catch.hpp>
 
+#include <cstring>
+#include <limits>
+
 #include <cmath>
 
 #include "core/arena.hpp"
@@ -91,6 +94,41 @@ TEST_CASE("bf16 conversion rounds to nearest even", "[core]") {
   CHECK(bf16_to_float(float_to_bf16(1.0f + 1.0f / 256)) == 1.0f);
   CHECK(bf16_to_float(float_to_bf16(1.0f + 3.0f / 256)) == 1.0f + 1.0f / 64);
   CHECK(std::isnan(bf16_to_float(float_to_bf16(std::nanf("")))));
+}
+
+namespace {
+float from_bits(std::uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+}  // namespace
+
+// The CPU's bf16 emulation rounds exactly as the GPU's __float2bfloat16_rn: to nearest, ties to even, in every range.
+TEST_CASE("bf16 rounding: ties, subnormals, overflow, inf and NaN", "[core]") {
+  const auto bits = [](float f) { return float_to_bf16(f).bits; };
+  // Ties: halfway between two bf16 values goes to the even one, just above or below goes to the nearer.
+  CHECK(bits(from_bits(0x3f808000u)) == 0x3f80);  // 1 + 2^-8: tie, even 0x3f80 kept
+  CHECK(bits(from_bits(0x3f818000u)) == 0x3f82);  // 1 + 3 * 2^-8: tie, odd 0x3f81 rounds up to 0x3f82
+  CHECK(bits(from_bits(0x3f808001u)) == 0x3f81);  // just above the tie
+  CHECK(bits(from_bits(0x3f817fffu)) == 0x3f81);  // just below the tie
+  CHECK(bits(from_bits(0xbf818000u)) == 0xbf82);  // the sign does not change the rule
+  // Subnormals keep their 7 fraction bits and round the same way (no flush to zero).
+  CHECK(bits(from_bits(0x00008000u)) == 0x0000);  // half the smallest subnormal bf16: tie to even 0
+  CHECK(bits(from_bits(0x00018000u)) == 0x0002);  // 1.5 smallest: tie, up to even 2
+  CHECK(bits(from_bits(0x00008001u)) == 0x0001);  // above half: the smallest subnormal
+  CHECK(bits(from_bits(0x007fffffu)) == 0x0080);  // the largest f32 subnormal rounds up to the smallest normal
+  CHECK(bf16_to_float(bf16_t{0x0001}) == from_bits(0x00010000u));
+  // Overflow: above the largest finite bf16 by half an ulp or more is inf; just below stays finite.
+  CHECK(bits(from_bits(0x7f7f8000u)) == 0x7f80);
+  CHECK(bits(from_bits(0x7f7f7fffu)) == 0x7f7f);
+  CHECK(bits(std::numeric_limits<float>::infinity()) == 0x7f80);
+  CHECK(bits(-std::numeric_limits<float>::infinity()) == 0xff80);
+  CHECK(bits(-0.0f) == 0x8000);
+  // NaN stays NaN, quiet, with its sign, even when its payload sits only in the low 16 bits.
+  CHECK(bits(from_bits(0x7f800001u)) == 0x7fc0);
+  CHECK(bits(from_bits(0xffc00000u)) == 0xffc0);
+  CHECK(std::isnan(bf16_to_float(float_to_bf16(from_bits(0x7f800001u)))));
 }
 
 TEST_CASE("without a visible GPU the device runtime is one DeviceError", "[core]") {

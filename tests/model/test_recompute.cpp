@@ -17,22 +17,16 @@ namespace {
 
 constexpr std::int64_t kBatch = 2;
 
-config::Config recompute_config(model::ConnectionType type, bool on, const std::string& block_layers) {
+config::Config recompute_config(model::ConnectionType type, bool on, const std::string& block_layers,
+                                Precision precision = Precision::fp32) {
   config::Config cfg = test::tiny_config(type, type->default_streams(), 3);  // L = 6 residual layers
   cfg.recompute.mhc = on;
   cfg.recompute.block_layers = block_layers;
+  cfg.train.precision = precision;
   return cfg;
 }
 
-HostTensor random_tokens(const config::Config& cfg, std::uint64_t seed) {
-  HostTensor t(DType::i32, Shape{kBatch, cfg.model.seq_len + 1});
-  std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (std::int64_t k = 0; k < t.numel(); ++k) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    t.ptr<std::int32_t>()[k] = static_cast<std::int32_t>((s >> 33) % static_cast<std::uint64_t>(cfg.model.vocab_size));
-  }
-  return t;
-}
+HostTensor random_tokens(const config::Config& cfg, std::uint64_t seed) { return test::random_tokens(cfg, kBatch, seed); }
 
 // p -= 0.05 g for every parameter (the same arithmetic in both models, so their weights stay bitwise equal).
 void sgd_step(Model& m) {
@@ -46,10 +40,12 @@ void sgd_step(Model& m) {
 
 TEST_CASE("recompute on and off give bitwise-equal losses and gradients over several steps", "[recompute][model]") {
   for (const model::ConnectionType type : model::connection_kinds()) {
-    for (const std::string lr : {"1", "2", "4", "auto", "stage"}) {
-      INFO("type " << type->name() << ", block_layers " << lr);
-      Model off(recompute_config(type, false, lr), DType::f32, 5, kBatch);
-      Model on(recompute_config(type, true, lr), DType::f32, 5, kBatch);
+    for (const auto& [lr, precision] : {std::pair{"1", Precision::fp32}, {"2", Precision::fp32}, {"4", Precision::fp32},
+                                        {"auto", Precision::fp32}, {"stage", Precision::fp32}, {"2", Precision::bf16},
+                                        {"stage", Precision::bf16}}) {
+      INFO("type " << type->name() << ", block_layers " << lr << ", precision " << config::to_string(precision));
+      Model off(recompute_config(type, false, lr, precision), DType::f32, 5, kBatch);
+      Model on(recompute_config(type, true, lr, precision), DType::f32, 5, kBatch);
       CHECK(on.recompute() == (type != model::connection_kind("residual")));
       CHECK_FALSE(off.recompute());
       for (std::int64_t step = 0; step < 3; ++step) {
@@ -117,9 +113,11 @@ TEST_CASE("the recomputed x_l and H_res equal the forward's bitwise", "[recomput
 TEST_CASE("measured activation bytes per micro-batch equal the plan's prediction", "[recompute][model]") {
   for (const model::ConnectionType type : model::connection_kinds()) {
     for (const std::string lr : {"1", "2", "auto", "stage"}) {
-      for (const bool on : {false, true}) {
-        INFO("type " << type->name() << ", block_layers " << lr << ", recompute " << on);
-        const config::Config cfg = recompute_config(type, on, lr);
+      for (const auto& [on, precision] : {std::pair{false, Precision::fp32}, {true, Precision::fp32},
+                                          {false, Precision::bf16}, {true, Precision::bf16}}) {
+        INFO("type " << type->name() << ", block_layers " << lr << ", recompute " << on << ", precision "
+                     << config::to_string(precision));
+        const config::Config cfg = recompute_config(type, on, lr, precision);
         for (const DType dtype : {DType::f32, DType::f64}) {
           const Model m(cfg, dtype, 1, kBatch);
           CHECK(m.activation_bytes() == Model::predicted_activation_bytes(cfg, dtype, kBatch, on));

@@ -29,8 +29,18 @@ void store(const Tensor& t, std::int64_t k, double v) {
 }
 }  // namespace
 
+void widen_bf16(float* out, const bf16_t* in, std::int64_t n) {
+  for (std::int64_t k = 0; k < n; ++k) out[k] = bf16_to_float(in[k]);
+}
+
+void narrow_to_bf16(bf16_t* out, const float* in, std::int64_t n) {
+  for (std::int64_t k = 0; k < n; ++k) out[k] = float_to_bf16(in[k]);
+}
+
 void convert_dtype(Tensor out, Tensor in) {
   const std::int64_t n = out.numel();
+  if (in.dtype == DType::bf16 && out.dtype == DType::f32) return widen_bf16(out.ptr<float>(), in.ptr<bf16_t>(), n);
+  if (in.dtype == DType::f32 && out.dtype == DType::bf16) return narrow_to_bf16(out.ptr<bf16_t>(), in.ptr<float>(), n);
   for (std::int64_t k = 0; k < n; ++k) store(out, k, load(in, k));
 }
 
