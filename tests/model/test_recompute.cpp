@@ -26,7 +26,9 @@ config::Config recompute_config(model::ConnectionType type, bool on, const std::
   return cfg;
 }
 
-HostTensor random_tokens(const config::Config& cfg, std::uint64_t seed) { return test::random_tokens(cfg, kBatch, seed); }
+HostTensor random_tokens(const config::Config& cfg, std::uint64_t seed) {
+  return test::random_tokens(cfg, kBatch, seed);
+}
 
 // p -= 0.05 g for every parameter (the same arithmetic in both models, so their weights stay bitwise equal).
 void sgd_step(Model& m) {
